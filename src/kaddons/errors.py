@@ -1,0 +1,122 @@
+"""The one exception hierarchy of kaddons.
+
+Every error raised by the library derives from :class:`KaddonsError`; third-party exceptions
+(httpx, pydantic, OS errors) are translated where they enter. Each carries a one-line, user-facing
+message naming the thing at fault and, where there is one, the way out. The CLI prints the message
+and exits with :attr:`KaddonsError.exit_code`::
+
+    KaddonsError                      exit 1
+    ├── UsageError                    exit 2   bad command-line input
+    │   └── InvalidReferenceError              a reference that does not parse
+    ├── NotFoundError                 exit 3   a tag, manifest, blob or repository that does not exist
+    ├── ContentError                  exit 4   content that is not what it claims to be
+    │   ├── DigestError
+    │   │   ├── UnsupportedDigestError         an algorithm other than sha256, or a malformed digest
+    │   │   └── DigestMismatchError            bytes whose digest or size differs from the descriptor
+    │   ├── InvalidManifestError               a manifest or index that is not valid JSON / not OCI
+    │   └── LayoutError                        an OCI image layout or .oci.tar that breaks the spec
+    └── RegistryError                 exit 5   talking to a registry failed
+        ├── RegistryUnavailableError           connection refused, timeouts, 5xx/429 after retries
+        ├── TLSVerificationError               the server certificate does not verify
+        ├── AuthenticationError                401/403: missing or wrong credentials
+        └── RegistryResponseError              any other unexpected status, with the registry's error code
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AuthenticationError",
+    "ContentError",
+    "DigestError",
+    "DigestMismatchError",
+    "InvalidManifestError",
+    "InvalidReferenceError",
+    "KaddonsError",
+    "LayoutError",
+    "NotFoundError",
+    "RegistryError",
+    "RegistryResponseError",
+    "RegistryUnavailableError",
+    "TLSVerificationError",
+    "UnsupportedDigestError",
+    "UsageError",
+]
+
+
+class KaddonsError(Exception):
+    """Base of every kaddons error; ``str(err)`` is the one-line message for the user."""
+
+    exit_code = 1
+
+
+class UsageError(KaddonsError):
+    """The caller gave input that cannot be used (a flag, a path, a combination of options)."""
+
+    exit_code = 2
+
+
+class InvalidReferenceError(UsageError):
+    """A reference (``HOST/REPO:TAG``, ``oci-layout:PATH``, ...) that does not parse."""
+
+
+class NotFoundError(KaddonsError):
+    """A tag, manifest, blob or repository that does not exist where it was looked for."""
+
+    exit_code = 3
+
+
+class ContentError(KaddonsError):
+    """Content that is not what its descriptor or the spec says it must be."""
+
+    exit_code = 4
+
+
+class DigestError(ContentError):
+    """A digest problem."""
+
+
+class UnsupportedDigestError(DigestError):
+    """A digest that is malformed or uses an algorithm other than sha256."""
+
+
+class DigestMismatchError(DigestError):
+    """Bytes whose sha256 digest or size differs from what the descriptor promised."""
+
+
+class InvalidManifestError(ContentError):
+    """A manifest or index that is not JSON or not a valid OCI document."""
+
+
+class LayoutError(ContentError):
+    """An OCI image layout directory or ``.oci.tar`` archive that breaks the image-layout spec."""
+
+
+class RegistryError(KaddonsError):
+    """Talking to a registry failed."""
+
+    exit_code = 5
+
+
+class RegistryUnavailableError(RegistryError):
+    """The registry could not be reached, or kept failing (5xx, 429) after the bounded retries."""
+
+
+class TLSVerificationError(RegistryError):
+    """The registry's TLS certificate did not verify against the system or ``--ca-file`` CAs."""
+
+
+class AuthenticationError(RegistryError):
+    """The registry refused the request (401/403): credentials are missing or wrong."""
+
+
+class RegistryResponseError(RegistryError):
+    """The registry answered with an unexpected status.
+
+    ``status`` is the HTTP status code, ``code`` the first distribution-spec error code of the
+    body (``MANIFEST_INVALID``, ``BLOB_UNKNOWN`` ...), or ``None``.
+    """
+
+    def __init__(self, message: str, *, status: int, code: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
