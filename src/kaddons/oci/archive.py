@@ -1,0 +1,243 @@
+"""An ``.oci.tar`` archive as a store: an uncompressed tar of an OCI image layout (image-layout.md).
+
+The layout sits at the archive root; member names may carry a leading ``./`` (GNU ``tar -C DIR .``).
+Reading never extracts: the tar is scanned once and blobs are streamed from their offsets, each
+:meth:`ArchiveStore.fetch` on a file handle of its own, so threads can fetch concurrently (the idea of
+oras-go v2's ``oci.NewFromTar``). Writing stages a :class:`~kaddons.oci.layout.LayoutStore` next to
+the target and tars it deterministically on :meth:`ArchiveStore.close` (:func:`write_archive`).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import shutil
+import tarfile
+import tempfile
+import weakref
+from pathlib import Path
+from types import TracebackType
+from typing import BinaryIO, Literal
+
+from kaddons.errors import LayoutError, NotFoundError, UsageError
+from kaddons.oci._layoutcore import (
+    BLOBS_DIR,
+    INDEX_FILE,
+    LAYOUT_FILE,
+    OCTET_STREAM,
+    IndexedContent,
+    atomic_file,
+    blob_name,
+    layout_header,
+    parse_index_file,
+    parse_layout_header,
+)
+from kaddons.oci._tarutil import Member, Section, dir_info, file_info, scan, tar_mtime
+from kaddons.oci.digest import VerifyingReader
+from kaddons.oci.layout import LayoutStore
+from kaddons.oci.models import Descriptor, ImageIndex
+
+__all__ = ["ArchiveStore", "write_archive"]
+
+_HEX = re.compile(r"^[a-f0-9]{64}$")
+
+
+def write_archive(layout_root: Path, archive_path: Path) -> None:
+    """Tar the OCI layout at ``layout_root`` into ``archive_path``, deterministically and atomically.
+
+    Members, in this order: ``oci-layout`` (canonical), ``index.json`` (as is), ``blobs/``,
+    ``blobs/sha256/`` and every ``blobs/sha256/<hex>`` sorted by name; other files are left out.
+    Headers are PAX-format tar (plain USTAR unless a blob exceeds 8 GiB), mtime
+    ``SOURCE_DATE_EPOCH`` or 0, owner 0:0 with empty names, modes 0644/0755: the same layout gives
+    a byte-identical archive. Written to a temporary file next to ``archive_path``, then renamed.
+    Blobs are not re-verified here (``LayoutStore.validate(deep=True)`` does that). Raises what
+    :class:`LayoutStore` raises for an invalid layout.
+    """
+    layout_root, archive_path = Path(layout_root), Path(archive_path)
+    LayoutStore(layout_root)  # validates oci-layout and index.json
+    mtime = tar_mtime()
+    blob_dir = layout_root / BLOBS_DIR
+    blobs = sorted(p for p in blob_dir.iterdir() if _HEX.match(p.name) and p.is_file()) if blob_dir.is_dir() else []
+    header, index = layout_header(), (layout_root / INDEX_FILE).read_bytes()
+    with atomic_file(archive_path) as out, tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for name, data in ((LAYOUT_FILE, header), (INDEX_FILE, index)):
+            tar.addfile(file_info(name, len(data), mtime), io.BytesIO(data))
+        tar.addfile(dir_info("blobs", mtime))
+        tar.addfile(dir_info(BLOBS_DIR, mtime))
+        for path in blobs:
+            with path.open("rb") as blob:
+                tar.addfile(file_info(f"{BLOBS_DIR}/{path.name}", os.fstat(blob.fileno()).st_size, mtime), blob)
+
+
+class _ArchiveReader(IndexedContent):
+    """The read side: one scan of the tar, blobs fetched from their offsets."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._where = f"OCI archive {path}"
+        if not path.exists():
+            raise NotFoundError(f"OCI archive {path} does not exist: check the path")
+        self._stat = path.stat()
+        self.members = scan(path)
+        parse_layout_header(self._read_small(LAYOUT_FILE), f"{path}:{LAYOUT_FILE}")
+        self.index_raw = self._read_small(INDEX_FILE)
+        self._index = parse_index_file(self.index_raw, f"{path}:{INDEX_FILE}")
+
+    def _read_small(self, name: str) -> bytes:
+        if name not in self.members:
+            raise LayoutError(f"{self.path} has no {name} member: image-layout.md requires one at the archive root")
+        with self.open_member(self.members[name]) as f:
+            return f.read()
+
+    def open_member(self, member: Member) -> Section:
+        """A stream of a member's bytes on a file handle of its own (the caller closes it)."""
+        raw = self.path.open("rb")
+        st = os.fstat(raw.fileno())
+        if (st.st_size, st.st_mtime_ns, st.st_ino) != (self._stat.st_size, self._stat.st_mtime_ns, self._stat.st_ino):
+            raw.close()
+            raise LayoutError(f"{self.path} changed since it was opened: open it again")
+        raw.seek(member.offset)
+        return Section(raw, member.size)
+
+    def _current_index(self) -> ImageIndex:
+        return self._index
+
+    def fetch(self, desc: Descriptor) -> VerifyingReader:
+        name = blob_name(desc.digest)
+        member = self.members.get(name)
+        if member is None:
+            raise NotFoundError(f"blob {desc.digest} not found in {self._where} (no member {name})")
+        return VerifyingReader(self.open_member(member), desc.digest, desc.size,  # type: ignore[arg-type]
+                               what=f"{self.path}:{name}")
+
+    def _blob_size(self, digest: str) -> int | None:
+        member = self.members.get(blob_name(digest))
+        return None if member is None else member.size
+
+
+class ArchiveStore:
+    """An ``.oci.tar`` file: a :class:`~kaddons.oci.store.Store` and ``TagLister``.
+
+    ``mode="r"``: reads in place. Raises :class:`NotFoundError` for a missing file,
+    :class:`LayoutError` for a file that is not an uncompressed tar, members that are absolute,
+    contain ``..`` or are links/devices where layout files belong, and a missing or invalid
+    ``oci-layout``/``index.json``. :meth:`push`/:meth:`tag` raise :class:`UsageError`.
+    ``mode="w"``: stages a layout in a temporary directory next to ``path`` (copied, verified, from
+    the existing archive if there is one, so its tags stay); :meth:`close` (or leaving the ``with``
+    block normally) writes the archive with :func:`write_archive`; :meth:`abort` (or an exception in
+    the ``with`` block) discards the staging and leaves ``path`` untouched.
+    """
+
+    def __init__(self, path: str | Path, *, mode: Literal["r", "w"] = "r") -> None:
+        self.path = Path(path)
+        self.mode = mode
+        self._writer: LayoutStore | None = None
+        if mode == "r":
+            self._content: IndexedContent | None = _ArchiveReader(self.path)
+        elif mode == "w":
+            self._content = self._writer = self._stage()
+        else:
+            raise UsageError(f"ArchiveStore mode must be 'r' or 'w', not {mode!r}")
+
+    def _stage(self) -> LayoutStore:
+        parent = self.path.parent
+        if not parent.is_dir():
+            raise NotFoundError(f"cannot write {self.path}: directory {parent} does not exist")
+        if self.path.is_dir():
+            raise UsageError(f"{self.path} is a directory, not an .oci.tar file (for a directory use oci-layout:)")
+        existing = _ArchiveReader(self.path) if self.path.exists() else None
+        staging = Path(tempfile.mkdtemp(dir=parent, prefix=f".{self.path.name}.staging-"))
+        self._discard = weakref.finalize(self, shutil.rmtree, staging, ignore_errors=True)
+        try:
+            if existing is None:
+                return LayoutStore(staging, create=True)
+            (staging / LAYOUT_FILE).write_bytes(layout_header())
+            (staging / INDEX_FILE).write_bytes(existing.index_raw)
+            layout = LayoutStore(staging)
+            for name, member in sorted(existing.members.items()):
+                folder, _, hexpart = name.rpartition("/")
+                if folder == BLOBS_DIR and _HEX.match(hexpart):
+                    desc = Descriptor(mediaType=OCTET_STREAM, digest=f"sha256:{hexpart}", size=member.size)
+                    with existing.open_member(member) as stream:
+                        layout.push(desc, stream)  # type: ignore[arg-type]
+            return layout
+        except BaseException:
+            self._discard()
+            raise
+
+    def _open(self) -> IndexedContent:
+        if self._content is None:
+            raise UsageError(f"OCI archive {self.path} is closed")
+        return self._content
+
+    def _write(self) -> LayoutStore:
+        self._open()
+        if self._writer is None:
+            raise UsageError(f"OCI archive {self.path} is open for reading: open it with mode='w' to push or tag")
+        return self._writer
+
+    def resolve(self, reference: str) -> Descriptor:
+        """As :meth:`LayoutStore.resolve`: a tag (last one wins) or a digest in or below ``index.json``."""
+        return self._open().resolve(reference)
+
+    def fetch(self, desc: Descriptor) -> VerifyingReader:
+        """A verified stream of the blob; :class:`NotFoundError` when absent."""
+        return self._open().fetch(desc)
+
+    def exists(self, desc: Descriptor) -> bool:
+        """Whether ``blobs/sha256/<hex>`` is present with ``desc.size`` bytes."""
+        return self._open().exists(desc)
+
+    def stat_blob(self, digest: str) -> Descriptor:
+        """As :meth:`LayoutStore.stat_blob`: the blob's size, media type ``application/octet-stream``."""
+        return self._open().stat_blob(digest)
+
+    def tags(self) -> list[str]:
+        """Every tag (``ref.name``) in ``index.json``, sorted."""
+        return self._open().tags()
+
+    def index(self) -> ImageIndex:
+        """The current ``index.json``."""
+        return self._open().index()
+
+    def validate(self, *, deep: bool = False) -> None:
+        """``deep=True``: every blob reachable from ``index.json`` exists and verifies (see LayoutStore)."""
+        self._open().validate(deep=deep)
+
+    def push(self, desc: Descriptor, content: BinaryIO) -> None:
+        """Mode "w" only: as :meth:`LayoutStore.push` into the staging layout."""
+        self._write().push(desc, content)
+
+    def tag(self, desc: Descriptor, reference: str) -> None:
+        """Mode "w" only: as :meth:`LayoutStore.tag` in the staging layout."""
+        self._write().tag(desc, reference)
+
+    def add_to_index(self, desc: Descriptor) -> None:
+        """Mode "w" only: as :meth:`LayoutStore.add_to_index`."""
+        self._write().add_to_index(desc)
+
+    def close(self) -> None:
+        """Mode "w": write the archive (atomically), then drop the staging. Idempotent."""
+        writer, self._content, self._writer = self._writer, None, None
+        if writer is not None:
+            try:
+                write_archive(writer.root, self.path)
+            finally:
+                self._discard()
+
+    def abort(self) -> None:
+        """Mode "w": drop the staging without writing; ``path`` stays as it was. Idempotent."""
+        writer, self._content, self._writer = self._writer, None, None
+        if writer is not None:
+            self._discard()
+
+    def __enter__(self) -> ArchiveStore:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
