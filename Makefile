@@ -1,0 +1,32 @@
+# kaddons: the two commands of the README's Quick start are `make demo` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test bench lint system-deps venv clean
+
+demo: system-deps $(STAMP)  ## Run the main job against a local registry and print what arrived
+	$(VENV)/bin/python scripts/demo.py
+
+test: system-deps $(STAMP)  ## Install what is missing, lint, run the whole test suite
+	scripts/test.sh $(PYTEST_ARGS)
+
+bench: system-deps $(STAMP)  ## Copy benchmark against skopeo (prints times and ratios)
+	$(VENV)/bin/python benchmarks/copy.py
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check src tests benchmarks scripts
+
+system-deps:
+	@scripts/system-deps.sh
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/python -m pip install -q --upgrade pip
+	$(VENV)/bin/python -m pip install -q -e '.[test]'
+	touch $@
+
+clean:
+	rm -rf $(VENV) .demo .pytest_cache .ruff_cache

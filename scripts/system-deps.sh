@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Install the Debian packages kaddons' tests and demo run against, if any is missing:
+# docker-registry (CNCF distribution 2.8, the real OCI registry), skopeo (interop peer), age.
+# As root: apt-get installs them. Otherwise: one line naming the command to run, exit 1.
+set -euo pipefail
+declare -A binary=([docker-registry]=docker-registry [skopeo]=skopeo [age]=age)
+missing=()
+for pkg in docker-registry skopeo age; do
+  command -v "${binary[$pkg]}" >/dev/null 2>&1 || missing+=("$pkg")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+if [ "$(id -u)" != 0 ]; then
+  echo "kaddons needs the Debian packages: ${missing[*]}. Install them as root:" >&2
+  echo "  sudo apt-get update && sudo apt-get install -y --no-install-recommends ${missing[*]}" >&2
+  exit 1
+fi
+echo "Installing ${missing[*]} (apt-get)..."
+apt-get update -qq
+DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

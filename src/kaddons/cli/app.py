@@ -1,0 +1,57 @@
+"""The ``kaddons`` command: a thin shell over the library.
+
+Every :class:`~kaddons.errors.KaddonsError` becomes one line on standard error, prefixed
+``error:``, and the exit code of its class; there is never a traceback for bad input.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from kaddons import __version__
+from kaddons.errors import KaddonsError
+
+from . import oci
+
+app = typer.Typer(
+    name="kaddons",
+    help="Deliver Kubernetes addons as OCI artifacts through GitOps.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+app.command("copy")(oci.copy_command)
+app.add_typer(oci.repo_app, name="repo")
+app.add_typer(oci.manifest_app, name="manifest")
+app.add_typer(oci.blob_app, name="blob")
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"kaddons {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
+) -> None:
+    """Deliver Kubernetes addons as OCI artifacts through GitOps."""
+
+
+def main() -> None:
+    """Console-script entry point: run the app, mapping library errors to exit codes."""
+    try:
+        app()
+    except KaddonsError as err:
+        typer.echo(f"error: {err}", err=True)
+        sys.exit(err.exit_code)
+    except KeyboardInterrupt:
+        typer.echo("error: interrupted", err=True)
+        sys.exit(130)
+    except OSError as err:
+        typer.echo(f"error: {err.strerror or err}{f': {err.filename}' if err.filename else ''}", err=True)
+        sys.exit(1)
