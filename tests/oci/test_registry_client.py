@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
+from pathlib import Path
 
 import pytest
 
@@ -27,6 +28,8 @@ from kaddons.errors import (
     UnsupportedDigestError,
 )
 from kaddons.oci import mediatypes as mt
+from kaddons.oci.copy import copy_graph
+from kaddons.oci.layout import LayoutStore
 from kaddons.oci.models import Descriptor, canonical_json, parse_index, parse_manifest
 from kaddons.oci.registry import Registry, RegistryOptions, Repository, RetryPolicy
 from kaddons.oci.registry._http import retry_after_seconds
@@ -139,12 +142,15 @@ def test_stat_blob_describes_content_known_by_digest_only(reg: Registry) -> None
         repo.stat_blob(blob(b"absent").digest)
 
 
-def test_pushing_a_blob_that_exists_does_only_a_head(via_proxy: Registry, proxy: FaultProxy) -> None:
+def test_copying_a_blob_the_registry_has_does_only_a_head(
+        via_proxy: Registry, proxy: FaultProxy, tmp_path: Path) -> None:
     repo = via_proxy.repository(unique())
     data = b"already there" * 10
-    push(repo, data)
+    desc = push(repo, data)
+    layout = LayoutStore(tmp_path / "layout", create=True)
+    layout.push(desc, io.BytesIO(data))
     proxy.clear()
-    push(repo, data)
+    assert copy_graph(layout, repo, desc).skipped == 1
     assert [(method, status) for method, _, status in proxy.requests] == [("HEAD", 200)]
 
 

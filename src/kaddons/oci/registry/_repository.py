@@ -207,14 +207,16 @@ class Repository:
         """Store ``content`` as ``desc`` (end-4a/6, end-5, end-7).
 
         Manifests and indexes: the exact bytes (at most MAX_MANIFEST_BYTES) are verified, then
-        ``PUT /manifests/<digest>`` with ``Content-Type: desc.media_type``. Blobs: nothing is sent
-        if the blob exists; else a verified streamed upload (chunked above ``chunk_threshold``).
+        ``PUT /manifests/<digest>`` with ``Content-Type: desc.media_type``. Blobs: a verified
+        streamed upload (chunked above ``chunk_threshold``). Existence is not checked here: callers
+        that may skip content the registry has ask :meth:`exists` first, as ``copy`` does, so no
+        request is made twice.
         Raises DigestMismatchError (nothing is stored then), RegistryResponseError...
         """
         validate_digest(desc.digest)
         if desc.is_manifest:
             self._push_manifest(desc, content, desc.digest)
-        elif not self.exists(desc):
+        else:
             chunked = self.chunk_threshold is not None and desc.size > self.chunk_threshold
             self._uploader.upload(desc, content, self.chunk_size if chunked else None)
 
