@@ -11,13 +11,19 @@ Run: ``make bench`` (or ``.venv/bin/python benchmarks/copy.py [--mib 512] [--rou
 
 from __future__ import annotations
 
+import os
+import sys
+
+# This file is named copy.py: drop its folder from the import path so the standard library's
+# ``copy`` module (imported by dataclasses) is not shadowed by it.
+if sys.path and os.path.abspath(sys.path[0]) == os.path.dirname(os.path.abspath(__file__)):
+    del sys.path[0]
+
 import argparse
 import hashlib
 import io
-import os
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path

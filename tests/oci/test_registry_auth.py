@@ -258,7 +258,7 @@ def test_bearer_token_flow_with_scopes_and_cache(token_registry: SecureRegistry,
         assert registry.repository(name + "-copy").mount(desc, name) is True
     scopes = [tuple(scopes) for _, _, scopes in token_log]
     # One token per scope set, each fetched once and then reused from the cache.
-    assert scopes == [(f"repository:{name}:pull",), (f"repository:{name}:pull,push",), ("registry:catalog:*",),
+    assert scopes == [(f"repository:{name}:pull,push",), (f"repository:{name}:pull",), ("registry:catalog:*",),
                       (f"repository:{name}-copy:pull,push", f"repository:{name}:pull")]
     assert {who for _, who, _ in token_log} == {user}
 

@@ -20,10 +20,9 @@ from __future__ import annotations
 
 import io
 import threading
-from collections.abc import Callable
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from typing import BinaryIO, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 from kaddons.oci.models import Descriptor, successors
 from kaddons.oci.store import ReadOnlyStore, Store, fetch_bytes
@@ -84,20 +83,6 @@ class CopyResult:
             self.skipped += skipped
             self.mounted += mounted
             self.bytes_copied += nbytes
-
-
-class _CountingReader:
-    """Passes reads through and reports how many bytes went by."""
-
-    def __init__(self, raw: BinaryIO, report: Callable[[int], None]) -> None:
-        self._raw = raw
-        self._report = report
-
-    def read(self, size: int = -1) -> bytes:
-        data = self._raw.read(size)
-        if data:
-            self._report(len(data))
-        return data
 
 
 def _mount_source(src: ReadOnlyStore, dst: Store) -> str | None:
@@ -167,8 +152,9 @@ def copy_graph(src: ReadOnlyStore, dst: Store, root: Descriptor, options: CopyOp
             result._add(copied=1, mounted=1)
         else:
             with src.fetch(desc) as stream:
-                report: Callable[[int], None] = (lambda n: observer.on_bytes(desc, n)) if observer else _ignore
-                dst.push(desc, _CountingReader(stream, report))  # type: ignore[arg-type]
+                if observer is not None:
+                    stream.observer = lambda n: observer.on_bytes(desc, n)
+                dst.push(desc, stream)  # type: ignore[arg-type]
             result._add(copied=1, nbytes=desc.size)
         if observer:
             observer.on_done(desc, skipped=False)
@@ -209,8 +195,4 @@ def copy(src: ReadOnlyStore, src_reference: str, dst: Store, dst_reference: str 
     elif isinstance(dst, _Indexer):
         dst.add_to_index(root)
     return result
-
-
-def _ignore(_: int) -> None:
-    return None
 

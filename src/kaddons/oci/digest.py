@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import io
 import re
+from collections.abc import Callable
 from typing import BinaryIO
 
 from kaddons.errors import DigestMismatchError, UnsupportedDigestError
@@ -19,12 +20,14 @@ __all__ = [
     "digest_of",
     "encoded",
     "validate_digest",
+    "verifying",
 ]
 
 ALGORITHM = "sha256"
 # Grammar of descriptor.md: algorithm ":" encoded.
 _DIGEST_GRAMMAR = re.compile(r"^[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$")
 _SHA256_ENCODED = re.compile(r"^[a-f0-9]{64}$")
+_CHUNK = 1 << 20
 
 
 def validate_digest(digest: str) -> str:
@@ -61,7 +64,8 @@ class VerifyingReader(io.RawIOBase):
     The read that completes ``size`` bytes verifies the digest *before* returning its data, so a
     consumer never receives the last chunk of corrupt content; reading past ``size``, or reaching
     EOF early, raises :class:`DigestMismatchError`. ``what`` names the content in messages.
-    Closing the reader closes ``raw``.
+    ``observer``, if set, is called with the byte count of every read (progress bars).
+    Closing the reader closes ``raw``. Reads hand on the wrapped stream's bytes without copying.
     """
 
     def __init__(self, raw: BinaryIO, digest: str, size: int, *, what: str | None = None) -> None:
@@ -73,6 +77,17 @@ class VerifyingReader(io.RawIOBase):
         self._hash = hashlib.sha256()
         self._seen = 0
         self._verified = False
+        self.observer: Callable[[int], None] | None = None
+
+    @property
+    def digest(self) -> str:
+        """The digest the content must have."""
+        return self._digest
+
+    @property
+    def size(self) -> int:
+        """The size in bytes the content must have."""
+        return self._size
 
     @property
     def bytes_read(self) -> int:
@@ -82,8 +97,9 @@ class VerifyingReader(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
-    def readinto(self, buffer: memoryview | bytearray) -> int:  # type: ignore[override]
-        view = memoryview(buffer).cast("B")
+    def read(self, size: int | None = -1) -> bytes:
+        if size is None or size < 0:
+            return self.readall()
         remaining = self._size - self._seen
         if remaining <= 0:
             # Probe one byte past the end: content longer than its descriptor is an error.
@@ -92,20 +108,31 @@ class VerifyingReader(io.RawIOBase):
                     f"{self._what}: content is larger than the {self._size} bytes its descriptor says"
                 )
             self._finish()
-            return 0
-        want = min(len(view), remaining)
-        data = self._raw.read(want)
+            return b""
+        if size == 0:
+            return b""
+        data = self._raw.read(min(size, remaining))
         if not data:
-            raise DigestMismatchError(
-                f"{self._what}: content ended after {self._seen} of {self._size} bytes"
-            )
-        n = len(data)
+            raise DigestMismatchError(f"{self._what}: content ended after {self._seen} of {self._size} bytes")
         self._hash.update(data)
-        self._seen += n
+        self._seen += len(data)
         if self._seen == self._size:
             self._finish()
-        view[:n] = data
-        return n
+        if self.observer is not None:
+            self.observer(len(data))
+        return bytes(data)
+
+    def readall(self) -> bytes:
+        chunks = []
+        while data := self.read(_CHUNK):
+            chunks.append(data)
+        return b"".join(chunks)
+
+    def readinto(self, buffer: memoryview | bytearray) -> int:  # type: ignore[override]
+        view = memoryview(buffer).cast("B")
+        data = self.read(len(view))
+        view[: len(data)] = data
+        return len(data)
 
     def _finish(self) -> None:
         if self._verified:
@@ -117,7 +144,7 @@ class VerifyingReader(io.RawIOBase):
 
     def verify_to_end(self) -> None:
         """Read and discard whatever is left, then verify (raises on any mismatch)."""
-        while self.read(1 << 20):
+        while self.read(_CHUNK):
             pass
         self._finish()
 
@@ -126,3 +153,26 @@ class VerifyingReader(io.RawIOBase):
             self._raw.close()
         finally:
             super().close()
+
+
+class _Borrowed:
+    """The caller's stream, lent to a VerifyingReader: closing the reader leaves it open."""
+
+    def __init__(self, raw: BinaryIO) -> None:
+        self.read = raw.read
+
+    def close(self) -> None:
+        pass
+
+
+def verifying(content: BinaryIO, digest: str, size: int, *, what: str | None = None) -> VerifyingReader:
+    """A verified view of ``content`` for a store's ``push``; closing it leaves ``content`` open.
+
+    When ``content`` already is an unread :class:`VerifyingReader` for the same digest and size (a
+    ``fetch`` from another store, as in ``copy``), it is returned as is: it raises before handing
+    over the last chunk of bad content, so hashing every byte a second time would add nothing.
+    """
+    if (isinstance(content, VerifyingReader) and content.digest == digest and content.size == size
+            and content.bytes_read == 0):
+        return content
+    return VerifyingReader(_Borrowed(content), digest, size, what=what)  # type: ignore[arg-type]

@@ -37,7 +37,7 @@ from kaddons.oci._layoutcore import (
     with_entry,
     with_tag,
 )
-from kaddons.oci.digest import VerifyingReader
+from kaddons.oci.digest import VerifyingReader, verifying
 from kaddons.oci.models import Descriptor, ImageIndex, canonical_json
 from kaddons.oci.reference import validate_tag
 
@@ -45,16 +45,6 @@ __all__ = ["LayoutStore"]
 
 _INGEST = ".ingest"
 _CHUNK = 1 << 20
-
-
-class _NoClose:
-    """Reads from a caller's stream without ever closing it (a VerifyingReader closes what it wraps)."""
-
-    def __init__(self, raw: BinaryIO) -> None:
-        self.read = raw.read
-
-    def close(self) -> None:
-        pass
 
 
 class LayoutStore(IndexedContent):
@@ -155,8 +145,7 @@ class LayoutStore(IndexedContent):
         ingest = self.root / _INGEST
         ingest.mkdir(exist_ok=True)
         target.parent.mkdir(parents=True, exist_ok=True)
-        reader = VerifyingReader(_NoClose(content), desc.digest, desc.size,  # type: ignore[arg-type]
-                                 what=f"{desc.short()} pushed to {self._where}")
+        reader = verifying(content, desc.digest, desc.size, what=f"{desc.short()} pushed to {self._where}")
         with atomic_file(target, tmp_dir=ingest) as out:
             while chunk := reader.read(_CHUNK):
                 out.write(chunk)

@@ -57,14 +57,16 @@ class ResumingStream(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
-    def readinto(self, buffer: memoryview | bytearray) -> int:  # type: ignore[override]
-        view = memoryview(buffer).cast("B")
+    def read(self, size: int | None = -1) -> bytes:
+        """Up to ``size`` bytes (at most one network chunk), ``b""`` at the end; chunks pass uncopied."""
+        if size is None or size < 0:
+            return self.readall()
         while not self._buffer:
             try:
                 chunk = next(self._chunks)
             except StopIteration:
                 if self._offset >= self._size:
-                    return 0
+                    return b""
                 self._resume(f"the body ended after {self._offset} of {self._size} bytes")
                 continue
             except httpx.RequestError as exc:
@@ -75,11 +77,24 @@ class ResumingStream(io.RawIOBase):
                 chunk = chunk[dropped:]
                 self._skip -= dropped
             self._buffer = chunk
-        n = min(len(view), len(self._buffer))
-        view[:n] = self._buffer[:n]
-        self._buffer = self._buffer[n:]
-        self._offset += n
-        return n
+        if len(self._buffer) <= size:
+            data, self._buffer = self._buffer, b""
+        else:
+            data, self._buffer = self._buffer[:size], self._buffer[size:]
+        self._offset += len(data)
+        return data
+
+    def readall(self) -> bytes:
+        chunks = []
+        while data := self.read(CHUNK_SIZE):
+            chunks.append(data)
+        return b"".join(chunks)
+
+    def readinto(self, buffer: memoryview | bytearray) -> int:  # type: ignore[override]
+        view = memoryview(buffer).cast("B")
+        data = self.read(len(view))
+        view[: len(data)] = data
+        return len(data)
 
     @staticmethod
     def _iterate(response: httpx.Response) -> Iterator[bytes]:

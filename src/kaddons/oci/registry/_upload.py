@@ -26,7 +26,7 @@ from kaddons.errors import (
     RegistryUnavailableError,
     UsageError,
 )
-from kaddons.oci.digest import VerifyingReader, validate_digest
+from kaddons.oci.digest import VerifyingReader, validate_digest, verifying
 from kaddons.oci.models import Descriptor
 from kaddons.oci.registry._http import HttpClient
 from kaddons.oci.registry._reader import CHUNK_SIZE
@@ -35,19 +35,6 @@ __all__ = ["BlobUploader"]
 
 _log = logging.getLogger("kaddons.oci.registry")
 _OCTETS = "application/octet-stream"
-
-
-class _Borrowed:
-    """A view of the caller's stream that VerifyingReader may "close" without closing it."""
-
-    def __init__(self, raw: BinaryIO) -> None:
-        self._raw = raw
-
-    def read(self, n: int = -1) -> bytes:
-        return self._raw.read(n)
-
-    def close(self) -> None:
-        pass
 
 
 def _read_exactly(reader: VerifyingReader, n: int) -> bytes:
@@ -138,7 +125,7 @@ class BlobUploader:
 
     def _verifying(self, desc: Descriptor, content: BinaryIO) -> VerifyingReader:
         what = f"upload of {self.where}@{desc.digest}"
-        return VerifyingReader(_Borrowed(content), desc.digest, desc.size, what=what)  # type: ignore[arg-type]
+        return verifying(content, desc.digest, desc.size, what=what)
 
     def _monolithic(self, desc: Descriptor, content: BinaryIO) -> None:
         location = self.location(self.start())
