@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install the Debian packages kaddons' tests and demo run against, if any is missing:
-# docker-registry (CNCF distribution 2.8, the real OCI registry), skopeo (interop peer), age.
+# docker-registry (CNCF distribution 2.8, the real OCI registry), skopeo (interop peer), age, and
+# python3-venv where the system Python cannot make a virtual environment (Debian splits it out).
 # As root: apt-get installs them. Otherwise: one line naming the command to run, exit 1.
 set -euo pipefail
 declare -A binary=([docker-registry]=docker-registry [skopeo]=skopeo [age]=age)
@@ -8,6 +9,7 @@ missing=()
 for pkg in docker-registry skopeo age; do
   command -v "${binary[$pkg]}" >/dev/null 2>&1 || missing+=("$pkg")
 done
+"${PYTHON:-python3}" -c 'import ensurepip, venv' >/dev/null 2>&1 || missing+=(python3-venv)
 [ ${#missing[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" != 0 ]; then
   echo "kaddons needs the Debian packages: ${missing[*]}. Install them as root:" >&2

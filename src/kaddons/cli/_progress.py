@@ -5,19 +5,13 @@ from __future__ import annotations
 import contextlib
 import sys
 from collections.abc import Iterator
-
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    Progress,
-    TaskID,
-    TextColumn,
-    TransferSpeedColumn,
-)
+from typing import TYPE_CHECKING
 
 from kaddons.oci.copy import CopyObserver
 from kaddons.oci.models import Descriptor
+
+if TYPE_CHECKING:
+    from rich.progress import Progress, TaskID
 
 
 class _ProgressObserver:
@@ -48,6 +42,10 @@ def copy_progress() -> Iterator[CopyObserver | None]:
     if not sys.stderr.isatty():
         yield None
         return
+    # Imported here: rich's progress machinery costs start-up time that scripts and pipes don't need.
+    from rich.console import Console
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
+
     columns = (TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn())
     with Progress(*columns, console=Console(stderr=True), transient=True) as progress:
         yield _ProgressObserver(progress)
