@@ -7,12 +7,12 @@ Only ``sha256`` is supported; any other algorithm, or a malformed encoded part, 
 from __future__ import annotations
 
 import hashlib
-import io
 import re
 from collections.abc import Callable
 from typing import BinaryIO
 
 from kaddons.errors import DigestMismatchError, UnsupportedDigestError
+from kaddons.oci._stream import CHUNK, ChunkStream
 
 __all__ = [
     "ALGORITHM",
@@ -27,7 +27,6 @@ ALGORITHM = "sha256"
 # Grammar of descriptor.md: algorithm ":" encoded.
 _DIGEST_GRAMMAR = re.compile(r"^[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$")
 _SHA256_ENCODED = re.compile(r"^[a-f0-9]{64}$")
-_CHUNK = 1 << 20
 
 
 def validate_digest(digest: str) -> str:
@@ -57,7 +56,7 @@ def digest_of(data: bytes) -> str:
     return f"{ALGORITHM}:{hashlib.sha256(data).hexdigest()}"
 
 
-class VerifyingReader(io.RawIOBase):
+class VerifyingReader(ChunkStream):
     """A read-only stream that checks size and digest of the bytes passing through it.
 
     Wraps ``raw``, which is expected to yield exactly ``size`` bytes whose sha256 is ``digest``.
@@ -94,9 +93,6 @@ class VerifyingReader(io.RawIOBase):
         """How many bytes have passed through so far."""
         return self._seen
 
-    def readable(self) -> bool:
-        return True
-
     def read(self, size: int | None = -1) -> bytes:
         if size is None or size < 0:
             return self.readall()
@@ -122,18 +118,6 @@ class VerifyingReader(io.RawIOBase):
             self.observer(len(data))
         return bytes(data)
 
-    def readall(self) -> bytes:
-        chunks = []
-        while data := self.read(_CHUNK):
-            chunks.append(data)
-        return b"".join(chunks)
-
-    def readinto(self, buffer: memoryview | bytearray) -> int:  # type: ignore[override]
-        view = memoryview(buffer).cast("B")
-        data = self.read(len(view))
-        view[: len(data)] = data
-        return len(data)
-
     def _finish(self) -> None:
         if self._verified:
             return
@@ -144,7 +128,7 @@ class VerifyingReader(io.RawIOBase):
 
     def verify_to_end(self) -> None:
         """Read and discard whatever is left, then verify (raises on any mismatch)."""
-        while self.read(_CHUNK):
+        while self.read(CHUNK):
             pass
         self._finish()
 

@@ -11,7 +11,6 @@ Verification of the bytes is the job of the :class:`~kaddons.oci.digest.Verifyin
 
 from __future__ import annotations
 
-import io
 import re
 import time
 from collections.abc import Callable, Iterator
@@ -19,20 +18,21 @@ from collections.abc import Callable, Iterator
 import httpx
 
 from kaddons.errors import InvalidManifestError, RegistryResponseError, RegistryUnavailableError
+from kaddons.oci._stream import CHUNK, ChunkStream
 from kaddons.oci.registry._errors import one_line, transport_error
 from kaddons.oci.registry._options import RetryPolicy
 
 __all__ = ["CHUNK_SIZE", "ResumingStream", "read_bounded"]
 
 #: Bytes per read from the network.
-CHUNK_SIZE = 1 << 20
+CHUNK_SIZE = CHUNK
 _CONTENT_RANGE = re.compile(r"^bytes (\d+)-(\d+)/(\d+|\*)$")
 
 #: Opens the GET from an offset: ``open(offset)`` returns a streamed 200 or 206 response.
 Opener = Callable[[int], httpx.Response]
 
 
-class ResumingStream(io.RawIOBase):
+class ResumingStream(ChunkStream):
     """The raw body of a download of ``size`` bytes, resumed after cuts; ``what`` names it in messages."""
 
     def __init__(self, opener: Opener, size: int, policy: RetryPolicy, what: str) -> None:
@@ -53,9 +53,6 @@ class ResumingStream(io.RawIOBase):
     def resumptions(self) -> int:
         """How many times the download was resumed."""
         return self._failures
-
-    def readable(self) -> bool:
-        return True
 
     def read(self, size: int | None = -1) -> bytes:
         """Up to ``size`` bytes (at most one network chunk), ``b""`` at the end; chunks pass uncopied."""
@@ -83,18 +80,6 @@ class ResumingStream(io.RawIOBase):
             data, self._buffer = self._buffer[:size], self._buffer[size:]
         self._offset += len(data)
         return data
-
-    def readall(self) -> bytes:
-        chunks = []
-        while data := self.read(CHUNK_SIZE):
-            chunks.append(data)
-        return b"".join(chunks)
-
-    def readinto(self, buffer: memoryview | bytearray) -> int:  # type: ignore[override]
-        view = memoryview(buffer).cast("B")
-        data = self.read(len(view))
-        view[: len(data)] = data
-        return len(data)
 
     @staticmethod
     def _iterate(response: httpx.Response) -> Iterator[bytes]:
