@@ -96,7 +96,7 @@ class Reference:
         return Reference(self.kind, self.location, self.repository, tag=validate_tag(reference))
 
     def __str__(self) -> str:
-        suffix = f"@{self.digest}" if self.digest else (f":{self.tag}" if self.tag else "")
+        suffix = (f":{self.tag}" if self.tag else "") + (f"@{self.digest}" if self.digest else "")
         if self.kind == REGISTRY:
             return f"{self.location}/{self.repository}{suffix}"
         return f"{self.kind}:{self.location}{suffix}"
