@@ -14,7 +14,8 @@ and exits with :attr:`KaddonsError.exit_code`::
     │   │   ├── UnsupportedDigestError         an algorithm other than sha256, or a malformed digest
     │   │   └── DigestMismatchError            bytes whose digest or size differs from the descriptor
     │   ├── InvalidManifestError               a manifest or index that is not valid JSON / not OCI
-    │   └── LayoutError                        an OCI image layout or .oci.tar that breaks the spec
+    │   ├── LayoutError                        an OCI image layout or .oci.tar that breaks the spec
+    │   └── AddonManifestError                 an addon.manifest.yaml that is not YAML or breaks its schema
     └── RegistryError                 exit 5   talking to a registry failed
         ├── RegistryUnavailableError           connection refused, timeouts, 5xx/429 after retries
         ├── TLSVerificationError               the server certificate does not verify
@@ -25,6 +26,7 @@ and exits with :attr:`KaddonsError.exit_code`::
 from __future__ import annotations
 
 __all__ = [
+    "AddonManifestError",
     "AuthenticationError",
     "ContentError",
     "DigestError",
@@ -89,6 +91,19 @@ class InvalidManifestError(ContentError):
 
 class LayoutError(ContentError):
     """An OCI image layout directory or ``.oci.tar`` archive that breaks the image-layout spec."""
+
+
+class AddonManifestError(ContentError):
+    """An ``addon.manifest.yaml`` that is not YAML, or breaks the addon manifest schema.
+
+    ``source`` names the file (or the in-memory origin), ``detail`` is the message without it:
+    ``str(err) == f"{source}: {detail}"``.
+    """
+
+    def __init__(self, source: str, detail: str) -> None:
+        super().__init__(f"{source}: {detail}")
+        self.source = source
+        self.detail = detail
 
 
 class RegistryError(KaddonsError):

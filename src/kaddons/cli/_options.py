@@ -35,7 +35,7 @@ RegistryConfig = Annotated[
     Path | None,
     typer.Option("--registry-config", envvar="KADDONS_REGISTRY_CONFIG", dir_okay=False,
                  help="Docker config.json with credentials "
-                      "[default: $DOCKER_CONFIG/config.json, then ~/.docker/config.json]."),
+                      "\\[default: $DOCKER_CONFIG/config.json, then ~/.docker/config.json]."),
 ]
 
 

@@ -13,7 +13,7 @@ import typer
 from kaddons import __version__
 from kaddons.errors import KaddonsError
 
-from . import oci
+from . import addons, oci
 
 app = typer.Typer(
     name="kaddons",
@@ -24,6 +24,7 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 app.command("copy")(oci.copy_command)
+app.command("ls")(addons.ls_command)
 app.add_typer(oci.repo_app, name="repo")
 app.add_typer(oci.manifest_app, name="manifest")
 app.add_typer(oci.blob_app, name="blob")

@@ -1,0 +1,83 @@
+"""YAML loading and validation messages for addon manifests: file, YAML path, what was expected."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic_core import ErrorDetails
+from ruamel.yaml import YAML, YAMLError
+from ruamel.yaml.constructor import SafeConstructor
+from ruamel.yaml.error import MarkedYAMLError
+
+from kaddons.errors import AddonManifestError
+
+__all__ = ["describe_error", "parse_yaml", "yaml_type"]
+
+
+class _Constructor(SafeConstructor):
+    """The safe constructor, but timestamps stay strings: the manifest is JSON data (§1.4)."""
+
+
+_Constructor.add_constructor("tag:yaml.org,2002:timestamp", SafeConstructor.construct_yaml_str)
+
+
+def parse_yaml(text: str, source: str) -> Any:
+    """Parse YAML 1.2 safely (duplicate keys are errors); errors name ``source``, line and column."""
+    yaml = YAML(typ="safe", pure=True)  # YAML 1.2; duplicate keys raise
+    yaml.Constructor = _Constructor
+    try:
+        return yaml.load(text)
+    except MarkedYAMLError as err:
+        mark = err.problem_mark or err.context_mark
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+        problem = " ".join(str(err.problem or err.context or "invalid YAML").split())
+        raise AddonManifestError(source, f"{where}{problem}") from None
+    except YAMLError as err:
+        raise AddonManifestError(source, " ".join(str(err).split())) from None
+
+
+_YAML_TYPES = ((type(None), "null"), (bool, "a boolean"), (int, "a number"), (float, "a number"),
+               (str, "a string"), (list, "a list"), (dict, "a mapping"))
+_EXPECTED = {"string_type": "a string", "list_type": "a list", "dict_type": "a mapping",
+             "model_type": "a mapping", "model_attributes_type": "a mapping"}
+
+
+def yaml_type(value: Any) -> str:
+    """The YAML name of a value's type ("a string", "a list" ...) for messages."""
+    return next((name for kind, name in _YAML_TYPES if isinstance(value, kind)), type(value).__name__)
+
+
+def _yaml_path(loc: tuple[str | int, ...], data: Any) -> str:
+    """``loc`` as a path through ``data``; steps that are not in the data (union tags) are dropped."""
+    path, node = "", data
+    for step in loc:
+        if isinstance(node, dict) and step in node:
+            path, node = f"{path}.{step}" if path else str(step), node[step]
+        elif isinstance(node, list) and isinstance(step, int) and 0 <= step < len(node):
+            path, node = f"{path}[{step}]", node[step]
+    return path
+
+
+def describe_error(error: ErrorDetails, data: Any) -> str:
+    """One pydantic error as ``<yaml path>: <what was expected>``, in the words of the YAML file."""
+    kind, loc, ctx = error["type"], tuple(error["loc"]), error.get("ctx") or {}
+    got = yaml_type(error["input"])
+    if kind == "missing":
+        path, message = _yaml_path(loc[:-1], data), f"{loc[-1]!r} is required"
+    elif kind == "union_tag_not_found":
+        path, message = _yaml_path(loc, data), f"{ctx['discriminator']} is required"
+    elif kind == "union_tag_invalid":
+        path = _yaml_path((*loc, "kind"), data)
+        message = f"expected one of {ctx['expected_tags']}, got {ctx['tag']!r}"
+    elif kind == "literal_error":
+        path, message = _yaml_path(loc, data), f"expected {ctx['expected']}, got {error['input']!r}"
+    elif kind in _EXPECTED:
+        path, message = _yaml_path(loc, data), f"expected {_EXPECTED[kind]}, got {got}"
+    elif kind == "too_short":
+        path, message = _yaml_path(loc, data), f"expected at least {ctx['min_length']} item(s), got none"
+    elif kind == "invalid_key":
+        path, message = _yaml_path(loc[:-1], data), f"keys must be strings, got {error['input']!r}"
+    else:
+        path, message = _yaml_path(loc, data), error["msg"]
+        message = message[:1].lower() + message[1:]
+    return f"{path}: {message}" if path else message
