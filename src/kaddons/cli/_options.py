@@ -7,8 +7,11 @@ variables > the Docker ``config.json`` (credentials only) > defaults.
 from __future__ import annotations
 
 import enum
+import functools
+import inspect
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -49,11 +52,37 @@ class OutputFormat(enum.StrEnum):
 Output = Annotated[OutputFormat, typer.Option("--output", "-o", help="Output format.")]
 
 
-def registry_options(insecure: bool, ca_file: Path | None, username: str | None, password: str | None,
-                     registry_config: Path | None) -> RegistryOptions:
-    """Build :class:`RegistryOptions` from the shared command-line options."""
-    return RegistryOptions(insecure=insecure, ca_file=ca_file, username=username, password=password,
-                           config_path=registry_config)
+_REGISTRY_FLAGS: list[tuple[str, Any, Any]] = [
+    ("insecure", Insecure, False),
+    ("ca_file", CaFile, None),
+    ("username", Username, None),
+    ("password", Password, None),
+    ("registry_config", RegistryConfig, None),
+]
+
+
+def with_registry_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Give a typer command the shared registry flags, defined once here.
+
+    The command declares a parameter ``options: RegistryOptions`` instead of the five flags; the
+    wrapper shows typer the flags and calls the command with the :class:`RegistryOptions` they make.
+    """
+    signature = inspect.signature(command, eval_str=True)
+    kept = [p for name, p in signature.parameters.items() if name != "options"]
+    flags = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation)
+             for name, annotation, default in _REGISTRY_FLAGS]
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        given = {name: kwargs.pop(name) for name, _, _ in _REGISTRY_FLAGS}
+        options = RegistryOptions(insecure=given["insecure"], ca_file=given["ca_file"], username=given["username"],
+                                  password=given["password"], config_path=given["registry_config"])
+        return command(*args, options=options, **kwargs)
+
+    new_signature = signature.replace(parameters=[*kept, *flags])
+    wrapper.__signature__ = new_signature  # type: ignore[attr-defined]
+    wrapper.__annotations__ = {p.name: p.annotation for p in new_signature.parameters.values()}
+    return wrapper
 
 
 def print_json(data: Any) -> None:

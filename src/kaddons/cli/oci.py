@@ -16,12 +16,11 @@ import typer
 from kaddons.errors import UsageError
 from kaddons.oci.copy import CopyOptions, copy
 from kaddons.oci.reference import REGISTRY, parse_reference, parse_registry_host
-from kaddons.oci.registry import Registry
+from kaddons.oci.registry import Registry, RegistryOptions
 from kaddons.oci.store import fetch_bytes
 from kaddons.oci.targets import open_store
 
-from ._options import CaFile, Insecure, Output, OutputFormat, Password, RegistryConfig, Username, print_json
-from ._options import registry_options as _registry_options
+from ._options import Output, OutputFormat, print_json, with_registry_options
 from ._progress import copy_progress
 
 repo_app = typer.Typer(help="List repositories and tags.", no_args_is_help=True)
@@ -31,16 +30,14 @@ blob_app = typer.Typer(help="Fetch blobs.", no_args_is_help=True)
 REFERENCE_HELP = "HOST[:PORT]/REPO[:TAG|@DIGEST], oci-layout:PATH[:TAG] or oci-archive:FILE[:TAG]"
 
 
+@with_registry_options
 def copy_command(
     source: Annotated[str, typer.Argument(help=f"What to copy: {REFERENCE_HELP}.", show_default=False)],
     destination: Annotated[str, typer.Argument(help="Where to: same forms; without a tag, the source's tag.")],
     concurrency: Annotated[int, typer.Option("--concurrency", min=1, max=64, help="Blobs copied at once.")] = 4,
     output: Output = OutputFormat.text,
-    insecure: Insecure = False,
-    ca_file: CaFile = None,
-    username: Username = None,
-    password: Password = None,
-    registry_config: RegistryConfig = None,
+    *,
+    options: RegistryOptions,
 ) -> None:
     """Copy an artifact and everything it references, byte for byte, between registries, layouts and archives."""
     src_ref = parse_reference(source)
@@ -49,7 +46,6 @@ def copy_command(
         raise UsageError(f"{source}: name a tag or digest to copy, e.g. {source}:latest")
     if dst_ref.reference is None:
         dst_ref = dst_ref.with_reference(src_ref.tag or src_ref.digest)
-    options = _registry_options(insecure, ca_file, username, password, registry_config)
     with (
         open_store(src_ref, options=options) as src,
         open_store(dst_ref, write=True, options=options) as dst,
@@ -70,55 +66,46 @@ def copy_command(
 
 
 @repo_app.command("ls")
+@with_registry_options
 def repo_ls(
     registry: Annotated[str, typer.Argument(help="[oci://]HOST[:PORT] of the registry.")],
     output: Output = OutputFormat.text,
-    insecure: Insecure = False,
-    ca_file: CaFile = None,
-    username: Username = None,
-    password: Password = None,
-    registry_config: RegistryConfig = None,
+    *,
+    options: RegistryOptions,
 ) -> None:
     """List the repositories of a registry (its catalog), sorted, one per line."""
-    options = _registry_options(insecure, ca_file, username, password, registry_config)
     with Registry(parse_registry_host(registry), options) as client:
         names = client.catalog()
     _print_names(names, output)
 
 
 @repo_app.command("tags")
+@with_registry_options
 def repo_tags(
     reference: Annotated[str, typer.Argument(help=f"The repository: {REFERENCE_HELP} (tag ignored).")],
     output: Output = OutputFormat.text,
-    insecure: Insecure = False,
-    ca_file: CaFile = None,
-    username: Username = None,
-    password: Password = None,
-    registry_config: RegistryConfig = None,
+    *,
+    options: RegistryOptions,
 ) -> None:
     """List the tags of a repository, layout or archive, sorted, one per line."""
     ref = parse_reference(reference)
-    options = _registry_options(insecure, ca_file, username, password, registry_config)
     with open_store(ref, options=options) as store:
         names = store.tags()  # type: ignore[attr-defined]
     _print_names(names, output)
 
 
 @manifest_app.command("fetch")
+@with_registry_options
 def manifest_fetch(
     reference: Annotated[str, typer.Argument(help=f"{REFERENCE_HELP}; a tag or digest is required.")],
     descriptor: Annotated[bool, typer.Option("--descriptor", help="Print the descriptor instead.")] = False,
-    insecure: Insecure = False,
-    ca_file: CaFile = None,
-    username: Username = None,
-    password: Password = None,
-    registry_config: RegistryConfig = None,
+    *,
+    options: RegistryOptions,
 ) -> None:
     """Print a manifest or index exactly as stored (its bytes are what its digest covers)."""
     ref = parse_reference(reference)
     if ref.reference is None:
         raise UsageError(f"{reference}: name a tag or digest, e.g. {reference}:latest")
-    options = _registry_options(insecure, ca_file, username, password, registry_config)
     with open_store(ref, options=options) as store:
         desc = store.resolve(ref.reference)
         if descriptor:
@@ -130,21 +117,18 @@ def manifest_fetch(
 
 
 @blob_app.command("fetch")
+@with_registry_options
 def blob_fetch(
     reference: Annotated[str, typer.Argument(
         help="HOST[:PORT]/REPO@DIGEST, oci-layout:PATH@DIGEST or oci-archive:FILE@DIGEST.")],
     output_file: Annotated[str, typer.Option("--output", "-o", help="File to write; - for standard output.")],
-    insecure: Insecure = False,
-    ca_file: CaFile = None,
-    username: Username = None,
-    password: Password = None,
-    registry_config: RegistryConfig = None,
+    *,
+    options: RegistryOptions,
 ) -> None:
     """Download a blob by digest, verified; the file appears only once all of it verified."""
     ref = parse_reference(reference)
     if ref.digest is None:
         raise UsageError(f"{reference}: a blob is fetched by digest: REF@sha256:<hex>")
-    options = _registry_options(insecure, ca_file, username, password, registry_config)
     with open_store(ref, options=options) as store:
         desc = store.stat_blob(ref.digest)  # type: ignore[attr-defined]
         with store.fetch(desc) as stream:

@@ -164,7 +164,12 @@ def transport_error(exc: httpx.RequestError, method: str, what: str, attempts: i
             f"TLS handshake with {host} failed ({_reason(exc)}){tries}: {_INSECURE_HINT}"
         )
     if isinstance(exc, httpx.ConnectError):
-        return RegistryUnavailableError(f"cannot connect to registry {host} ({_reason(exc)}){tries}: {_INSECURE_HINT}")
+        try:
+            plain = exc.request.url.scheme == "http"
+        except RuntimeError:
+            plain = False
+        hint = "check the address and that the registry is running" if plain else _INSECURE_HINT
+        return RegistryUnavailableError(f"cannot connect to registry {host} ({_reason(exc)}){tries}: {hint}")
     if isinstance(exc, httpx.TooManyRedirects):
         return RegistryUnavailableError(f"{method} {what}: too many redirects: check the registry address")
     if isinstance(exc, httpx.TimeoutException):
