@@ -13,21 +13,20 @@ from __future__ import annotations
 import gzip
 import io
 import json
-import os
 import shutil
 import subprocess
 import sys
 import tarfile
-import tempfile
-import time
-import urllib.request
 from pathlib import Path
 
-from kaddons.oci import mediatypes as mt
-from kaddons.oci.layout import LayoutStore
-from kaddons.oci.models import Descriptor, canonical_json
-
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # the registry runner is shared with the tests
+
+from kaddons.oci import mediatypes as mt  # noqa: E402
+from kaddons.oci.layout import LayoutStore  # noqa: E402
+from kaddons.oci.models import Descriptor, canonical_json  # noqa: E402
+from tests.helpers.registry import run_registry  # noqa: E402
+
 DEMO = ROOT / ".demo"
 ADDON = ROOT / "examples" / "addons" / "metrics"
 ARTIFACT_TYPE = "application/vnd.k2s.addon.v1"
@@ -83,48 +82,15 @@ def pack(layout_dir: Path, version: str) -> Descriptor:
     return root
 
 
-def start_registry() -> tuple[subprocess.Popen[bytes], str]:
-    exe = shutil.which("docker-registry")
-    if exe is None:
-        raise SystemExit("error: docker-registry is not installed: apt-get install -y docker-registry")
-    workdir = Path(tempfile.mkdtemp(prefix="registry-", dir=DEMO))
-    workdir.chmod(0o755)
-    (workdir / "data").mkdir()
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    (workdir / "config.yml").write_text(
-        f"version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {workdir / 'data'}\n"
-        f"http:\n  addr: 127.0.0.1:{port}\n  secret: demo-only\n")
-    prefix: list[str] = []
-    if os.geteuid() == 0 and shutil.which("setpriv"):
-        shutil.chown(workdir / "data", "nobody", "nogroup")
-        prefix = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"]
-    log = open(workdir / "registry.log", "wb")  # noqa: SIM115 - kept open for the registry's lifetime
-    proc = subprocess.Popen([*prefix, exe, "serve", str(workdir / "config.yml")], stdout=log, stderr=log,
-                            stdin=subprocess.DEVNULL, start_new_session=True)
-    for _ in range(200):
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/v2/", timeout=1).close()
-            return proc, f"127.0.0.1:{port}"
-        except OSError:
-            if proc.poll() is not None:
-                break
-            time.sleep(0.05)
-    proc.kill()
-    raise SystemExit(f"error: the registry did not start; see {workdir / 'registry.log'}")
-
-
 def main() -> None:
     shutil.rmtree(DEMO, ignore_errors=True)
     DEMO.mkdir()
     version = "0.1.0"
     print(f"Packing {ADDON.relative_to(ROOT)} into an OCI layout...")
     root = pack(DEMO / "layout", version)
-    proc, host = start_registry()
-    try:
+    (DEMO / "registry").mkdir()
+    with run_registry(workdir=DEMO / "registry") as registry:
+        host = registry.host
         print(f"Registry running at {host}\n")
         run("copy", f"oci-layout:{DEMO / 'layout'}:{version}", f"{host}/addons/metrics:{version}", "--insecure")
         run("repo", "ls", host, "--insecure")
@@ -140,9 +106,6 @@ def main() -> None:
               f"({'equal' if same else 'DIFFERENT'})")
         if not same:
             raise SystemExit(1)
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
 
 
 if __name__ == "__main__":
