@@ -15,12 +15,14 @@ and exits with :attr:`KaddonsError.exit_code`::
     │   │   └── DigestMismatchError            bytes whose digest or size differs from the descriptor
     │   ├── InvalidManifestError               a manifest or index that is not valid JSON / not OCI
     │   ├── LayoutError                        an OCI image layout or .oci.tar that breaks the spec
-    │   └── AddonManifestError                 an addon.manifest.yaml that is not YAML or breaks its schema
+    │   ├── AddonManifestError                 an addon.manifest.yaml that is not YAML or breaks its schema
+    │   └── UnsafeContentError                 an artifact that would write outside its directory or is too big
     └── RegistryError                 exit 5   talking to a registry failed
         ├── RegistryUnavailableError           connection refused, timeouts, 5xx/429 after retries
         ├── TLSVerificationError               the server certificate does not verify
         ├── AuthenticationError                401/403: missing or wrong credentials
-        └── RegistryResponseError              any other unexpected status, with the registry's error code
+        ├── RegistryResponseError              any other unexpected status, with the registry's error code
+        └── DownloadError                      an HTTP(S) download (package, file) or apt download failed
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ __all__ = [
     "ContentError",
     "DigestError",
     "DigestMismatchError",
+    "DownloadError",
     "InvalidManifestError",
     "InvalidReferenceError",
     "KaddonsError",
@@ -40,6 +43,7 @@ __all__ = [
     "RegistryResponseError",
     "RegistryUnavailableError",
     "TLSVerificationError",
+    "UnsafeContentError",
     "UnsupportedDigestError",
     "UsageError",
 ]
@@ -106,6 +110,11 @@ class AddonManifestError(ContentError):
         self.detail = detail
 
 
+class UnsafeContentError(ContentError):
+    """An artifact that would escape its directory (absolute or ``..`` member names, links, devices,
+    names colliding ignoring case, invalid addon names) or exceed a size limit (decompression bomb)."""
+
+
 class RegistryError(KaddonsError):
     """Talking to a registry failed."""
 
@@ -135,3 +144,7 @@ class RegistryResponseError(RegistryError):
         super().__init__(message)
         self.status = status
         self.code = code
+
+
+class DownloadError(RegistryError):
+    """Downloading a file over HTTP(S) (``offline_usage`` curl entries) or with ``apt-get`` failed."""
