@@ -8,12 +8,12 @@ import os
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import IO
+from typing import IO, BinaryIO
 
 from kaddons.errors import LayoutError, UsageError
 from kaddons.oci._layoutcore import INDEX_FILE, LAYOUT_FILE
 
-__all__ = ["Member", "Section", "dir_info", "file_info", "scan", "tar_mtime"]
+__all__ = ["Member", "Section", "copy_file", "dir_info", "file_info", "scan", "tar_mtime"]
 
 _GZIP_MAGIC = b"\x1f\x8b"
 
@@ -141,3 +141,25 @@ def dir_info(name: str, mtime: int) -> tarfile.TarInfo:
     info = file_info(name, 0, mtime)
     info.type, info.mode = tarfile.DIRTYPE, 0o755
     return info
+
+
+def copy_file(source: Path, out: BinaryIO, size: int) -> None:
+    """Append exactly ``size`` bytes of ``source`` to ``out`` (a real file), in the kernel when possible."""
+    out.flush()
+    with source.open("rb") as src:
+        if os.fstat(src.fileno()).st_size != size:
+            raise OSError(f"{source} changed size while being exported")
+        left = size
+        dst_fd = out.fileno()
+        try:
+            while left:
+                done = os.copy_file_range(src.fileno(), dst_fd, min(left, 1 << 30))
+                if done == 0:
+                    raise OSError(f"{source} shrank while being exported")
+                left -= done
+        except OSError as exc:
+            if left != size or getattr(exc, "errno", None) not in (18, 22, 38, 95):  # EXDEV EINVAL ENOSYS EOPNOTSUPP
+                raise
+            while chunk := src.read(min((1 << 20), left)):
+                out.write(chunk)
+                left -= len(chunk)

@@ -9,16 +9,16 @@ the target and tars it deterministically on :meth:`ArchiveStore.close` (:func:`w
 
 from __future__ import annotations
 
-import io
 import os
 import re
 import shutil
 import tarfile
 import tempfile
 import weakref
+from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import BinaryIO, Literal
+from typing import BinaryIO, Literal, Protocol
 
 from kaddons.errors import LayoutError, NotFoundError, UsageError
 from kaddons.oci._layoutcore import (
@@ -33,41 +33,98 @@ from kaddons.oci._layoutcore import (
     parse_index_file,
     parse_layout_header,
 )
-from kaddons.oci._tarutil import Member, Section, dir_info, file_info, scan, tar_mtime
+from kaddons.oci._tarutil import Member, Section, copy_file, dir_info, file_info, scan, tar_mtime
 from kaddons.oci.digest import VerifyingReader
 from kaddons.oci.layout import LayoutStore
 from kaddons.oci.models import Descriptor, ImageIndex
 
-__all__ = ["ArchiveStore", "write_archive"]
+__all__ = ["ArchiveStore", "BlobSource", "BlobWriter", "write_archive", "write_blobs_archive"]
 
 _HEX = re.compile(r"^[a-f0-9]{64}$")
 
 
-def write_archive(layout_root: Path, archive_path: Path) -> None:
-    """Tar the OCI layout at ``layout_root`` into ``archive_path``, deterministically and atomically.
+class BlobWriter(Protocol):
+    """Blob content that writes itself: ``size()`` bytes appended to a real file by ``write_to(out)``."""
 
-    Members, in this order: ``oci-layout`` (canonical), ``index.json`` (as is), ``blobs/``,
-    ``blobs/sha256/`` and every ``blobs/sha256/<hex>`` sorted by name; other files are left out.
-    Headers are PAX-format tar (plain USTAR unless a blob exceeds 8 GiB), mtime
-    ``SOURCE_DATE_EPOCH`` or 0, owner 0:0 with empty names, modes 0644/0755: the same layout gives
-    a byte-identical archive. Written to a temporary file next to ``archive_path``, then renamed.
+    def size(self) -> int: ...
+
+    def write_to(self, out: BinaryIO) -> None: ...
+
+
+BlobSource = bytes | Path | BlobWriter
+"""Where a blob's bytes come from when an archive is written: in memory, a file, or a :class:`BlobWriter`."""
+
+
+def _source_size(source: BlobSource) -> int:
+    if isinstance(source, bytes):
+        return len(source)
+    if isinstance(source, Path):
+        return source.stat().st_size
+    return source.size()
+
+
+def write_blobs_archive(archive_path: Path, index_json: bytes, blobs: Mapping[str, BlobSource]) -> None:
+    """Write an ``.oci.tar`` holding ``index_json`` and ``blobs`` (digest -> source), deterministically, atomically.
+
+    Members, in this order: ``oci-layout`` (canonical), ``index.json`` (as given), ``blobs/``,
+    ``blobs/sha256/`` and every ``blobs/sha256/<hex>`` sorted by name. Headers are PAX-format tar
+    (plain USTAR unless a blob exceeds 8 GiB), mtime ``SOURCE_DATE_EPOCH`` or 0, owner 0:0 with empty
+    names, modes 0644/0755: the same input gives a byte-identical archive. Files are copied in the
+    kernel (``copy_file_range``) where possible. Written to a temporary file next to
+    ``archive_path``, then renamed. Sources are not verified against their digests here: the caller
+    computed them. Raises ``OSError`` when a source cannot be read or changed size.
+    """
+    mtime = tar_mtime()
+    written = 0
+
+    def put(data: bytes) -> None:
+        nonlocal written
+        out.write(data)
+        written += len(data)
+
+    def member(info: tarfile.TarInfo) -> None:
+        put(info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape"))
+
+    with atomic_file(Path(archive_path)) as out:
+        for name, data in ((LAYOUT_FILE, layout_header()), (INDEX_FILE, index_json)):
+            member(file_info(name, len(data), mtime))
+            put(data + _padding(len(data)))
+        member(dir_info("blobs", mtime))
+        member(dir_info(BLOBS_DIR, mtime))
+        for digest in sorted(blobs, key=blob_name):
+            source = blobs[digest]
+            size = _source_size(source)
+            member(file_info(blob_name(digest), size, mtime))
+            if isinstance(source, bytes):
+                out.write(source)
+            elif isinstance(source, Path):
+                copy_file(source, out, size)
+            else:
+                source.write_to(out)
+            written += size
+            put(_padding(size))
+        end = 2 * tarfile.BLOCKSIZE
+        put(b"\0" * (end + (-(written + end) % tarfile.RECORDSIZE)))
+
+
+def _padding(size: int) -> bytes:
+    return b"\0" * (-size % tarfile.BLOCKSIZE)
+
+
+def write_archive(layout_root: Path, archive_path: Path) -> None:
+    """Tar the OCI layout at ``layout_root`` into ``archive_path`` with :func:`write_blobs_archive`.
+
+    ``index.json`` is taken as is, with every ``blobs/sha256/<hex>`` file; other files are left out.
     Blobs are not re-verified here (``LayoutStore.validate(deep=True)`` does that). Raises what
     :class:`LayoutStore` raises for an invalid layout.
     """
     layout_root, archive_path = Path(layout_root), Path(archive_path)
     LayoutStore(layout_root)  # validates oci-layout and index.json
-    mtime = tar_mtime()
     blob_dir = layout_root / BLOBS_DIR
-    blobs = sorted(p for p in blob_dir.iterdir() if _HEX.match(p.name) and p.is_file()) if blob_dir.is_dir() else []
-    header, index = layout_header(), (layout_root / INDEX_FILE).read_bytes()
-    with atomic_file(archive_path) as out, tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        for name, data in ((LAYOUT_FILE, header), (INDEX_FILE, index)):
-            tar.addfile(file_info(name, len(data), mtime), io.BytesIO(data))
-        tar.addfile(dir_info("blobs", mtime))
-        tar.addfile(dir_info(BLOBS_DIR, mtime))
-        for path in blobs:
-            with path.open("rb") as blob:
-                tar.addfile(file_info(f"{BLOBS_DIR}/{path.name}", os.fstat(blob.fileno()).st_size, mtime), blob)
+    blobs: dict[str, BlobSource] = {}
+    if blob_dir.is_dir():
+        blobs = {f"sha256:{p.name}": p for p in blob_dir.iterdir() if _HEX.match(p.name) and p.is_file()}
+    write_blobs_archive(archive_path, (layout_root / INDEX_FILE).read_bytes(), blobs)
 
 
 class _ArchiveReader(IndexedContent):

@@ -1,0 +1,106 @@
+"""Publish every addon of an ``.oci.tar`` to its own repository (spec §2.16, §4.6).
+
+K2s documents ``oras copy --from-oci-layout FILE:<tag> HOST/addons/<export name>:<tag>`` per addon,
+which cannot address one manifest of a multi-addon archive when they all share ``v1.0.0`` (§2.13,
+§8.8). :func:`push_archive` copies each image manifest by digest instead, to
+``REGISTRY[/PREFIX]/addons/<export name>:<tag>``: the layout addon-sync discovers (§4.6). Bytes are
+unchanged, so the registry digest equals the archive's.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from kaddons.errors import InvalidReferenceError, LayoutError, UsageError
+from kaddons.oci.archive import ArchiveStore
+from kaddons.oci.copy import CopyObserver, CopyOptions, copy
+from kaddons.oci.reference import parse_registry_host, validate_repository, validate_tag
+from kaddons.oci.registry import Registry, RegistryOptions
+
+from .artifact import addon_entries
+
+__all__ = ["ADDONS_NAMESPACE", "PushedAddon", "addon_repository", "push_archive", "split_registry"]
+
+ADDONS_NAMESPACE = "addons"
+"""The repository namespace of addon artifacts: ``addons/<export name>`` (§2.16, §4.6)."""
+
+
+@dataclass(frozen=True)
+class PushedAddon:
+    """One published addon: its export name, ``reference`` (``HOST/…/addons/<name>:<tag>``), manifest
+    ``digest`` and the blob counts of the copy (``copied`` + ``skipped`` already present)."""
+
+    export_name: str
+    reference: str
+    digest: str
+    copied: int
+    skipped: int
+
+
+def split_registry(text: str) -> tuple[str, str]:
+    """``[oci://]HOST[:PORT][/PREFIX]`` -> (``HOST[:PORT]``, ``PREFIX/`` or ``""``).
+
+    Raises :class:`InvalidReferenceError` for a malformed host, a prefix that is not a repository
+    path, or a trailing tag/digest.
+    """
+    stripped = text.removeprefix("oci://").strip("/")
+    host, _, prefix = stripped.partition("/")
+    host = parse_registry_host(host)
+    if prefix:
+        if "@" in prefix or re.search(r":[^/]*$", prefix):
+            raise InvalidReferenceError(f"registry {text!r} names a tag or digest: give HOST[:PORT][/PREFIX] only")
+        validate_repository(prefix)
+        prefix += "/"
+    return host, prefix
+
+
+def addon_repository(prefix: str, export_name: str) -> str:
+    """``<prefix>addons/<export name>``: the repository of an addon."""
+    return f"{prefix}{ADDONS_NAMESPACE}/{export_name}"
+
+
+def push_archive(archive: str | Path, registry: str, options: RegistryOptions | None = None, *,
+                 tag: str | None = None, observer: CopyObserver | None = None,
+                 log: Callable[[str], None] | None = None) -> list[PushedAddon]:
+    """Copy every addon manifest of ``archive`` to ``registry`` (``HOST[:PORT][/PREFIX]``), one repository each.
+
+    The tag is ``tag`` when given, else the entry's ``org.opencontainers.image.ref.name``, else
+    ``v<version>``. Returns one :class:`PushedAddon` per manifest, in index order. Raises
+    :class:`LayoutError` for an archive without addons (or an entry without a tag),
+    :class:`UsageError` for two entries with the same export name and tag, and what the OCI copy
+    raises (registry errors, digest mismatches: nothing is tagged for an addon whose copy failed).
+    """
+    host, prefix = split_registry(registry)
+    if tag is not None:
+        validate_tag(tag)
+    path = Path(archive)
+    warnings: list[str] = []
+    with ArchiveStore(path) as store:
+        entries = addon_entries(store, store.index().manifests, where=str(path), warn=warnings)
+        for warning in warnings:
+            if log is not None:
+                log(f"warning: {warning}")
+        if not entries:
+            raise LayoutError(f"{path} holds no addon manifest (no {ADDONS_NAMESPACE} annotations): nothing to push")
+        targets: dict[tuple[str, str], str] = {}
+        for entry in entries:
+            chosen = tag or entry.tag
+            if chosen is None:
+                raise LayoutError(f"{path}: addon {entry.export_name} has neither a ref.name nor a version: pass --tag")
+            key = (entry.export_name, chosen)
+            if key in targets and targets[key] != entry.descriptor.digest:
+                raise UsageError(f"{path} holds two different manifests for {entry.export_name}:{chosen}")
+            targets[key] = entry.descriptor.digest
+        pushed = []
+        with Registry(host, options) as client:
+            for (name, chosen), digest in targets.items():
+                repository = client.repository(addon_repository(prefix, name))
+                result = copy(store, digest, repository, chosen, CopyOptions(observer=observer))
+                reference = f"{host}/{addon_repository(prefix, name)}:{chosen}"
+                if log is not None:
+                    log(f"Pushed {reference} {result.root.digest}")
+                pushed.append(PushedAddon(name, reference, result.root.digest, result.copied, result.skipped))
+    return pushed
