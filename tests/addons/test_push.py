@@ -1,0 +1,86 @@
+"""``kaddons push``: every addon of an archive to ``REGISTRY/addons/<export name>:<tag>``, byte for byte."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from kaddons.addons.export import ExportOptions, export_addons
+from kaddons.addons.publish import push_archive, split_registry
+from kaddons.errors import InvalidReferenceError, LayoutError
+from kaddons.oci.registry import Registry, RegistryOptions
+from tests.helpers.registry import RunningRegistry
+
+PLAIN = RegistryOptions(insecure=True)
+OMIT = ExportOptions(omit_images=True, omit_packages=True)
+
+
+@pytest.fixture(scope="module")
+def multi_archive(testdata: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("push")
+    return export_addons(testdata, ["metrics", "ingress"], out, OMIT).path
+
+
+def test_each_addon_lands_in_its_own_repository_with_the_archive_digest(multi_archive: Path,
+                                                                        fresh_registry: RunningRegistry) -> None:
+    pushed = push_archive(multi_archive, fresh_registry.host, PLAIN)
+    names = ["metrics", "ingress-nginx", "ingress-traefik", "ingress-nginx-gw"]
+    assert [p.export_name for p in pushed] == names
+    index = json.loads(subprocess.run(["tar", "-xOf", str(multi_archive), "index.json"], capture_output=True,
+                                      check=True).stdout)
+    digests = {d["annotations"]["vnd.k2s.addon.export-name"]: d["digest"] for d in index["manifests"]}
+    with Registry(fresh_registry.host, PLAIN) as client:
+        assert client.catalog() == sorted(f"addons/{n}" for n in names)
+        for p in pushed:
+            assert p.reference == f"{fresh_registry.host}/addons/{p.export_name}:v1.0.0"
+            assert client.repository(f"addons/{p.export_name}").resolve("v1.0.0").digest == p.digest
+            assert p.digest == digests[p.export_name]  # all four share v1.0.0 and each still gets its own
+    again = push_archive(multi_archive, fresh_registry.host, PLAIN)
+    assert all(p.copied == 0 for p in again)  # nothing is uploaded twice
+
+
+def test_prefix_and_tag_override(multi_archive: Path, registry: RunningRegistry) -> None:
+    pushed = push_archive(multi_archive, f"oci://{registry.host}/team-a", PLAIN, tag="stable")
+    with Registry(registry.host, PLAIN) as client:
+        assert client.repository("team-a/addons/metrics").tags() == ["stable"]
+    assert pushed[0].reference == f"{registry.host}/team-a/addons/metrics:stable"
+
+
+def test_skopeo_reads_what_was_pushed(multi_archive: Path, registry: RunningRegistry) -> None:
+    import shutil
+
+    if shutil.which("skopeo") is None:
+        pytest.skip("skopeo is not installed (apt-get install skopeo)")
+    pushed = push_archive(multi_archive, f"{registry.host}/skopeo-peer", PLAIN)
+    raw = subprocess.run(["skopeo", "inspect", "--raw", "--tls-verify=false", f"docker://{pushed[1].reference}"],
+                         capture_output=True, check=True, timeout=60).stdout
+    digest = subprocess.run(["skopeo", "manifest-digest", "/dev/stdin"], input=raw, capture_output=True,
+                            check=True).stdout.decode().strip()
+    assert digest == pushed[1].digest
+
+
+def test_bad_registry_and_archive_inputs(tmp_path: Path, registry: RunningRegistry) -> None:
+    for text in ("", "host:port:x", f"{registry.host}/addons:v1", f"{registry.host}/x@sha256:" + "0" * 64):
+        with pytest.raises(InvalidReferenceError):
+            split_registry(text)
+    assert split_registry(f"oci://{registry.host}/a/b/") == (registry.host, "a/b/")
+    empty = tmp_path / "empty.oci.tar"
+    subprocess.run(["tar", "-cf", str(empty), "-T", "/dev/null"], check=True)
+    with pytest.raises(LayoutError):
+        push_archive(empty, registry.host, PLAIN)
+
+
+def test_cli_push_prints_reference_and_digest(multi_archive: Path, fresh_registry: RunningRegistry) -> None:
+    proc = subprocess.run([sys.executable, "-m", "kaddons", "push", str(multi_archive), fresh_registry.host,
+                           "--insecure"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert len(lines) == 4
+    assert lines[0].startswith(f"{fresh_registry.host}/addons/metrics:v1.0.0 sha256:")
+    down = subprocess.run([sys.executable, "-m", "kaddons", "push", str(multi_archive), "127.0.0.1:9", "--insecure"],
+                          capture_output=True, text=True, timeout=120)
+    assert down.returncode == 5 and down.stderr.startswith("error: ") and len(down.stderr.splitlines()) == 1
