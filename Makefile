@@ -11,8 +11,9 @@ demo: system-deps $(STAMP)  ## Run the main job against a local registry and pri
 test: system-deps $(STAMP)  ## Install what is missing, lint, run the whole test suite
 	scripts/test.sh $(PYTEST_ARGS)
 
-bench: system-deps $(STAMP)  ## Copy benchmark against skopeo (prints times and ratios)
+bench: system-deps $(STAMP)  ## Benchmarks: copy against skopeo, export against tar | sha256sum (times, ratios)
 	$(VENV)/bin/python benchmarks/copy.py
+	$(VENV)/bin/python benchmarks/export.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks scripts

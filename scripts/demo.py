@@ -1,111 +1,78 @@
-"""`make demo`: move an addon artifact through a real local OCI registry and show it arrived intact.
+"""`make demo`: export an addon, publish it to a real local OCI registry, and import it elsewhere.
 
 1. Start Debian's docker-registry on a free 127.0.0.1 port (storage under .demo/).
-2. Pack the bundled example addon ``examples/addons/metrics`` into an OCI image layout: an index
-   with one image manifest, its manifests and scripts as two gzip layers (a preview of
-   ``kaddons export``, which the addon-format issue brings).
-3. ``kaddons copy`` it to ``addons/metrics:<version>``, list repositories and tags, fetch the
-   manifest, copy it back into an ``.oci.tar`` and then a layout, and check every digest is equal.
+2. ``kaddons export`` the bundled example addons (``examples/addons``) into a K2s-compatible
+   ``.oci.tar``: deterministic, so exporting twice gives the same bytes. Images and packages are
+   left out (``--omit-images --omit-packages``): this machine reaches no public registry.
+3. ``kaddons push`` every addon of the archive to ``addons/<export name>:<tag>``; list the
+   repositories and tags; copy the artifact back from the registry into an ``.oci.tar``.
+4. ``kaddons import`` that archive into an empty addons directory (a node's catalog) and
+   ``kaddons ls`` it; check the digests and files are the same everywhere.
 """
 
 from __future__ import annotations
 
-import gzip
-import io
+import filecmp
 import json
 import shutil
 import subprocess
 import sys
-import tarfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # the registry runner is shared with the tests
 
-from kaddons.oci import mediatypes as mt  # noqa: E402
-from kaddons.oci.layout import LayoutStore  # noqa: E402
-from kaddons.oci.models import Descriptor, canonical_json  # noqa: E402
 from tests.helpers.registry import run_registry  # noqa: E402
 
 DEMO = ROOT / ".demo"
-ADDON = ROOT / "examples" / "addons" / "metrics"
-ARTIFACT_TYPE = "application/vnd.k2s.addon.v1"
+ADDONS = ROOT / "examples" / "addons"
 
 
 def run(*args: str) -> str:
     print(f"$ kaddons {' '.join(args)}", flush=True)
     proc = subprocess.run([sys.executable, "-m", "kaddons", *args], text=True, capture_output=True)
     sys.stdout.write(proc.stdout)
+    sys.stdout.write(proc.stderr)
     if proc.returncode != 0:
-        sys.stderr.write(proc.stderr)
         raise SystemExit(proc.returncode)
     return proc.stdout
 
 
-def targz(files: list[Path], base: Path) -> bytes:
-    """A deterministic tar+gzip of ``files`` (sorted, mtime 0, root-owned, no gzip name/time)."""
-    raw = io.BytesIO()
-    with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        for path in sorted(files):
-            info = tarfile.TarInfo(path.relative_to(base).as_posix())
-            data = path.read_bytes()
-            info.size, info.mtime, info.mode = len(data), 0, 0o644
-            tar.addfile(info, io.BytesIO(data))
-    return gzip.compress(raw.getvalue(), mtime=0)
-
-
-def push(store: LayoutStore, data: bytes, media_type: str, **fields: object) -> Descriptor:
-    desc = Descriptor.for_bytes(data, media_type, **fields)
-    store.push(desc, io.BytesIO(data))
-    return desc
-
-
-def pack(layout_dir: Path, version: str) -> Descriptor:
-    store = LayoutStore(layout_dir, create=True)
-    config = push(store, canonical_json({"name": "metrics", "version": version}),
-                  "application/vnd.k2s.addon.config.v1+json")
-    layers = [
-        push(store, targz(sorted((ADDON / "manifests").rglob("*.yaml")), ADDON),
-             "application/vnd.k2s.addon.manifests.v1.tar+gzip",
-             annotations={mt.ANNOTATION_TITLE: "manifests.tar.gz"}),
-        push(store, targz(sorted(ADDON.glob("*.ps*1")), ADDON),
-             "application/vnd.k2s.addon.scripts.v1.tar+gzip",
-             annotations={mt.ANNOTATION_TITLE: "scripts.tar.gz"}),
-    ]
-    manifest = {"schemaVersion": 2, "mediaType": mt.OCI_MANIFEST, "artifactType": ARTIFACT_TYPE,
-                "config": config.to_json_dict(), "layers": [d.to_json_dict() for d in layers],
-                "annotations": {"vnd.k2s.addon.name": "metrics", "org.opencontainers.image.version": version}}
-    m = push(store, canonical_json(manifest), mt.OCI_MANIFEST, artifactType=ARTIFACT_TYPE)
-    index = {"schemaVersion": 2, "mediaType": mt.OCI_INDEX, "manifests": [m.to_json_dict()]}
-    root = push(store, canonical_json(index), mt.OCI_INDEX)
-    store.tag(root, version)
-    return root
+def fail(message: str) -> None:
+    print(f"demo failed: {message}", file=sys.stderr)
+    raise SystemExit(1)
 
 
 def main() -> None:
     shutil.rmtree(DEMO, ignore_errors=True)
-    DEMO.mkdir()
-    version = "0.1.0"
-    print(f"Packing {ADDON.relative_to(ROOT)} into an OCI layout...")
-    root = pack(DEMO / "layout", version)
-    (DEMO / "registry").mkdir()
+    for folder in ("out", "again", "registry", "catalog"):
+        (DEMO / folder).mkdir(parents=True)
+    common = ["--addons-dir", str(ADDONS), "--omit-images", "--omit-packages", "--k2s-version", "1.0.0"]
+    exported = json.loads(run("export", *common, "-d", str(DEMO / "out"), "-o", "json"))
+    again = json.loads(run("export", *common, "-d", str(DEMO / "again"), "-o", "json"))
+    archive = Path(exported["path"])
+    if archive.read_bytes() != Path(again["path"]).read_bytes():
+        fail("two exports of the same addons differ")
+    print(f"Exported twice, byte-identical: {archive.relative_to(ROOT)}\n")
     with run_registry(workdir=DEMO / "registry") as registry:
         host = registry.host
         print(f"Registry running at {host}\n")
-        run("copy", f"oci-layout:{DEMO / 'layout'}:{version}", f"{host}/addons/metrics:{version}", "--insecure")
+        pushed = json.loads(run("push", str(archive), host, "--insecure", "-o", "json"))
         run("repo", "ls", host, "--insecure")
-        run("repo", "tags", f"{host}/addons/metrics", "--insecure")
-        manifest = json.loads(
-            run("manifest", "fetch", f"{host}/addons/metrics:{version}", "--insecure", "--descriptor"))
-        run("copy", f"{host}/addons/metrics:{version}", f"oci-archive:{DEMO / 'metrics.oci.tar'}", "--insecure")
-        run("copy", f"oci-archive:{DEMO / 'metrics.oci.tar'}:{version}", f"oci-layout:{DEMO / 'back'}")
-        back = LayoutStore(DEMO / "back")
-        back.validate(deep=True)
-        same = manifest["digest"] == root.digest == back.resolve(version).digest
-        print(f"\nDigest in the layout, the registry and back again: {root.digest} "
-              f"({'equal' if same else 'DIFFERENT'})")
-        if not same:
-            raise SystemExit(1)
+        first = pushed[0]
+        run("repo", "tags", first["reference"].rsplit(":", 1)[0], "--insecure")
+        back = DEMO / "from-registry.oci.tar"
+        run("copy", first["reference"], f"oci-archive:{back}", "--insecure")
+    run("import", str(back), "--addons-dir", str(DEMO / "catalog"))
+    run("ls", "--addons-dir", str(DEMO / "catalog"))
+    digests = {e["digest"] for e in exported["implementations"]} | {p["digest"] for p in pushed}
+    name = first["exportName"]
+    source, target = ADDONS / name, DEMO / "catalog" / name
+    diff = filecmp.dircmp(source / "manifests", target / "manifests")
+    if len(digests) != len(exported["implementations"]) or diff.left_only or diff.diff_files:
+        fail("digests or files differ between the export, the registry and the catalog")
+    print(f"\nDigest in the archive, the registry and the catalog: {first['digest']} (equal); "
+          f"{target.relative_to(ROOT)} holds the addon's manifests.")
 
 
 if __name__ == "__main__":
