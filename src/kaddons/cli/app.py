@@ -13,7 +13,7 @@ import typer
 from kaddons import __version__
 from kaddons.errors import KaddonsError
 
-from . import addons, oci, packaging
+from . import addons, importing, oci, packaging
 
 app = typer.Typer(
     name="kaddons",
@@ -25,6 +25,7 @@ app = typer.Typer(
 )
 app.command("copy")(oci.copy_command)
 app.command("ls")(addons.ls_command)
+app.command("import")(importing.import_command)
 app.command("export")(packaging.export_command)
 app.command("push")(packaging.push_command)
 app.add_typer(oci.repo_app, name="repo")

@@ -1,0 +1,427 @@
+"""Offline import of an addon archive into an addons directory (``kaddons import``, spec §3).
+
+:func:`import_archive` reads an ``.oci.tar`` in place (:class:`~kaddons.oci.archive.ArchiveStore`,
+which validates the layout and verifies every blob it streams), lists the addon implementations of
+its ``index.json`` (:func:`read_entries`), selects them by the name forms of §3.3
+(:func:`select_entries`), and imports each one: its layers are routed by media type through the
+layer table (:mod:`kaddons.addons.format`) and extracted safely (:mod:`kaddons.addons.extract`) into
+a staging folder, its manifest is checked, and :mod:`kaddons.addons.install` moves it into place.
+
+Differences from K2s's ``Import.ps1``, on purpose:
+
+* the file name need not end in ``.oci.tar`` (K2s insists): the content is what is validated;
+* a manifest blob that is missing or does not verify is an error, not a warning; so is a layer blob
+  whose size differs from its descriptor (K2s warns, §3.5);
+* annotations are taken key by key, the manifest's over the index's (§3.3, §7.5 item 1); names must
+  pass the name rule (§8.18), and the implementation annotation is required ([COMPAT] §2.11);
+* an existing implementation entry is updated (§8.5), its folder replaced (§8.22);
+* images layers (``*.tar`` members) are kept under ``<addons-dir>/.images/<addon>/`` and loaded with
+  ``ctr``/``nerdctl`` when one is on ``PATH`` (failures are warnings, as in K2s §3.7); packages are
+  placed under ``<addons-dir>/.packages/<addon>/`` and not installed on nodes (K2s does, §3.8).
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from kaddons.errors import (
+    AddonManifestError,
+    ContentError,
+    DigestMismatchError,
+    KaddonsError,
+    LayoutError,
+    NotFoundError,
+    UnsafeContentError,
+    UsageError,
+)
+from kaddons.oci import mediatypes as mt
+from kaddons.oci.archive import ArchiveStore
+from kaddons.oci.models import Descriptor, ImageManifest, parse_manifest
+from kaddons.oci.store import fetch_bytes
+
+from .catalog import DEFAULT_VERSION
+from .extract import ExtractLimits, extract_tar
+from .format import ANN_ADDON_NAME, ANN_IMPLEMENTATION, ANN_VERSION, LayerKind, LayerSpec, layer_for_media_type
+from .install import (
+    IMAGES_DIR,
+    PACKAGES_DIR,
+    StagedImplementation,
+    catalog_lock,
+    install_implementation,
+    install_shared,
+    merge_tree,
+    new_staging,
+    recover,
+)
+from .manifest import MANIFEST_FILE, MAX_MANIFEST_SIZE, parse_manifest_bytes
+from .names import check_name, export_name, is_single_implementation
+
+__all__ = ["ArchiveEntry", "ImportResult", "ImportedImplementation", "import_archive", "read_entries",
+           "select_entries"]
+
+Log = Callable[[str], None]
+_CONFIG_SUBDIR = "config"
+_LOADERS = (("ctr", ("-n", "k8s.io", "images", "import")), ("nerdctl", ("-n", "k8s.io", "load", "-i")))
+
+
+@dataclass(frozen=True)
+class ArchiveEntry:
+    """One addon implementation of an archive's ``index.json``: where it goes, and its manifest."""
+
+    addon: str
+    implementation: str
+    version: str
+    descriptor: Descriptor
+    manifest: ImageManifest
+
+    @property
+    def export_name(self) -> str:
+        """``metrics``, ``ingress-nginx`` (§0)."""
+        return export_name(self.addon, self.implementation)
+
+    @property
+    def cli_name(self) -> str:
+        """``metrics``, ``ingress nginx``: how a user names it."""
+        single = is_single_implementation(self.addon, self.implementation)
+        return self.addon if single else f"{self.addon} {self.implementation}"
+
+
+@dataclass(frozen=True)
+class ImportedImplementation:
+    """An imported implementation: ``directory`` and ``files`` (relative POSIX paths) as installed,
+    ``digest`` of its image manifest, and the image archives and package files placed for it
+    (relative to ``<addons-dir>/.images/<addon>/`` and ``<addons-dir>/.packages/<addon>/``)."""
+
+    addon: str
+    implementation: str
+    export_name: str
+    version: str
+    digest: str
+    directory: Path
+    files: list[str]
+    images: list[str] = field(default_factory=list)
+    packages: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON object ``kaddons import -o json`` prints (keys as ``kaddons ls -o json``)."""
+        single = is_single_implementation(self.addon, self.implementation)
+        return {"name": self.addon, "implementation": None if single else self.implementation,
+                "exportName": self.export_name, "version": self.version, "digest": self.digest,
+                "directory": str(self.directory), "files": self.files, "images": self.images,
+                "packages": self.packages}
+
+
+@dataclass
+class ImportResult:
+    """What :func:`import_archive` did: the implementations in import order, and the warnings."""
+
+    archive: Path
+    addons_dir: Path
+    implementations: list[ImportedImplementation]
+    warnings: list[str] = field(default_factory=list)
+
+
+def _annotation(key: str, *sources: dict[str, str] | None) -> str | None:
+    for source in sources:
+        value = (source or {}).get(key, "").strip()
+        if value:
+            return value
+    return None
+
+
+def _checked(name: str, key: str, what: str) -> str:
+    problem = check_name(name, "addon name" if key == ANN_ADDON_NAME else "implementation name")
+    if problem:
+        raise UnsafeContentError(f"{what}: annotation {key}: {problem}: refusing the artifact")
+    return name
+
+
+def read_entries(store: ArchiveStore, where: str, warn: Log) -> list[ArchiveEntry]:
+    """The addon implementations ``index.json`` lists, in index order (§3.3, §7.5 items 1-2).
+
+    Each image manifest is fetched (verified); name, implementation and version come from its
+    annotations, else from the index entry's. Entries without an addon name, or that are not image
+    manifests, are skipped with a ``warn``; a pair repeated is kept once (the later entry, with a
+    warning). Raises :class:`~kaddons.errors.LayoutError` when no addon is left or the index is not
+    ``schemaVersion`` 2, :class:`~kaddons.errors.UnsafeContentError` for names that break the name rule,
+    :class:`~kaddons.errors.ContentError` for a manifest without the implementation annotation, and what
+    fetching raises (a missing or corrupt manifest blob).
+    """
+    index = store.index()
+    if index.schema_version != 2:
+        raise LayoutError(f"{where}: index.json has schemaVersion {index.schema_version}, expected 2")
+    if index.media_type not in (None, mt.OCI_INDEX):
+        warn(f"{where}: index.json has media type {index.media_type!r}, expected {mt.OCI_INDEX!r}")
+    found: dict[tuple[str, str], ArchiveEntry] = {}
+    for desc in index.manifests:
+        what = f"{where}: manifest {desc.digest}"
+        if desc.media_type not in mt.MANIFEST_TYPES:
+            warn(f"{what}: skipped, {desc.media_type!r} is not an image manifest")
+            continue
+        manifest = parse_manifest(fetch_bytes(store, desc), what=what)
+        sources = (manifest.annotations, desc.annotations)
+        addon = _annotation(ANN_ADDON_NAME, *sources)
+        if addon is None:
+            warn(f"{what}: skipped, it has no {ANN_ADDON_NAME} annotation")
+            continue
+        implementation = _annotation(ANN_IMPLEMENTATION, *sources)
+        if implementation is None:
+            raise ContentError(f"{what} (addon {addon!r}) has no {ANN_IMPLEMENTATION} annotation, which the format "
+                               "requires: cannot tell where it goes; re-export it")
+        entry = ArchiveEntry(addon=_checked(addon, ANN_ADDON_NAME, what),
+                             implementation=_checked(implementation, ANN_IMPLEMENTATION, what),
+                             version=_annotation(ANN_VERSION, *sources) or DEFAULT_VERSION,
+                             descriptor=desc, manifest=manifest)
+        key = (entry.addon, entry.implementation)
+        if key in found:
+            warn(f"{where}: {entry.cli_name} is in the archive twice: importing the later one, {desc.digest}")
+            del found[key]
+        found[key] = entry
+    if not found:
+        raise LayoutError(f"no addons found in {where}: no index.json entry names an addon "
+                          f"({ANN_ADDON_NAME} annotation)")
+    return list(found.values())
+
+
+def select_entries(entries: Sequence[ArchiveEntry], names: Sequence[str], where: str) -> list[ArchiveEntry]:
+    """The entries ``names`` select, by the forms of §3.3; all of ``entries`` when ``names`` is empty.
+
+    Left to right: ``"a b"`` (one argument) is addon ``a``, implementation ``b`` (more words joined
+    with ``-``); ``a b`` (two arguments) is such a pair if the archive holds it; ``a`` is every
+    implementation of addon ``a``; else ``a-b`` is matched against export names (the legacy form).
+    Case is ignored. The selection is de-duplicated and sorted by addon and implementation. Raises
+    :class:`~kaddons.errors.NotFoundError` listing what the archive holds,
+    :class:`~kaddons.errors.UsageError` for an empty name.
+    """
+    if not names:
+        return list(entries)
+    chosen: dict[tuple[str, str], ArchiveEntry] = {}
+    position = 0
+    while position < len(names):
+        requested = names[position]
+        words = requested.lower().split()
+        if not words:
+            raise UsageError("an empty addon name was given: name addons as NAME, 'NAME IMPLEMENTATION' or NAME-IMPL")
+        if len(words) > 1:
+            addon, implementation = words[0], "-".join(words[1:])
+            matches = [e for e in entries if (e.addon, e.implementation) == (addon, implementation)]
+        else:
+            following = names[position + 1].strip().lower() if position + 1 < len(names) else None
+            matches = [e for e in entries if (e.addon, e.implementation) == (words[0], following)]
+            if matches:
+                position += 1
+            else:
+                matches = ([e for e in entries if e.addon == words[0]]
+                           or [e for e in entries if e.export_name == words[0]])
+        if not matches:
+            held = ", ".join(e.cli_name for e in entries)
+            raise NotFoundError(f"addon {requested!r} not found in {where}; it holds: {held}")
+        chosen.update(((e.addon, e.implementation), e) for e in matches)
+        position += 1
+    return [chosen[key] for key in sorted(chosen)]
+
+
+def _destination(spec: LayerSpec, staging: Path) -> Path:
+    """Where a layer is extracted in the staging folder: ``impl/`` is the implementation folder (§3.5)."""
+    if spec.kind is LayerKind.CONFIG:
+        return staging / "config"
+    if spec.kind in (LayerKind.IMAGES_LINUX, LayerKind.IMAGES_WINDOWS):
+        return staging / "images"
+    if spec.kind is LayerKind.PACKAGES:
+        return staging / "packages"
+    return staging / "impl" / (spec.target or ".")
+
+
+def _check_layer_sizes(store: ArchiveStore, entry: ArchiveEntry, where: str) -> None:
+    for desc in entry.manifest.layers:
+        if desc.media_type == mt.OCI_EMPTY:
+            continue
+        actual = store.stat_blob(desc.digest).size
+        if actual != desc.size:
+            raise DigestMismatchError(f"{where}: {entry.export_name}: layer {desc.digest} is {actual} bytes, its "
+                                      f"descriptor says {desc.size}: refusing it")
+
+
+def _stage_layers(store: ArchiveStore, entry: ArchiveEntry, staging: Path, limits: ExtractLimits,
+                  log: Log, warn: Log) -> None:
+    name = entry.export_name
+    for desc in entry.manifest.layers:
+        if desc.media_type == mt.OCI_EMPTY:
+            continue
+        spec = layer_for_media_type(desc.media_type)
+        if spec is None:
+            warn(f"{name}: skipping layer {desc.digest} of unknown media type {desc.media_type!r}")
+            continue
+        dest = _destination(spec, staging)
+        # A plain tar cannot expand beyond its own size (sparse members are refused): allow that much.
+        layer_limits = limits if spec.gzip else replace(limits, max_bytes=max(limits.max_bytes, desc.size))
+        what = f"{name}: {spec.kind.value} layer {desc.digest}"
+        with store.fetch(desc) as stream:
+            files = extract_tar(stream, dest, gzip=spec.gzip, limits=layer_limits, what=what)
+        log(f"{name}: {spec.kind.value} layer: {len(files)} file(s)")
+        if spec.kind in (LayerKind.IMAGES_LINUX, LayerKind.IMAGES_WINDOWS):
+            bad = next((f for f in files if "/" in f or not f.lower().endswith(".tar")), None)
+            if bad is not None:
+                raise ContentError(f"{what}: member {bad!r} is not a top-level .tar image archive, as the format "
+                                   "requires: refusing the layer")
+        if spec.kind is LayerKind.CONFIG and (dest / MANIFEST_FILE).is_file():
+            # Out of the tree at once: K2s's unlimited-depth discovery must never see a second manifest.
+            (dest / MANIFEST_FILE).replace(staging / "manifest.yaml")
+
+
+def _staged_manifest(entry: ArchiveEntry, staging: Path, where: str) -> bytes:
+    name = entry.export_name
+    path = staging / "manifest.yaml"
+    if not path.is_file():
+        raise ContentError(f"{where}: {name} has no config layer with an {MANIFEST_FILE}: cannot install it")
+    if path.stat().st_size > MAX_MANIFEST_SIZE:
+        raise AddonManifestError(f"{where}: {name}: {MANIFEST_FILE}", f"larger than {MAX_MANIFEST_SIZE} bytes")
+    data = path.read_bytes()
+    source = f"{where}: {name}: {MANIFEST_FILE}"
+    manifest = parse_manifest_bytes(data, source)
+    if manifest.metadata.name != entry.addon:
+        raise AddonManifestError(source, f"metadata.name is {manifest.metadata.name!r} but the artifact is "
+                                         f"annotated as addon {entry.addon!r}: refusing it")
+    implementations = [impl.name for impl in manifest.spec.implementations]
+    if entry.implementation not in implementations:
+        raise AddonManifestError(source, f"spec.implementations has no {entry.implementation!r}, the implementation "
+                                         f"the artifact is annotated with (it has: {', '.join(implementations)})")
+    return data
+
+
+def _move_config_files(entry: ArchiveEntry, staging: Path, warn: Log) -> None:
+    """Top-level config files go to the implementation folder, ``config/`` to ``<impl>/config/`` (§3.6 item 2)."""
+    config = staging / "config"
+    if not config.is_dir():
+        return
+    for path in sorted(config.iterdir()):
+        if path.is_dir() and path.name != _CONFIG_SUBDIR:
+            warn(f"{entry.export_name}: config layer folder {path.name!r} ignored (only top-level files and "
+                 f"{_CONFIG_SUBDIR}/ are installed)")
+            shutil.rmtree(path)
+    merge_tree(config, staging / "impl", what=f"{entry.export_name}: config layer")
+
+
+def _load_images(entry: ArchiveEntry, directory: Path, images: list[str], log: Log, warn: Log) -> None:
+    loader = next(((shutil.which(tool), args) for tool, args in _LOADERS if shutil.which(tool)), None)
+    if loader is None:
+        log(f"{entry.export_name}: {len(images)} image archive(s) placed in {directory}; no ctr or nerdctl on "
+            "PATH, so they were not loaded")
+        return
+    program, args = loader
+    for image in images:
+        try:
+            proc = subprocess.run([program, *args, str(directory / image)], capture_output=True, text=True,
+                                  timeout=1800, check=False)
+        except (OSError, subprocess.TimeoutExpired) as err:
+            warn(f"{entry.export_name}: loading {image} with {program} failed: {err}")
+            continue
+        if proc.returncode != 0:
+            detail = " ".join((proc.stderr or proc.stdout).split())[:300]
+            warn(f"{entry.export_name}: loading {image} with {program} failed (exit {proc.returncode}): {detail}")
+        else:
+            log(f"{entry.export_name}: loaded {image} with {program}")
+
+
+def _import_one(store: ArchiveStore, entry: ArchiveEntry, addons_dir: Path, where: str, limits: ExtractLimits,
+                log: Log, warn: Log) -> ImportedImplementation:
+    name = entry.export_name
+    log(f"{name}: importing {entry.version} ({entry.descriptor.digest})")
+    _check_layer_sizes(store, entry, where)
+    staging = new_staging(addons_dir, name)
+    try:
+        (staging / "impl").mkdir()
+        _stage_layers(store, entry, staging, limits, log, warn)
+        manifest = _staged_manifest(entry, staging, where)
+        _move_config_files(entry, staging, warn)
+        shared = [(area, staging / folder) for area, folder in ((IMAGES_DIR, "images"), (PACKAGES_DIR, "packages"))
+                  if (staging / folder).is_dir()]
+        for area, folder in shared:  # preflight: nothing is moved unless everything can be
+            install_shared(addons_dir, area, entry.addon, folder, dry_run=True)
+        installed = install_implementation(addons_dir, StagedImplementation(
+            addon=entry.addon, implementation=entry.implementation, directory=staging / "impl", manifest=manifest))
+        placed = {area: install_shared(addons_dir, area, entry.addon, folder) for area, folder in shared}
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    images, packages = placed.get(IMAGES_DIR, []), placed.get(PACKAGES_DIR, [])
+    if images:
+        _load_images(entry, addons_dir / IMAGES_DIR / entry.addon, images, log, warn)
+    if packages:
+        log(f"{name}: {len(packages)} package file(s) placed in {addons_dir / PACKAGES_DIR / entry.addon} "
+            "(K2s installs them on its nodes; kaddons only places them)")
+    log(f"{name}: installed in {installed.directory}")
+    return ImportedImplementation(addon=entry.addon, implementation=entry.implementation, export_name=name,
+                                  version=entry.version, digest=entry.descriptor.digest,
+                                  directory=installed.directory, files=installed.files, images=images,
+                                  packages=packages)
+
+
+def _failed(err: Exception, entry: ArchiveEntry, done: list[ImportedImplementation]) -> KaddonsError:
+    """``err`` (the same class for a KaddonsError) with what happened to the import in its message."""
+    kept = (f"already imported and kept: {', '.join(i.export_name for i in done)}" if done
+            else "nothing was imported")
+    if isinstance(err, KaddonsError):
+        message = str(err)
+        prefix = "" if entry.export_name in message else f"{entry.export_name}: "
+        err.args = (f"{prefix}{message}; import of {entry.export_name} aborted, nothing of it installed; {kept}",)
+        return err
+    detail = f"{getattr(err, 'strerror', None) or err}"
+    filename = getattr(err, "filename", None)
+    return KaddonsError(f"{entry.export_name}: {detail}{f': {filename}' if filename else ''}; import of "
+                        f"{entry.export_name} aborted; {kept}")
+
+
+def import_archive(archive: str | Path, addons_dir: str | Path, names: Sequence[str] = (), *,
+                   limits: ExtractLimits | None = None, log: Log | None = None,
+                   lock_timeout: float = 600.0) -> ImportResult:
+    """Import the addon implementations ``names`` selects (all when empty) from ``archive`` into ``addons_dir``.
+
+    ``archive`` is an OCI image layout tar (any file name); ``addons_dir`` must exist. ``limits`` bound
+    every layer's extraction (default :class:`ExtractLimits`: 4 GiB, 100 000 members; plain-tar image
+    layers may always expand to their own size). ``log`` receives one line per step; warnings are
+    passed to it prefixed ``warning:`` and collected in :attr:`ImportResult.warnings`. The catalog lock
+    is held throughout (waiting up to ``lock_timeout`` seconds), and a swap a crash interrupted is
+    repaired first (:func:`~kaddons.addons.install.recover`).
+
+    Implementations are imported one by one, each staged completely and validated before it is moved
+    into place. When one fails, the import stops with the error of its cause, extended with what was
+    kept: nothing of the failing implementation is installed, the ones before it stay. Raises
+    :class:`~kaddons.errors.NotFoundError` (missing archive, addons directory or selected addon),
+    :class:`~kaddons.errors.LayoutError` (not an OCI layout tar, no addons),
+    :class:`~kaddons.errors.DigestMismatchError`, :class:`~kaddons.errors.UnsafeContentError`,
+    :class:`~kaddons.errors.AddonManifestError`, :class:`~kaddons.errors.ContentError`,
+    :class:`~kaddons.errors.KaddonsError` (file-system failures, the lock).
+    """
+    archive, addons_dir = Path(archive), Path(addons_dir)
+    limits = limits or ExtractLimits()
+    emit: Log = log or (lambda _line: None)
+    warnings: list[str] = []
+
+    def warn(message: str) -> None:
+        warnings.append(message)
+        emit(f"warning: {message}")
+
+    if not addons_dir.is_dir():
+        raise NotFoundError(f"addons directory {addons_dir} does not exist or is not a directory")
+    where = str(archive)
+    done: list[ImportedImplementation] = []
+    try:
+        opened = ArchiveStore(archive)
+    except LayoutError as err:
+        raise LayoutError(f"not an OCI image layout archive: {err}") from None
+    with opened as store:
+        selected = select_entries(read_entries(store, where, warn), names, where)
+        with catalog_lock(addons_dir, timeout=lock_timeout):
+            for restored in recover(addons_dir):
+                warn(f"restored the previous version of {restored}, which an interrupted install had moved away")
+            for entry in selected:
+                try:
+                    done.append(_import_one(store, entry, addons_dir, where, limits, emit, warn))
+                except (KaddonsError, OSError) as err:
+                    raise _failed(err, entry, done) from None
+    return ImportResult(archive=archive, addons_dir=addons_dir, implementations=done, warnings=warnings)

@@ -1,0 +1,346 @@
+"""The one place that changes an addons directory (spec §3.4-3.6, §4.7-4.8; fixes §8.6, §8.22, §8.24).
+
+Import and sync stage what they extract under ``<addons-dir>/.kaddons/staging/`` (same file system,
+and a dot-directory, so discovery never sees it), then call :func:`install_implementation`, which
+moves a complete implementation into place by renames:
+
+* single-implementation addon (implementation name == addon name): the staged folder, with the
+  imported ``addon.manifest.yaml`` verbatim, becomes ``<addons-dir>/<addon>/`` (K2s §3.6);
+* multi-implementation: the staged folder becomes ``<addons-dir>/<addon>/<impl>/`` (never with a
+  stray manifest in it, §7.5 item 6), then the merged ``<addons-dir>/<addon>/addon.manifest.yaml``
+  (:func:`~kaddons.addons.merge.merge_manifest`) is written atomically: the manifest is the commit
+  point that makes the implementation visible to ``ls``.
+
+The swap renames the installed folder to ``.kaddons/previous/<export name>/`` (replacing an older
+one; its ``addon.manifest.yaml`` is renamed so that K2s's unlimited-depth discovery never sees a
+duplicate), then renames the staged folder into place. Until the install is complete a journal next
+to it records where it came from, so that :func:`recover` can put it back when a crash left the
+target missing; a failure that is not a crash is rolled back at once. The implementation
+folder is replaced, not merged into: files removed from the artifact disappear (K2s merges, §8.22).
+Other implementations' folders are never touched. Everything here runs under :func:`catalog_lock`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import filelock
+
+from kaddons.errors import AddonManifestError, ContentError, KaddonsError, UnsafeContentError
+
+from .manifest import MANIFEST_FILE, MAX_MANIFEST_SIZE, AddonManifest, load_manifest, parse_manifest_bytes
+from .merge import merge_manifest
+from .names import check_name, export_name, is_single_implementation
+
+__all__ = [
+    "IMAGES_DIR", "PACKAGES_DIR", "PREVIOUS_MANIFEST", "STATE_DIR", "InstalledImplementation",
+    "StagedImplementation", "catalog_lock", "install_implementation", "install_shared", "merge_tree",
+    "new_staging", "recover", "state_dir",
+]
+
+STATE_DIR = ".kaddons"
+"""kaddons' own folder in the addons directory: ``lock``, ``staging/``, ``previous/``."""
+IMAGES_DIR = ".images"
+"""``<addons-dir>/.images/<addon>/``: the image archives of an addon's images layers."""
+PACKAGES_DIR = ".packages"
+"""``<addons-dir>/.packages/<addon>/``: the content of an addon's packages layer."""
+PREVIOUS_MANIFEST = f"{MANIFEST_FILE}.previous"
+"""The name a kept previous version's manifest has, so that no discovery finds it."""
+_SHARED_AREAS = (IMAGES_DIR, PACKAGES_DIR)
+
+
+def state_dir(addons_dir: Path) -> Path:
+    """``<addons-dir>/.kaddons``."""
+    return Path(addons_dir) / STATE_DIR
+
+
+@contextlib.contextmanager
+def catalog_lock(addons_dir: Path, *, timeout: float = 600.0) -> Iterator[None]:
+    """Hold the catalog lock ``<addons-dir>/.kaddons/lock`` (a :mod:`filelock` file lock; §8.24).
+
+    Waits up to ``timeout`` seconds; raises :class:`~kaddons.errors.KaddonsError` naming the lock when
+    another process keeps it, ``OSError`` when the state folder cannot be created.
+    """
+    path = state_dir(addons_dir) / "lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lock = filelock.FileLock(str(path), timeout=timeout)
+    try:
+        lock.acquire()
+    except filelock.Timeout:
+        raise KaddonsError(f"another kaddons process is changing {addons_dir} (lock {path} held for more than "
+                           f"{timeout:g} s): try again when it is done") from None
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+def new_staging(addons_dir: Path, label: str) -> Path:
+    """A new empty folder ``<addons-dir>/.kaddons/staging/<label>-XXXXXXXX/`` (the caller removes it)."""
+    root = state_dir(addons_dir) / "staging"
+    root.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(dir=root, prefix=f"{label}-"))
+
+
+@dataclass(frozen=True)
+class StagedImplementation:
+    """A complete implementation in a staging folder, ready to install.
+
+    ``directory`` holds the implementation's files (a manifest in it is replaced or dropped);
+    ``manifest`` is the imported ``addon.manifest.yaml``, byte for byte.
+    """
+
+    addon: str
+    implementation: str
+    directory: Path
+    manifest: bytes
+
+
+@dataclass(frozen=True)
+class InstalledImplementation:
+    """Where :func:`install_implementation` put an implementation: its ``directory``, the addon's
+    ``manifest_path``, and ``files``, the relative POSIX paths of the files in ``directory``, sorted."""
+
+    addon: str
+    implementation: str
+    export_name: str
+    directory: Path
+    manifest_path: Path
+    files: list[str]
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def _files(directory: Path) -> list[str]:
+    return sorted(p.relative_to(directory).as_posix() for p in directory.rglob("*") if p.is_file())
+
+
+def _previous(addons_dir: Path) -> Path:
+    return state_dir(addons_dir) / "previous"
+
+
+def _restore(previous: Path, target: Path) -> None:
+    if (previous / PREVIOUS_MANIFEST).is_file():
+        os.replace(previous / PREVIOUS_MANIFEST, previous / MANIFEST_FILE)
+    os.rename(previous, target)
+
+
+def _swap(addons_dir: Path, staged: Path, target: Path, name: str) -> Path | None:
+    """Move ``staged`` to ``target``, keeping an installed ``target`` as ``previous/<name>``.
+
+    Returns the journal (``previous/<name>.json``, naming ``target``) that stays while the swap is not
+    complete: the caller removes it once everything of the install is in place. A failure of the
+    second rename puts the previous version back at once; a crash there leaves the journal for
+    :func:`recover`.
+    """
+    staged.chmod(0o755)
+    if target.is_symlink() or (target.exists() and not target.is_dir()):
+        raise ContentError(f"{target} exists and is not a directory: move it away and import again")
+    if not target.exists():
+        os.rename(staged, target)
+        return None
+    previous_root = _previous(addons_dir)
+    previous_root.mkdir(parents=True, exist_ok=True)
+    previous, journal = previous_root / name, previous_root / f"{name}.json"
+    if previous.exists():
+        shutil.rmtree(previous)
+    _write_atomic(journal, json.dumps({"target": target.relative_to(addons_dir).as_posix()}).encode())
+    os.rename(target, previous)
+    if (previous / MANIFEST_FILE).is_file():
+        os.replace(previous / MANIFEST_FILE, previous / PREVIOUS_MANIFEST)
+    try:
+        os.rename(staged, target)
+    except BaseException:
+        _restore(previous, target)
+        journal.unlink()
+        raise
+    return journal
+
+
+def recover(addons_dir: Path) -> list[str]:
+    """Repair what a crash in the middle of a swap left, and drop stale staging folders.
+
+    Call it holding :func:`catalog_lock`, before installing. For every swap that did not complete (its
+    journal is still there) whose target folder is missing, the previous version is moved back (its
+    manifest renamed back). Previous versions of completed swaps are left alone, so an addon folder
+    removed on purpose stays removed. Returns the export names restored.
+    """
+    addons_dir = Path(addons_dir)
+    restored = []
+    previous_root = _previous(addons_dir)
+    journals = sorted(previous_root.glob("*.json")) if previous_root.is_dir() else []
+    for journal in journals:
+        previous = previous_root / journal.stem
+        try:
+            relative = json.loads(journal.read_bytes())["target"]
+        except (OSError, ValueError, KeyError, TypeError):
+            relative = None
+        parts = relative.split("/") if isinstance(relative, str) else []
+        if 1 <= len(parts) <= 2 and not any(check_name(part) for part in parts):
+            target = addons_dir.joinpath(*parts)
+            if previous.is_dir() and not target.exists():
+                target.parent.mkdir(parents=True, exist_ok=True)
+                _restore(previous, target)
+                restored.append(journal.stem)
+        journal.unlink()
+    staging = state_dir(addons_dir) / "staging"
+    if staging.is_dir():
+        for leftover in staging.iterdir():
+            shutil.rmtree(leftover, ignore_errors=True)
+    return restored
+
+
+def _check_names(*names: tuple[str, str]) -> None:
+    for name, what in names:
+        problem = check_name(name, what)
+        if problem:
+            raise UnsafeContentError(f"{problem}: refusing to use it as a folder name")
+
+
+def _check_manifest(staged: StagedImplementation) -> AddonManifest:
+    source = f"imported {MANIFEST_FILE} of {export_name(staged.addon, staged.implementation)}"
+    manifest = parse_manifest_bytes(staged.manifest, source)
+    if manifest.metadata.name != staged.addon:
+        raise AddonManifestError(source, f"metadata.name is {manifest.metadata.name!r}, not {staged.addon!r}")
+    names = [impl.name for impl in manifest.spec.implementations]
+    if staged.implementation not in names:
+        raise AddonManifestError(source, f"spec.implementations has no {staged.implementation!r} "
+                                         f"(it has: {', '.join(names)})")
+    return manifest
+
+
+def _read_manifest(path: Path) -> str | None:
+    if not path.exists():
+        return None
+    load_manifest(path)  # size limit and a message naming the file
+    return path.read_bytes()[:MAX_MANIFEST_SIZE].decode("utf-8-sig")
+
+
+def install_implementation(addons_dir: Path, staged: StagedImplementation) -> InstalledImplementation:
+    """Move ``staged`` into the catalog at ``addons_dir`` (see the module for where and how).
+
+    The staged folder is consumed. Hold :func:`catalog_lock` and call :func:`recover` first.
+    Raises :class:`~kaddons.errors.UnsafeContentError` for addon or implementation names that break
+    the name rule (checked before any path is built), :class:`~kaddons.errors.AddonManifestError`
+    when the imported manifest is invalid or is not for this addon and implementation, or the
+    installed manifest cannot be merged with it, :class:`~kaddons.errors.ContentError` when a
+    single-implementation import would replace a folder holding another addon or other
+    implementations, ``OSError`` for file-system failures.
+    """
+    addons_dir = Path(addons_dir)
+    addon, impl = staged.addon, staged.implementation
+    _check_names((addon, "addon name"), (impl, "implementation name"))
+    _check_manifest(staged)
+    name = export_name(addon, impl)
+    base = addons_dir / addon
+    manifest_path = base / MANIFEST_FILE
+    stray = staged.directory / MANIFEST_FILE
+    if is_single_implementation(addon, impl):
+        if manifest_path.exists():
+            current = load_manifest(manifest_path)
+            others = [i.name for i in current.spec.implementations if i.name != addon]
+            if current.metadata.name != addon or others:
+                raise ContentError(f"{base} holds addon {current.metadata.name!r} with implementations "
+                                   f"{', '.join(i.name for i in current.spec.implementations)}: refusing to replace "
+                                   f"it with the single-implementation addon {addon!r}; remove the folder first")
+        files = sorted({*_files(staged.directory), MANIFEST_FILE})
+        _write_atomic(stray, staged.manifest)
+        journal = _swap(addons_dir, staged.directory, base, name)
+        if journal is not None:
+            journal.unlink()
+        return InstalledImplementation(addon, impl, name, base, manifest_path, files)
+    if base.is_symlink() or (base.exists() and not base.is_dir()):
+        raise ContentError(f"{base} exists and is not a directory: move it away and import again")
+    installed = _read_manifest(manifest_path)
+    if installed is not None and (base / impl).exists():
+        current = load_manifest(manifest_path)
+        listed = [i.name for i in current.spec.implementations]
+        if impl not in listed and addon in listed:
+            raise ContentError(f"{base / impl} belongs to the single-implementation addon {addon!r}: refusing to "
+                               f"replace it with implementation {impl!r}; remove {base} first")
+    merged = merge_manifest(installed, staged.manifest.decode("utf-8-sig"), only=[impl],
+                            existing_source=str(manifest_path),
+                            imported_source=f"imported {MANIFEST_FILE} of {name}")
+    if stray.exists() or stray.is_symlink():
+        stray.unlink()
+    files = _files(staged.directory)
+    base.mkdir(mode=0o755, exist_ok=True)
+    target = base / impl
+    journal = _swap(addons_dir, staged.directory, target, name)
+    try:
+        _write_atomic(manifest_path, merged.encode("utf-8"))
+    except BaseException:
+        shutil.rmtree(target, ignore_errors=True)
+        if journal is not None:
+            _restore(_previous(addons_dir) / name, target)
+            journal.unlink()
+        raise
+    if journal is not None:
+        journal.unlink()
+    return InstalledImplementation(addon, impl, name, target, manifest_path, files)
+
+
+def merge_tree(source: Path, target: Path, *, what: str, dry_run: bool = False) -> list[str]:
+    """Move every file of ``source`` into ``target`` (created as needed), each by an atomic rename that
+    replaces a file of exactly the same name. Returns the files' relative POSIX paths, sorted.
+
+    ``dry_run``: check only, move nothing (a preflight before anything is installed). Raises
+    :class:`~kaddons.errors.UnsafeContentError` (naming ``what``) when a name collides, ignoring case,
+    with a different name in ``target``, or a file meets a directory; ``OSError`` otherwise.
+    """
+    moved = []
+    for path in sorted(source.rglob("*")):
+        if path.is_dir() and not path.is_symlink():
+            continue
+        relative = path.relative_to(source)
+        destination = target
+        for depth, part in enumerate(relative.parts, start=1):
+            known = {entry.lower(): entry for entry in os.listdir(destination)} if destination.is_dir() else {}
+            clash = known.get(part.lower())
+            if clash is not None and clash != part:
+                raise UnsafeContentError(f"{what}: {relative.as_posix()!r} collides with {clash!r} in {destination} "
+                                         "when case is ignored: refusing it")
+            destination = destination / part
+            is_last = depth == len(relative.parts)
+            if destination.exists() and destination.is_dir() == is_last:
+                kind = "directory" if is_last else "file"
+                raise UnsafeContentError(f"{what}: {relative.as_posix()!r} conflicts with the {kind} {destination}: "
+                                         "refusing it")
+        moved.append(relative.as_posix())
+        if not dry_run:
+            destination.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
+            os.replace(path, destination)
+    return moved
+
+
+def install_shared(addons_dir: Path, area: str, addon: str, staged: Path, *, dry_run: bool = False) -> list[str]:
+    """Move the files of ``staged`` into ``<addons-dir>/<area>/<addon>/`` (``area`` is :data:`IMAGES_DIR`
+    or :data:`PACKAGES_DIR`), shared by the implementations of ``addon``: files of the same name are
+    replaced, others stay. ``dry_run`` checks only. Returns the relative paths; raises as :func:`merge_tree`, and
+    :class:`~kaddons.errors.UnsafeContentError` for an invalid addon name.
+    """
+    if area not in _SHARED_AREAS:
+        raise ValueError(f"area must be one of {_SHARED_AREAS}, not {area!r}")
+    _check_names((addon, "addon name"))
+    target = Path(addons_dir) / area / addon
+    return merge_tree(staged, target, what=f"{area}/{addon}", dry_run=dry_run)
