@@ -29,9 +29,11 @@ ADDONS = ROOT / "examples" / "addons"
 
 
 def run(*args: str) -> str:
+    """Run kaddons, echo the command and its output (JSON output is parsed by the caller, not echoed)."""
     print(f"$ kaddons {' '.join(args)}", flush=True)
     proc = subprocess.run([sys.executable, "-m", "kaddons", *args], text=True, capture_output=True)
-    sys.stdout.write(proc.stdout)
+    if "json" not in args:
+        sys.stdout.write(proc.stdout)
     sys.stdout.write(proc.stderr)
     if proc.returncode != 0:
         raise SystemExit(proc.returncode)
