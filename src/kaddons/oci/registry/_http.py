@@ -167,8 +167,11 @@ class HttpClient:
         started = time.monotonic()
         failures = 0
         while True:
+            request = build()
+            if self.options.on_request is not None:
+                self.options.on_request(request.method, self.host)
             try:
-                response = self._client.send(build(), stream=True)
+                response = self._client.send(request, stream=True)
             except httpx.RequestError as exc:
                 failures += 1
                 error = transport_error(exc, method, what, failures)

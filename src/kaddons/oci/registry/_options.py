@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -48,6 +49,8 @@ class RegistryOptions:
     - ``retry``: the :class:`RetryPolicy` of every request.
     - ``timeout``: seconds allowed for each network operation (connect, each read, each write).
     - ``user_agent``: the ``User-Agent`` header.
+    - ``on_request``: called with ``(method, host)`` before every HTTP request is sent, retries and
+      token requests included (request metrics); it must not raise.
     """
 
     insecure: bool = False
@@ -58,3 +61,4 @@ class RegistryOptions:
     retry: RetryPolicy = RetryPolicy()
     timeout: float = 60.0
     user_agent: str = f"kaddons/{__version__}"
+    on_request: Callable[[str, str], None] | None = field(default=None, repr=False, compare=False)
