@@ -1,83 +1,160 @@
-"""The addons an OCI store holds: index entries read as addon manifests (spec §3.3, §4.6, §7.5).
+"""The addons an OCI store holds: manifests read as addon implementations (spec §2.11-2.12, §3.3, §4.6, §7.5).
 
-Each ``index.json`` entry that is an image manifest becomes an :class:`AddonEntry`. Name,
-implementation and version come from the manifest blob's annotations, which override the index
-descriptor's (they are the only ones that survive a registry round trip, §2.16), and fall back to
-them. Names are validated against the addon name rule before anyone builds a path from them (§8.18).
+The one place that reads the addon annotations, used by import, publish and sync alike:
+
+* name, implementation and version are taken **key by key**, the manifest blob's annotation over the
+  index entry's (only the manifest's survive a registry round trip, §2.16; an index entry may add
+  what the manifest lacks, §7.5 item 1);
+* the name (``vnd.k2s.addon.name``) is what makes a manifest an addon: without it the entry is
+  skipped with a warning (§4.6, §7.5 item 2);
+* the implementation annotation is REQUIRED ([COMPAT] §2.11): without it nobody can tell where the
+  content goes, so the entry is refused;
+* both names must pass the name rule (:mod:`.names`) before anyone builds a path from them (§8.18);
+* the version defaults to ``1.0.0`` (§2.13); the tag is the entry's ``ref.name``, else
+  ``v<version>`` when a version is annotated.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
-from kaddons.errors import UnsafeContentError
-from kaddons.oci.mediatypes import MANIFEST_TYPES
-from kaddons.oci.models import Descriptor, ImageManifest, parse_manifest
+from kaddons.errors import ContentError, InvalidManifestError, LayoutError, UnsafeContentError
+from kaddons.oci import mediatypes as mt
+from kaddons.oci.models import Descriptor, ImageIndex, ImageManifest, parse_manifest
 from kaddons.oci.store import ReadOnlyStore, fetch_bytes
 
 from . import format as fmt
-from .names import check_name, export_name
+from .catalog import DEFAULT_VERSION
+from .names import check_name, export_name, is_single_implementation
 
-__all__ = ["AddonEntry", "addon_entries", "read_entry"]
+__all__ = ["AddonEntry", "IndexedStore", "addon_entries", "read_entries", "read_entry"]
+
+Warn = Callable[[str], None]
+
+
+class IndexedStore(ReadOnlyStore, Protocol):
+    """A store with an ``index.json``: an OCI layout directory or an ``.oci.tar``."""
+
+    def index(self) -> ImageIndex:
+        """The current ``index.json``."""
+        ...
 
 
 @dataclass(frozen=True)
 class AddonEntry:
     """One addon implementation of a store: its manifest ``descriptor`` and parsed ``manifest``,
-    ``name``/``implementation`` (validated), ``export_name``, ``version`` (``None`` when unset) and
-    ``tag`` (the entry's ``ref.name``, else ``v<version>``, else ``None``)."""
+    ``addon`` and ``implementation`` (validated names), ``version`` (``1.0.0`` when not annotated)
+    and ``tag`` (the entry's ``ref.name``, else ``v<version>`` when a version is annotated, else ``None``)."""
 
     descriptor: Descriptor
     manifest: ImageManifest
-    name: str
+    addon: str
     implementation: str
-    export_name: str
-    version: str | None
+    version: str
     tag: str | None
+
+    @property
+    def export_name(self) -> str:
+        """``metrics``, ``ingress-nginx`` (§0): also the repository name under ``addons/``."""
+        return export_name(self.addon, self.implementation)
+
+    @property
+    def cli_name(self) -> str:
+        """``metrics``, ``ingress nginx``: how a user names it."""
+        single = is_single_implementation(self.addon, self.implementation)
+        return self.addon if single else f"{self.addon} {self.implementation}"
+
+
+def _annotation(key: str, *sources: dict[str, str] | None) -> str | None:
+    for source in sources:
+        value = (source or {}).get(key, "").strip()
+        if value:
+            return value
+    return None
+
+
+def _checked(name: str, key: str, what: str) -> str:
+    problem = check_name(name, "addon name" if key == fmt.ANN_ADDON_NAME else "implementation name")
+    if problem:
+        raise UnsafeContentError(f"{what}: annotation {key}: {problem}: refusing the artifact")
+    return name
 
 
 def read_entry(store: ReadOnlyStore, desc: Descriptor, *, where: str) -> AddonEntry | None:
-    """Fetch (verified) and read the manifest ``desc`` names; ``None`` when it carries no addon name.
+    """Fetch (verified) the manifest ``desc`` names and read it as an addon; ``None`` when no name is annotated.
 
-    Raises :class:`InvalidManifestError` when the blob is not an image manifest and
-    :class:`UnsafeContentError` when a name breaks the name rule; digest errors pass through.
+    ``where`` names the store in messages. Raises :class:`~kaddons.errors.InvalidManifestError` when
+    ``desc`` is not an image manifest (an index where a manifest is expected) or its blob does not parse,
+    :class:`~kaddons.errors.UnsafeContentError` when a name breaks the name rule,
+    :class:`~kaddons.errors.ContentError` when the implementation annotation is missing, and what
+    fetching raises (:class:`~kaddons.errors.NotFoundError`, :class:`~kaddons.errors.DigestMismatchError`).
     """
-    raw = fetch_bytes(store, desc)
-    manifest = parse_manifest(raw, what=f"manifest {desc.digest} in {where}")
-    index_ann = desc.annotations or {}
-    blob_ann = manifest.annotations or {}
-    source = blob_ann if blob_ann.get(fmt.ANN_ADDON_NAME) else index_ann
-    name = source.get(fmt.ANN_ADDON_NAME)
-    if not name:
+    what = f"{where}: manifest {desc.digest}"
+    if desc.media_type not in mt.MANIFEST_TYPES:
+        raise InvalidManifestError(f"{what} is a {desc.media_type!r}, not an image manifest: an addon is one "
+                                   "image manifest per implementation")
+    manifest = parse_manifest(fetch_bytes(store, desc), what=what)
+    sources = (manifest.annotations, desc.annotations)
+    addon = _annotation(fmt.ANN_ADDON_NAME, *sources)
+    if addon is None:
         return None
-    implementation = source.get(fmt.ANN_IMPLEMENTATION) or name
-    for value, what in ((name, "addon name"), (implementation, "implementation name")):
-        problem = check_name(value, what)
-        if problem:
-            raise UnsafeContentError(f"{where}: manifest {desc.digest}: {problem}; refusing to use it as a path")
-    version = source.get(fmt.ANN_VERSION) or index_ann.get(fmt.ANN_VERSION) or None
+    implementation = _annotation(fmt.ANN_IMPLEMENTATION, *sources)
+    if implementation is None:
+        raise ContentError(f"{what} (addon {addon!r}) has no {fmt.ANN_IMPLEMENTATION} annotation, which the format "
+                           "requires: cannot tell where it goes; re-export it")
+    version = _annotation(fmt.ANN_VERSION, *sources)
     tag = desc.ref_name or (f"v{version}" if version else None)
-    return AddonEntry(desc, manifest, name, implementation, export_name(name, implementation), version, tag)
+    return AddonEntry(descriptor=desc, manifest=manifest, addon=_checked(addon, fmt.ANN_ADDON_NAME, what),
+                      implementation=_checked(implementation, fmt.ANN_IMPLEMENTATION, what),
+                      version=version or DEFAULT_VERSION, tag=tag)
 
 
-def addon_entries(store: ReadOnlyStore, index_manifests: list[Descriptor], *, where: str,
-                  warn: list[str] | None = None) -> list[AddonEntry]:
-    """The addon entries among ``index_manifests``, in order.
+def addon_entries(store: ReadOnlyStore, descriptors: Sequence[Descriptor], *, where: str,
+                  warn: Warn | None = None) -> list[AddonEntry]:
+    """The addon entries among ``descriptors`` (index entries), in order, repeated ones included.
 
     Entries that are not image manifests, or carry no ``vnd.k2s.addon.name`` anywhere, are skipped
-    and described in ``warn`` when given (§7.5 item 2). Raises what :func:`read_entry` raises.
+    and described to ``warn`` (§7.5 item 2). Raises what :func:`read_entry` raises.
     """
     entries = []
-    for desc in index_manifests:
-        if desc.media_type not in MANIFEST_TYPES:
+    for desc in descriptors:
+        what = f"{where}: manifest {desc.digest}"
+        if desc.media_type not in mt.MANIFEST_TYPES:
             if warn is not None:
-                warn.append(f"{where}: skipping {desc.short()}: not an image manifest")
+                warn(f"{what}: skipped, {desc.media_type!r} is not an image manifest")
             continue
         entry = read_entry(store, desc, where=where)
         if entry is None:
             if warn is not None:
-                warn.append(f"{where}: skipping manifest {desc.digest}: no {fmt.ANN_ADDON_NAME} annotation")
+                warn(f"{what}: skipped, it has no {fmt.ANN_ADDON_NAME} annotation")
             continue
         entries.append(entry)
     return entries
 
+
+def read_entries(store: IndexedStore, where: str, warn: Warn) -> list[AddonEntry]:
+    """The addon implementations ``index.json`` lists, in index order, each once (§3.3, §7.5 items 1-2).
+
+    As :func:`addon_entries`; a pair (addon, implementation) repeated is kept once (the later entry,
+    with a warning). Raises :class:`~kaddons.errors.LayoutError` when no addon is left or the index is
+    not ``schemaVersion`` 2, and what :func:`read_entry` raises.
+    """
+    index = store.index()
+    if index.schema_version != 2:
+        raise LayoutError(f"{where}: index.json has schemaVersion {index.schema_version}, expected 2")
+    if index.media_type not in (None, mt.OCI_INDEX):
+        warn(f"{where}: index.json has media type {index.media_type!r}, expected {mt.OCI_INDEX!r}")
+    found: dict[tuple[str, str], AddonEntry] = {}
+    for entry in addon_entries(store, index.manifests, where=where, warn=warn):
+        key = (entry.addon, entry.implementation)
+        if key in found:
+            warn(f"{where}: {entry.cli_name} is in the archive twice: importing the later one, "
+                 f"{entry.descriptor.digest}")
+            del found[key]
+        found[key] = entry
+    if not found:
+        raise LayoutError(f"no addons found in {where}: no index.json entry names an addon "
+                          f"({fmt.ANN_ADDON_NAME} annotation)")
+    return list(found.values())

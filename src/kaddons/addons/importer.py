@@ -25,28 +25,16 @@ from __future__ import annotations
 import shutil
 import subprocess
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kaddons.errors import (
-    AddonManifestError,
-    ContentError,
-    DigestMismatchError,
-    KaddonsError,
-    LayoutError,
-    NotFoundError,
-    UnsafeContentError,
-    UsageError,
-)
+from kaddons.errors import DigestMismatchError, KaddonsError, LayoutError, NotFoundError, UsageError
 from kaddons.oci import mediatypes as mt
 from kaddons.oci.archive import ArchiveStore
-from kaddons.oci.models import Descriptor, ImageManifest, parse_manifest
-from kaddons.oci.store import fetch_bytes
 
-from .catalog import DEFAULT_VERSION
-from .extract import ExtractLimits, extract_tar
-from .format import ANN_ADDON_NAME, ANN_IMPLEMENTATION, ANN_VERSION, LayerKind, LayerSpec, layer_for_media_type
+from .artifact import AddonEntry, read_entries
+from .extract import ExtractLimits
 from .install import (
     IMAGES_DIR,
     PACKAGES_DIR,
@@ -54,41 +42,17 @@ from .install import (
     catalog_lock,
     install_implementation,
     install_shared,
-    merge_tree,
     new_staging,
     recover,
 )
-from .manifest import MANIFEST_FILE, MAX_MANIFEST_SIZE, parse_manifest_bytes
-from .names import check_name, export_name, is_single_implementation
+from .names import is_single_implementation
+from .unpack import IMAGES_FOLDER, IMPL_FOLDER, PACKAGES_FOLDER, stage_entry
 
-__all__ = ["ArchiveEntry", "ImportResult", "ImportedImplementation", "import_archive", "read_entries",
+__all__ = ["ImportResult", "ImportedImplementation", "import_archive", "read_entries",
            "select_entries"]
 
 Log = Callable[[str], None]
-_CONFIG_SUBDIR = "config"
 _LOADERS = (("ctr", ("-n", "k8s.io", "images", "import")), ("nerdctl", ("-n", "k8s.io", "load", "-i")))
-
-
-@dataclass(frozen=True)
-class ArchiveEntry:
-    """One addon implementation of an archive's ``index.json``: where it goes, and its manifest."""
-
-    addon: str
-    implementation: str
-    version: str
-    descriptor: Descriptor
-    manifest: ImageManifest
-
-    @property
-    def export_name(self) -> str:
-        """``metrics``, ``ingress-nginx`` (§0)."""
-        return export_name(self.addon, self.implementation)
-
-    @property
-    def cli_name(self) -> str:
-        """``metrics``, ``ingress nginx``: how a user names it."""
-        single = is_single_implementation(self.addon, self.implementation)
-        return self.addon if single else f"{self.addon} {self.implementation}"
 
 
 @dataclass(frozen=True)
@@ -126,69 +90,7 @@ class ImportResult:
     warnings: list[str] = field(default_factory=list)
 
 
-def _annotation(key: str, *sources: dict[str, str] | None) -> str | None:
-    for source in sources:
-        value = (source or {}).get(key, "").strip()
-        if value:
-            return value
-    return None
-
-
-def _checked(name: str, key: str, what: str) -> str:
-    problem = check_name(name, "addon name" if key == ANN_ADDON_NAME else "implementation name")
-    if problem:
-        raise UnsafeContentError(f"{what}: annotation {key}: {problem}: refusing the artifact")
-    return name
-
-
-def read_entries(store: ArchiveStore, where: str, warn: Log) -> list[ArchiveEntry]:
-    """The addon implementations ``index.json`` lists, in index order (§3.3, §7.5 items 1-2).
-
-    Each image manifest is fetched (verified); name, implementation and version come from its
-    annotations, else from the index entry's. Entries without an addon name, or that are not image
-    manifests, are skipped with a ``warn``; a pair repeated is kept once (the later entry, with a
-    warning). Raises :class:`~kaddons.errors.LayoutError` when no addon is left or the index is not
-    ``schemaVersion`` 2, :class:`~kaddons.errors.UnsafeContentError` for names that break the name rule,
-    :class:`~kaddons.errors.ContentError` for a manifest without the implementation annotation, and what
-    fetching raises (a missing or corrupt manifest blob).
-    """
-    index = store.index()
-    if index.schema_version != 2:
-        raise LayoutError(f"{where}: index.json has schemaVersion {index.schema_version}, expected 2")
-    if index.media_type not in (None, mt.OCI_INDEX):
-        warn(f"{where}: index.json has media type {index.media_type!r}, expected {mt.OCI_INDEX!r}")
-    found: dict[tuple[str, str], ArchiveEntry] = {}
-    for desc in index.manifests:
-        what = f"{where}: manifest {desc.digest}"
-        if desc.media_type not in mt.MANIFEST_TYPES:
-            warn(f"{what}: skipped, {desc.media_type!r} is not an image manifest")
-            continue
-        manifest = parse_manifest(fetch_bytes(store, desc), what=what)
-        sources = (manifest.annotations, desc.annotations)
-        addon = _annotation(ANN_ADDON_NAME, *sources)
-        if addon is None:
-            warn(f"{what}: skipped, it has no {ANN_ADDON_NAME} annotation")
-            continue
-        implementation = _annotation(ANN_IMPLEMENTATION, *sources)
-        if implementation is None:
-            raise ContentError(f"{what} (addon {addon!r}) has no {ANN_IMPLEMENTATION} annotation, which the format "
-                               "requires: cannot tell where it goes; re-export it")
-        entry = ArchiveEntry(addon=_checked(addon, ANN_ADDON_NAME, what),
-                             implementation=_checked(implementation, ANN_IMPLEMENTATION, what),
-                             version=_annotation(ANN_VERSION, *sources) or DEFAULT_VERSION,
-                             descriptor=desc, manifest=manifest)
-        key = (entry.addon, entry.implementation)
-        if key in found:
-            warn(f"{where}: {entry.cli_name} is in the archive twice: importing the later one, {desc.digest}")
-            del found[key]
-        found[key] = entry
-    if not found:
-        raise LayoutError(f"no addons found in {where}: no index.json entry names an addon "
-                          f"({ANN_ADDON_NAME} annotation)")
-    return list(found.values())
-
-
-def select_entries(entries: Sequence[ArchiveEntry], names: Sequence[str], where: str) -> list[ArchiveEntry]:
+def select_entries(entries: Sequence[AddonEntry], names: Sequence[str], where: str) -> list[AddonEntry]:
     """The entries ``names`` select, by the forms of §3.3; all of ``entries`` when ``names`` is empty.
 
     Left to right: ``"a b"`` (one argument) is addon ``a``, implementation ``b`` (more words joined
@@ -200,7 +102,7 @@ def select_entries(entries: Sequence[ArchiveEntry], names: Sequence[str], where:
     """
     if not names:
         return list(entries)
-    chosen: dict[tuple[str, str], ArchiveEntry] = {}
+    chosen: dict[tuple[str, str], AddonEntry] = {}
     position = 0
     while position < len(names):
         requested = names[position]
@@ -226,18 +128,7 @@ def select_entries(entries: Sequence[ArchiveEntry], names: Sequence[str], where:
     return [chosen[key] for key in sorted(chosen)]
 
 
-def _destination(spec: LayerSpec, staging: Path) -> Path:
-    """Where a layer is extracted in the staging folder: ``impl/`` is the implementation folder (§3.5)."""
-    if spec.kind is LayerKind.CONFIG:
-        return staging / "config"
-    if spec.kind in (LayerKind.IMAGES_LINUX, LayerKind.IMAGES_WINDOWS):
-        return staging / "images"
-    if spec.kind is LayerKind.PACKAGES:
-        return staging / "packages"
-    return staging / "impl" / (spec.target or ".")
-
-
-def _check_layer_sizes(store: ArchiveStore, entry: ArchiveEntry, where: str) -> None:
+def _check_layer_sizes(store: ArchiveStore, entry: AddonEntry, where: str) -> None:
     for desc in entry.manifest.layers:
         if desc.media_type == mt.OCI_EMPTY:
             continue
@@ -247,67 +138,7 @@ def _check_layer_sizes(store: ArchiveStore, entry: ArchiveEntry, where: str) -> 
                                       f"descriptor says {desc.size}: refusing it")
 
 
-def _stage_layers(store: ArchiveStore, entry: ArchiveEntry, staging: Path, limits: ExtractLimits,
-                  log: Log, warn: Log) -> None:
-    name = entry.export_name
-    for desc in entry.manifest.layers:
-        if desc.media_type == mt.OCI_EMPTY:
-            continue
-        spec = layer_for_media_type(desc.media_type)
-        if spec is None:
-            warn(f"{name}: skipping layer {desc.digest} of unknown media type {desc.media_type!r}")
-            continue
-        dest = _destination(spec, staging)
-        # A plain tar cannot expand beyond its own size (sparse members are refused): allow that much.
-        layer_limits = limits if spec.gzip else replace(limits, max_bytes=max(limits.max_bytes, desc.size))
-        what = f"{name}: {spec.kind.value} layer {desc.digest}"
-        with store.fetch(desc) as stream:
-            files = extract_tar(stream, dest, gzip=spec.gzip, limits=layer_limits, what=what)
-        log(f"{name}: {spec.kind.value} layer: {len(files)} file(s)")
-        if spec.kind in (LayerKind.IMAGES_LINUX, LayerKind.IMAGES_WINDOWS):
-            bad = next((f for f in files if "/" in f or not f.lower().endswith(".tar")), None)
-            if bad is not None:
-                raise ContentError(f"{what}: member {bad!r} is not a top-level .tar image archive, as the format "
-                                   "requires: refusing the layer")
-        if spec.kind is LayerKind.CONFIG and (dest / MANIFEST_FILE).is_file():
-            # Out of the tree at once: K2s's unlimited-depth discovery must never see a second manifest.
-            (dest / MANIFEST_FILE).replace(staging / "manifest.yaml")
-
-
-def _staged_manifest(entry: ArchiveEntry, staging: Path, where: str) -> bytes:
-    name = entry.export_name
-    path = staging / "manifest.yaml"
-    if not path.is_file():
-        raise ContentError(f"{where}: {name} has no config layer with an {MANIFEST_FILE}: cannot install it")
-    if path.stat().st_size > MAX_MANIFEST_SIZE:
-        raise AddonManifestError(f"{where}: {name}: {MANIFEST_FILE}", f"larger than {MAX_MANIFEST_SIZE} bytes")
-    data = path.read_bytes()
-    source = f"{where}: {name}: {MANIFEST_FILE}"
-    manifest = parse_manifest_bytes(data, source)
-    if manifest.metadata.name != entry.addon:
-        raise AddonManifestError(source, f"metadata.name is {manifest.metadata.name!r} but the artifact is "
-                                         f"annotated as addon {entry.addon!r}: refusing it")
-    implementations = [impl.name for impl in manifest.spec.implementations]
-    if entry.implementation not in implementations:
-        raise AddonManifestError(source, f"spec.implementations has no {entry.implementation!r}, the implementation "
-                                         f"the artifact is annotated with (it has: {', '.join(implementations)})")
-    return data
-
-
-def _move_config_files(entry: ArchiveEntry, staging: Path, warn: Log) -> None:
-    """Top-level config files go to the implementation folder, ``config/`` to ``<impl>/config/`` (§3.6 item 2)."""
-    config = staging / "config"
-    if not config.is_dir():
-        return
-    for path in sorted(config.iterdir()):
-        if path.is_dir() and path.name != _CONFIG_SUBDIR:
-            warn(f"{entry.export_name}: config layer folder {path.name!r} ignored (only top-level files and "
-                 f"{_CONFIG_SUBDIR}/ are installed)")
-            shutil.rmtree(path)
-    merge_tree(config, staging / "impl", what=f"{entry.export_name}: config layer")
-
-
-def _load_images(entry: ArchiveEntry, directory: Path, images: list[str], log: Log, warn: Log) -> None:
+def _load_images(entry: AddonEntry, directory: Path, images: list[str], log: Log, warn: Log) -> None:
     loader = next(((shutil.which(tool), args) for tool, args in _LOADERS if shutil.which(tool)), None)
     if loader is None:
         log(f"{entry.export_name}: {len(images)} image archive(s) placed in {directory}; no ctr or nerdctl on "
@@ -328,23 +159,22 @@ def _load_images(entry: ArchiveEntry, directory: Path, images: list[str], log: L
             log(f"{entry.export_name}: loaded {image} with {program}")
 
 
-def _import_one(store: ArchiveStore, entry: ArchiveEntry, addons_dir: Path, where: str, limits: ExtractLimits,
+def _import_one(store: ArchiveStore, entry: AddonEntry, addons_dir: Path, where: str, limits: ExtractLimits,
                 log: Log, warn: Log) -> ImportedImplementation:
     name = entry.export_name
     log(f"{name}: importing {entry.version} ({entry.descriptor.digest})")
     _check_layer_sizes(store, entry, where)
     staging = new_staging(addons_dir, name)
     try:
-        (staging / "impl").mkdir()
-        _stage_layers(store, entry, staging, limits, log, warn)
-        manifest = _staged_manifest(entry, staging, where)
-        _move_config_files(entry, staging, warn)
-        shared = [(area, staging / folder) for area, folder in ((IMAGES_DIR, "images"), (PACKAGES_DIR, "packages"))
+        manifest = stage_entry(store, entry, staging, where=where, limits=limits, log=log, warn=warn)
+        shared = [(area, staging / folder) for area, folder in ((IMAGES_DIR, IMAGES_FOLDER),
+                                                                (PACKAGES_DIR, PACKAGES_FOLDER))
                   if (staging / folder).is_dir()]
         for area, folder in shared:  # preflight: nothing is moved unless everything can be
             install_shared(addons_dir, area, entry.addon, folder, dry_run=True)
         installed = install_implementation(addons_dir, StagedImplementation(
-            addon=entry.addon, implementation=entry.implementation, directory=staging / "impl", manifest=manifest))
+            addon=entry.addon, implementation=entry.implementation, directory=staging / IMPL_FOLDER,
+            manifest=manifest))
         placed = {area: install_shared(addons_dir, area, entry.addon, folder) for area, folder in shared}
     finally:
         shutil.rmtree(staging, ignore_errors=True)
@@ -361,7 +191,7 @@ def _import_one(store: ArchiveStore, entry: ArchiveEntry, addons_dir: Path, wher
                                   packages=packages)
 
 
-def _failed(err: Exception, entry: ArchiveEntry, done: list[ImportedImplementation]) -> KaddonsError:
+def _failed(err: Exception, entry: AddonEntry, done: list[ImportedImplementation]) -> KaddonsError:
     """``err`` (the same class for a KaddonsError) with what happened to the import in its message."""
     kept = (f"already imported and kept: {', '.join(i.export_name for i in done)}" if done
             else "nothing was imported")

@@ -15,8 +15,11 @@ The swap renames the installed folder to ``.kaddons/previous/<export name>/`` (r
 one; its ``addon.manifest.yaml`` is renamed so that K2s's unlimited-depth discovery never sees a
 duplicate), then renames the staged folder into place. Until the install is complete a journal next
 to it records where it came from, so that :func:`recover` can put it back when a crash left the
-target missing; a failure that is not a crash is rolled back at once. The implementation
-folder is replaced, not merged into: files removed from the artifact disappear (K2s merges, §8.22).
+target missing, or write the merged addon manifest when the new folder was already in place; a
+failure that is not a crash is rolled back at once. The previous version stays, with
+``previous/<export name>.kept.json`` saying what it is (its sync record; for a multi-implementation
+addon, the addon manifest that listed it), for :func:`take_previous` (``kaddons rollback``). The
+implementation folder is replaced, not merged into: files removed from the artifact disappear (K2s merges, §8.22).
 Other implementations' folders are never touched. Everything here runs under :func:`catalog_lock`.
 """
 
@@ -27,22 +30,23 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import filelock
 
-from kaddons.errors import AddonManifestError, ContentError, KaddonsError, UnsafeContentError
+from kaddons.errors import AddonManifestError, ContentError, KaddonsError, NotFoundError, UnsafeContentError
 
 from .manifest import MANIFEST_FILE, MAX_MANIFEST_SIZE, AddonManifest, load_manifest, parse_manifest_bytes
 from .merge import merge_manifest
 from .names import check_name, export_name, is_single_implementation
 
 __all__ = [
-    "IMAGES_DIR", "PACKAGES_DIR", "PREVIOUS_MANIFEST", "STATE_DIR", "InstalledImplementation",
-    "StagedImplementation", "catalog_lock", "install_implementation", "install_shared", "merge_tree",
-    "new_staging", "recover", "state_dir",
+    "IMAGES_DIR", "PACKAGES_DIR", "PREVIOUS_MANIFEST", "STATE_DIR", "InstalledImplementation", "KeptVersion",
+    "StagedImplementation", "catalog_lock", "install_implementation", "install_shared", "kept_path", "kept_record",
+    "merge_tree", "new_staging", "put_back", "recover", "state_dir", "take_previous",
 ]
 
 STATE_DIR = ".kaddons"
@@ -54,6 +58,7 @@ PACKAGES_DIR = ".packages"
 PREVIOUS_MANIFEST = f"{MANIFEST_FILE}.previous"
 """The name a kept previous version's manifest has, so that no discovery finds it."""
 _SHARED_AREAS = (IMAGES_DIR, PACKAGES_DIR)
+_KEPT_SUFFIX = ".kept.json"
 
 
 def state_dir(addons_dir: Path) -> Path:
@@ -139,69 +144,117 @@ def _previous(addons_dir: Path) -> Path:
     return state_dir(addons_dir) / "previous"
 
 
+def kept_path(addons_dir: Path, name: str) -> Path:
+    """``<addons-dir>/.kaddons/previous/<name>.kept.json``: what the kept previous version of ``name`` is."""
+    return _previous(Path(addons_dir)) / f"{name}{_KEPT_SUFFIX}"
+
+
 def _restore(previous: Path, target: Path) -> None:
     if (previous / PREVIOUS_MANIFEST).is_file():
         os.replace(previous / PREVIOUS_MANIFEST, previous / MANIFEST_FILE)
     os.rename(previous, target)
 
 
-def _swap(addons_dir: Path, staged: Path, target: Path, name: str) -> Path | None:
+def _swap(addons_dir: Path, staged: Path, target: Path, name: str, *, kept: dict[str, Any] | None = None,
+          manifest: str | None = None) -> Path | None:
     """Move ``staged`` to ``target``, keeping an installed ``target`` as ``previous/<name>``.
 
-    Returns the journal (``previous/<name>.json``, naming ``target``) that stays while the swap is not
-    complete: the caller removes it once everything of the install is in place. A failure of the
-    second rename puts the previous version back at once; a crash there leaves the journal for
-    :func:`recover`.
+    Returns the journal (``previous/<name>.json``) that stays while the swap is not complete: the
+    caller removes it once everything of the install is in place. The journal names ``target``, the
+    ``staged`` folder, whether the installed folder was ``moved`` to ``previous/<name>``, and the
+    addon ``manifest`` text still to be written (multi-implementation); :func:`recover` completes or
+    undoes the install from it after a crash. ``kept`` (what the installed version is: its sync
+    record, its addon manifest) is written to ``previous/<name>.kept.json`` before the installed
+    folder moves there. A failure of the second rename puts the previous version back at once.
+    Without an installed ``target`` and without ``manifest``, there is nothing to journal: ``None``.
     """
     staged.chmod(0o755)
     if target.is_symlink() or (target.exists() and not target.is_dir()):
         raise ContentError(f"{target} exists and is not a directory: move it away and import again")
-    if not target.exists():
+    moved = target.exists()
+    if not moved and manifest is None:
         os.rename(staged, target)
         return None
     previous_root = _previous(addons_dir)
     previous_root.mkdir(parents=True, exist_ok=True)
     previous, journal = previous_root / name, previous_root / f"{name}.json"
-    if previous.exists():
-        shutil.rmtree(previous)
-    _write_atomic(journal, json.dumps({"target": target.relative_to(addons_dir).as_posix()}).encode())
-    os.rename(target, previous)
-    if (previous / MANIFEST_FILE).is_file():
-        os.replace(previous / MANIFEST_FILE, previous / PREVIOUS_MANIFEST)
+    if moved:
+        kept_path(addons_dir, name).unlink(missing_ok=True)  # first: a half-removed old version is never "kept"
+        if previous.exists():
+            shutil.rmtree(previous)
+        _write_atomic(kept_path(addons_dir, name), json.dumps({
+            "target": target.relative_to(addons_dir).as_posix(), **(kept or {})}).encode())
+    record: dict[str, Any] = {"target": target.relative_to(addons_dir).as_posix(),
+                              "staged": staged.relative_to(addons_dir).as_posix(), "moved": moved}
+    if manifest is not None:
+        record["manifest"] = manifest
+    _write_atomic(journal, json.dumps(record).encode())
+    if moved:
+        os.rename(target, previous)
+        if (previous / MANIFEST_FILE).is_file():
+            os.replace(previous / MANIFEST_FILE, previous / PREVIOUS_MANIFEST)
     try:
         os.rename(staged, target)
     except BaseException:
-        _restore(previous, target)
+        if moved:
+            _restore(previous, target)
         journal.unlink()
         raise
     return journal
 
 
-def recover(addons_dir: Path) -> list[str]:
-    """Repair what a crash in the middle of a swap left, and drop stale staging folders.
+def _journal_target(addons_dir: Path, relative: object) -> Path | None:
+    parts = relative.split("/") if isinstance(relative, str) else []
+    if 1 <= len(parts) <= 2 and not any(check_name(part) for part in parts):
+        return addons_dir.joinpath(*parts)
+    return None
 
-    Call it holding :func:`catalog_lock`, before installing. For every swap that did not complete (its
-    journal is still there) whose target folder is missing, the previous version is moved back (its
-    manifest renamed back). Previous versions of completed swaps are left alone, so an addon folder
-    removed on purpose stays removed. Returns the export names restored.
+
+def _replay(addons_dir: Path, journal: Path) -> bool:
+    """Undo or complete the install ``journal`` describes; True when a previous version was put back."""
+    previous = journal.parent / journal.stem
+    try:
+        record = json.loads(journal.read_bytes())
+    except (OSError, ValueError):
+        record = None
+    if not isinstance(record, dict):
+        return False
+    target = _journal_target(addons_dir, record.get("target"))
+    if target is None:
+        return False
+    staged = record.get("staged")
+    staged_gone = not isinstance(staged, str) or not (addons_dir / staged).exists()
+    if not target.exists():
+        if record.get("moved", True) and previous.is_dir():  # crashed between the two renames
+            target.parent.mkdir(parents=True, exist_ok=True)
+            _restore(previous, target)
+            return True
+        return False
+    manifest = record.get("manifest")
+    if staged_gone and isinstance(manifest, str) and target.parent != addons_dir:
+        _write_atomic(target.parent / MANIFEST_FILE, manifest.encode("utf-8"))  # the swap was done: finish it
+    return False
+
+
+def recover(addons_dir: Path) -> list[str]:
+    """Repair what a crash in the middle of an install left, and drop stale staging folders.
+
+    Call it holding :func:`catalog_lock`, before installing. For every install that did not complete
+    (its journal is still there): when its target folder is missing, the previous version is moved
+    back (its manifest renamed back); when the new folder was already in place, the addon manifest
+    that makes it visible is written (a multi-implementation install is completed). Previous versions
+    of completed swaps are left alone, so an addon folder removed on purpose stays removed. Returns
+    the export names restored to their previous version.
     """
     addons_dir = Path(addons_dir)
     restored = []
     previous_root = _previous(addons_dir)
     journals = sorted(previous_root.glob("*.json")) if previous_root.is_dir() else []
     for journal in journals:
-        previous = previous_root / journal.stem
-        try:
-            relative = json.loads(journal.read_bytes())["target"]
-        except (OSError, ValueError, KeyError, TypeError):
-            relative = None
-        parts = relative.split("/") if isinstance(relative, str) else []
-        if 1 <= len(parts) <= 2 and not any(check_name(part) for part in parts):
-            target = addons_dir.joinpath(*parts)
-            if previous.is_dir() and not target.exists():
-                target.parent.mkdir(parents=True, exist_ok=True)
-                _restore(previous, target)
-                restored.append(journal.stem)
+        if check_name(journal.stem) is not None:  # <name>.kept.json and strangers
+            continue
+        if _replay(addons_dir, journal):
+            restored.append(journal.stem)
         journal.unlink()
     staging = state_dir(addons_dir) / "staging"
     if staging.is_dir():
@@ -236,10 +289,14 @@ def _read_manifest(path: Path) -> str | None:
     return path.read_bytes()[:MAX_MANIFEST_SIZE].decode("utf-8-sig")
 
 
-def install_implementation(addons_dir: Path, staged: StagedImplementation) -> InstalledImplementation:
+def install_implementation(addons_dir: Path, staged: StagedImplementation, *,
+                           record: Mapping[str, Any] | None = None) -> InstalledImplementation:
     """Move ``staged`` into the catalog at ``addons_dir`` (see the module for where and how).
 
-    The staged folder is consumed. Hold :func:`catalog_lock` and call :func:`recover` first.
+    The staged folder is consumed. Hold :func:`catalog_lock` and call :func:`recover` first. The
+    version it replaces is kept as ``.kaddons/previous/<export name>/`` (one per export name) with
+    ``record`` (the sync record of the replaced version, JSON-serialisable, or ``None``) and, for a
+    multi-implementation addon, the addon manifest it was listed in: :func:`take_previous` gives it back.
     Raises :class:`~kaddons.errors.UnsafeContentError` for addon or implementation names that break
     the name rule (checked before any path is built), :class:`~kaddons.errors.AddonManifestError`
     when the imported manifest is invalid or is not for this addon and implementation, or the
@@ -265,7 +322,7 @@ def install_implementation(addons_dir: Path, staged: StagedImplementation) -> In
                                    f"it with the single-implementation addon {addon!r}; remove the folder first")
         files = sorted({*_files(staged.directory), MANIFEST_FILE})
         _write_atomic(stray, staged.manifest)
-        journal = _swap(addons_dir, staged.directory, base, name)
+        journal = _swap(addons_dir, staged.directory, base, name, kept={"record": record, "manifest": None})
         if journal is not None:
             journal.unlink()
         return InstalledImplementation(addon, impl, name, base, manifest_path, files)
@@ -286,18 +343,115 @@ def install_implementation(addons_dir: Path, staged: StagedImplementation) -> In
     files = _files(staged.directory)
     base.mkdir(mode=0o755, exist_ok=True)
     target = base / impl
-    journal = _swap(addons_dir, staged.directory, target, name)
+    moved = target.exists()
+    journal = _swap(addons_dir, staged.directory, target, name, kept={"record": record, "manifest": installed},
+                    manifest=merged)
     try:
         _write_atomic(manifest_path, merged.encode("utf-8"))
     except BaseException:
         shutil.rmtree(target, ignore_errors=True)
-        if journal is not None:
+        if moved:
             _restore(_previous(addons_dir) / name, target)
+        if journal is not None:
             journal.unlink()
         raise
     if journal is not None:
         journal.unlink()
     return InstalledImplementation(addon, impl, name, target, manifest_path, files)
+
+
+@dataclass(frozen=True)
+class KeptVersion:
+    """A kept previous version taken out of ``.kaddons/previous/`` by :func:`take_previous`: ``staged``
+    (ready for :func:`install_implementation`), the ``record`` it was kept with, and the ``staging``
+    folder holding it (the caller removes it)."""
+
+    staged: StagedImplementation
+    record: Any
+    staging: Path
+    info: dict[str, Any]
+
+
+def _kept_info(addons_dir: Path, name: str) -> dict[str, Any]:
+    try:
+        info = json.loads(kept_path(addons_dir, name).read_bytes())
+    except FileNotFoundError:
+        info = None
+    except (OSError, ValueError):
+        raise ContentError(f"{kept_path(addons_dir, name)} is unreadable: the previous version of {name} cannot be "
+                           "restored") from None
+    if not isinstance(info, dict):
+        raise NotFoundError(f"no previous version of {name} is kept in {addons_dir}: one is kept when an install "
+                            "or sync replaces it")
+    return info
+
+
+def take_previous(addons_dir: Path, name: str) -> KeptVersion:
+    """Move the kept previous version of export name ``name`` out of ``.kaddons/previous/`` into a staging folder.
+
+    Hold :func:`catalog_lock` and call :func:`recover` first. The kept version is gone from
+    ``previous/`` afterwards: install it (which keeps the version it replaces in its place) or lose it.
+    Raises :class:`~kaddons.errors.NotFoundError` when none is kept,
+    :class:`~kaddons.errors.ContentError` when its bookkeeping is damaged, ``OSError``.
+    """
+    addons_dir = Path(addons_dir)
+    _check_names((name, "export name"))
+    previous = _previous(addons_dir) / name
+    info = _kept_info(addons_dir, name) if previous.is_dir() else None
+    if info is None:
+        raise NotFoundError(f"no previous version of {name} is kept in {addons_dir}: one is kept when an install "
+                            "or sync replaces it")
+    target = _journal_target(addons_dir, info.get("target"))
+    parts = target.relative_to(addons_dir).parts if target is not None else ()
+    addon, impl = (parts[0], parts[-1]) if parts else ("", "")
+    if not parts or export_name(addon, impl) != name:
+        raise ContentError(f"{kept_path(addons_dir, name)} does not describe {name}: cannot restore it")
+    if is_single_implementation(addon, impl):
+        path = previous / PREVIOUS_MANIFEST
+        manifest = path.read_bytes() if path.is_file() else None
+    else:
+        text = info.get("manifest")
+        manifest = text.encode("utf-8") if isinstance(text, str) else None
+    if manifest is None:
+        raise ContentError(f"the kept previous version of {name} has no {MANIFEST_FILE}: cannot restore it")
+    staging = new_staging(addons_dir, f"{name}-previous")
+    os.rename(previous, staging / "impl")
+    kept_path(addons_dir, name).unlink(missing_ok=True)
+    (staging / "impl" / PREVIOUS_MANIFEST).unlink(missing_ok=True)
+    return KeptVersion(StagedImplementation(addon, impl, staging / "impl", manifest), info.get("record"), staging,
+                       info)
+
+
+def put_back(addons_dir: Path, kept: KeptVersion) -> None:
+    """Return a version :func:`take_previous` took and that could not be installed to ``previous/``.
+
+    Does nothing when its folder is gone (consumed by an install that then failed and rolled back).
+    """
+    addons_dir = Path(addons_dir)
+    staged = kept.staged
+    if not staged.directory.is_dir():
+        return
+    name = export_name(staged.addon, staged.implementation)
+    previous = _previous(addons_dir) / name
+    if previous.exists():
+        return  # the failed install kept the version it was replacing there: that one stays
+    stray = staged.directory / MANIFEST_FILE
+    if stray.exists():
+        stray.unlink()
+    if is_single_implementation(staged.addon, staged.implementation):
+        _write_atomic(staged.directory / PREVIOUS_MANIFEST, staged.manifest)
+    _write_atomic(kept_path(addons_dir, name), json.dumps(kept.info).encode())
+    os.rename(staged.directory, previous)
+
+
+def kept_record(addons_dir: Path, name: str) -> tuple[bool, Any]:
+    """Whether a previous version of ``name`` is kept, and the record it was kept with (``None`` if none)."""
+    if not (_previous(Path(addons_dir)) / name).is_dir():
+        return False, None
+    try:
+        return True, _kept_info(Path(addons_dir), name).get("record")
+    except (NotFoundError, ContentError):
+        return False, None
 
 
 def merge_tree(source: Path, target: Path, *, what: str, dry_run: bool = False) -> list[str]:

@@ -77,12 +77,9 @@ def push_archive(archive: str | Path, registry: str, options: RegistryOptions | 
     if tag is not None:
         validate_tag(tag)
     path = Path(archive)
-    warnings: list[str] = []
     with ArchiveStore(path) as store:
-        entries = addon_entries(store, store.index().manifests, where=str(path), warn=warnings)
-        for warning in warnings:
-            if log is not None:
-                log(f"warning: {warning}")
+        entries = addon_entries(store, store.index().manifests, where=str(path),
+                                warn=lambda warning: log(f"warning: {warning}") if log is not None else None)
         if not entries:
             raise LayoutError(f"{path} holds no addon manifest (no {ADDONS_NAMESPACE} annotations): nothing to push")
         targets: dict[tuple[str, str], str] = {}
