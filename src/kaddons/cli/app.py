@@ -13,7 +13,8 @@ import typer
 from kaddons import __version__
 from kaddons.errors import KaddonsError
 
-from . import addons, importing, oci, packaging
+from . import addons, agent, importing, oci, packaging
+from . import sync as sync_cli
 
 app = typer.Typer(
     name="kaddons",
@@ -28,6 +29,9 @@ app.command("ls")(addons.ls_command)
 app.command("import")(importing.import_command)
 app.command("export")(packaging.export_command)
 app.command("push")(packaging.push_command)
+app.command("sync")(sync_cli.sync_command)
+app.command("rollback")(sync_cli.rollback_command)
+app.command("agent")(agent.agent_command)
 app.add_typer(oci.repo_app, name="repo")
 app.add_typer(oci.manifest_app, name="manifest")
 app.add_typer(oci.blob_app, name="blob")

@@ -22,11 +22,14 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
 from ._metrics import Metrics
 
-__all__ = ["Agent", "AgentOptions", "Outcome", "SyncTarget"]
+if TYPE_CHECKING:
+    from .syncer import Syncer
+
+__all__ = ["Agent", "AgentOptions", "Outcome", "SyncTarget", "SyncerTarget"]
 
 _log = logging.getLogger(__name__)
 
@@ -149,6 +152,10 @@ class Agent:
             ready.append(name)
         return ready
 
+    def healthy(self, stalled_after: float = 30.0) -> bool:
+        """Whether the scheduling loop ran within the last ``stalled_after`` seconds (``/healthz``)."""
+        return self._clock() - self.heartbeat < stalled_after
+
     def run(self, stop: threading.Event) -> None:
         """Sync until ``stop`` is set, then wait for the running syncs and return."""
         with ThreadPoolExecutor(max_workers=self.options.concurrency, thread_name_prefix="sync") as pool:
@@ -169,3 +176,23 @@ class Agent:
                     self._cond.wait(timeout=max(0.0, min(wake - self._clock(), 1.0)))
             with self._cond:
                 self._due.clear()
+
+
+class SyncerTarget:
+    """A :class:`SyncTarget` over a :class:`~kaddons.sync.syncer.Syncer` (the real sync of ``kaddons sync``).
+
+    ``names`` discovers the repositories as a one-shot sync does; ``sync`` runs
+    ``Syncer.sync_one`` with digest checking (the config's ``check_digest`` should be true). A 429/503
+    ``Retry-After`` seen by the registry client is already honoured inside its bounded retries; a
+    failure after them backs off exponentially in the agent.
+    """
+
+    def __init__(self, syncer: Syncer) -> None:
+        self.syncer = syncer
+
+    def names(self) -> list[str]:
+        return self.syncer.repositories()
+
+    def sync(self, name: str) -> Outcome:
+        result = self.syncer.sync_one(name)
+        return Outcome(result.status, result.reason)

@@ -1,0 +1,72 @@
+"""``kaddons rollback NAME``: put back the version a sync (or import) replaced (fixes §8.22).
+
+Every install keeps the version it replaces under ``<addons-dir>/.kaddons/previous/<export name>/``
+with the sync record it had. :func:`rollback` swaps it back into place atomically, through the same
+journaled swap as a sync (so the version it replaces is kept in turn: a second rollback undoes the
+first), and restores the recorded digest: the K2s digest file and the sidecar name the restored
+version again, or are removed when it was not synced from a registry.
+
+The next sync brings the newest version back, unless the registry changed: rollback is a repair for
+the time until a fixed version is published (or the tag policy pins an older one, ``tag:T``).
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from kaddons.addons.install import catalog_lock, install_implementation, put_back, recover, take_previous
+from kaddons.errors import NotFoundError
+
+from .config import repository_name
+from .state import SyncState, clear_state, read_state, write_state
+
+__all__ = ["RollbackResult", "rollback"]
+
+
+@dataclass(frozen=True)
+class RollbackResult:
+    """What :func:`rollback` did: the export ``name``, the ``directory`` restored, the ``digest`` now
+    recorded (``None``: none) and the ``replaced_digest`` recorded before (``None``: none)."""
+
+    name: str
+    directory: Path
+    digest: str | None
+    replaced_digest: str | None
+
+
+def rollback(addons_dir: str | Path, name: str, *, lock_timeout: float = 600.0) -> RollbackResult:
+    """Swap the kept previous version of the addon exported as ``name`` back into ``addons_dir``.
+
+    ``name`` is an export name (``metrics``, ``ingress-nginx``; ``addons/`` may lead). Holds the catalog
+    lock. Raises :class:`~kaddons.errors.NotFoundError` when the addons directory does not exist or no
+    previous version is kept, :class:`~kaddons.errors.UsageError` for an invalid name,
+    :class:`~kaddons.errors.ContentError`/:class:`~kaddons.errors.AddonManifestError` when the kept
+    version cannot be installed, ``OSError``.
+    """
+    addons_dir = Path(addons_dir)
+    name = repository_name(name)
+    if not addons_dir.is_dir():
+        raise NotFoundError(f"addons directory {addons_dir} does not exist or is not a directory")
+    with catalog_lock(addons_dir, timeout=lock_timeout):
+        recover(addons_dir)
+        current = read_state(addons_dir, name)
+        kept = take_previous(addons_dir, name)
+        try:
+            restored = SyncState.from_json(kept.record)
+            clear_state(addons_dir, name)
+            try:
+                installed = install_implementation(addons_dir, kept.staged,
+                                                   record=current.to_json() if current is not None else None)
+            except BaseException:
+                put_back(addons_dir, kept)
+                if current is not None:
+                    write_state(addons_dir, name, current)
+                raise
+            if restored is not None:
+                write_state(addons_dir, name, restored)
+        finally:
+            shutil.rmtree(kept.staging, ignore_errors=True)
+    return RollbackResult(name, installed.directory, restored.digest if restored else None,
+                          current.digest if current else None)

@@ -1,0 +1,294 @@
+"""Sync addons from a registry into an addons directory (``kaddons sync``, spec §4; fixes §8.3-8.7,
+§8.18-8.19, §8.22-8.26).
+
+:class:`Syncer` holds the open source (one connection pool) and syncs one addon at a time with
+:meth:`Syncer.sync_one`, which never raises for a failed addon: the result says why, in one line.
+:func:`sync_addons` is the one-shot run: discovery, every addon in turn, the summary of §4.9.
+
+Per addon (:mod:`.steps`): the tag is chosen by the policy and resolved once with a HEAD; with
+``check_digest`` an unchanged digest whose addon is on disk ends the sync there (no other request).
+Otherwise, holding the catalog lock, the manifest and the blobs of layers 0-3 are fetched by digest,
+verified while they stream and extracted into a staging folder; the manifest is validated; the folder
+is swapped into place (the replaced version is kept for ``kaddons rollback``); the digest is recorded
+last. Downloads that fail (registry unavailable after its retries, bytes that do not verify) are tried
+again up to ``attempts`` times; then the addon fails and the catalog and its record are untouched.
+
+Differences from K2s on purpose: the repository must hold the addon of its own export name; the
+digest is always recorded (K2s only with ``-CheckDigest``) and only consulted with ``check_digest``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Literal
+
+from kaddons.addons.install import catalog_lock, recover
+from kaddons.addons.names import is_single_implementation
+from kaddons.errors import DigestError, KaddonsError, NotFoundError, RegistryUnavailableError
+from kaddons.oci.models import Descriptor
+
+from . import steps
+from .config import SyncConfig, repository_name
+from .log import SyncLog, summary_line
+from .source import LayoutSource, RegistrySource, open_source
+from .state import addon_path, is_present
+
+__all__ = ["AddonResult", "Status", "SyncReport", "Syncer", "sync_addons"]
+
+Status = Literal["synced", "skipped", "failed"]
+_RETRIED = (DigestError, RegistryUnavailableError)
+_LAYER_LINES = (
+    "Layer 0 (config files): extracted into the addon folder",
+    "Layer 1 (manifests): extracted into manifests/",
+    "Layer 2 (Helm charts): extracted into manifests/chart/",
+    "Layer 3 (scripts): extracted into the addon folder",
+    "Layer 4 (Linux images): SKIPPED - images are pulled from the registry when the addon is enabled",
+    "Layer 5 (Windows images): SKIPPED - images are pulled from the registry when the addon is enabled",
+    "Layer 6 (packages): SKIPPED - not needed in the addons directory",
+)
+
+
+@dataclass(frozen=True)
+class AddonResult:
+    """The outcome for repository ``addons/<repository>``.
+
+    ``status``: ``synced``, ``skipped`` (unchanged) or ``failed``; ``reason``: one line (why it failed,
+    or why it was skipped); ``tag``, ``digest`` and ``reference`` of the chosen manifest when known;
+    ``addon``, ``implementation`` and ``directory`` where it lives when known; ``previous_digest``:
+    what was recorded before; ``error``: the exception of a failure (not serialised).
+    """
+
+    repository: str
+    status: Status
+    reason: str = ""
+    tag: str | None = None
+    digest: str | None = None
+    reference: str | None = None
+    addon: str | None = None
+    implementation: str | None = None
+    directory: Path | None = None
+    previous_digest: str | None = None
+    error: BaseException | None = field(default=None, compare=False, repr=False)
+
+    def to_json(self) -> dict[str, Any]:
+        """The object ``kaddons sync -o json`` prints per addon."""
+        single = self.addon is not None and is_single_implementation(self.addon, self.implementation)
+        return {"repository": self.repository, "status": self.status, "reason": self.reason or None,
+                "tag": self.tag, "digest": self.digest, "reference": self.reference, "name": self.addon,
+                "implementation": None if single else self.implementation,
+                "directory": str(self.directory) if self.directory is not None else None,
+                "previousDigest": self.previous_digest}
+
+
+@dataclass
+class SyncReport:
+    """Every :class:`AddonResult` of a run, in order."""
+
+    results: list[AddonResult] = field(default_factory=list)
+
+    def _count(self, status: Status) -> int:
+        return sum(1 for result in self.results if result.status == status)
+
+    @property
+    def synced(self) -> int:
+        return self._count("synced")
+
+    @property
+    def skipped(self) -> int:
+        return self._count("skipped")
+
+    @property
+    def failed(self) -> int:
+        return self._count("failed")
+
+    @property
+    def exit_code(self) -> int:
+        """1 when any addon failed, else 0 (§4.10)."""
+        return 1 if self.failed else 0
+
+    def summary(self) -> str:
+        """The summary line of §4.9."""
+        return summary_line(self.synced, self.skipped, self.failed)
+
+    def to_json(self) -> list[dict[str, Any]]:
+        return [result.to_json() for result in self.results]
+
+
+def _reason(err: BaseException) -> str:
+    if isinstance(err, OSError) and not isinstance(err, KaddonsError):
+        text = f"{err.strerror or err}{f': {err.filename}' if err.filename else ''}"
+    else:
+        text = str(err) or type(err).__name__
+    return " ".join(text.split())
+
+
+class Syncer:
+    """Syncs the addons of ``config`` one at a time; a context manager (closes the source).
+
+    Raises :class:`~kaddons.errors.NotFoundError` when the addons directory does not exist, and what
+    opening the source raises (an invalid layout, an unusable ``--ca-file``). Thread-safe: the agent
+    may call :meth:`sync_one` for different addons at once (the catalog lock serialises the changes).
+    """
+
+    def __init__(self, config: SyncConfig, *, log: SyncLog | None = None) -> None:
+        self.config = config
+        self.log = log or SyncLog()
+        if not config.addons_dir.is_dir():
+            raise NotFoundError(f"addons directory {config.addons_dir} does not exist or is not a directory")
+        self._exit = contextlib.ExitStack()
+        self.source: RegistrySource | LayoutSource = self._exit.enter_context(
+            open_source(config.spec, config.options, warn=self.log.warn))
+
+    def __enter__(self) -> Syncer:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Release the source (the registry connection pool)."""
+        self._exit.close()
+
+    def repositories(self) -> list[str]:
+        """The export names to sync: ``config.addons``, else ``config.repositories``, else discovered.
+
+        Raises the source's error, extended with the way out, when discovery fails (a registry without
+        ``/v2/_catalog`` needs an explicit list, §8.25).
+        """
+        config = self.config
+        if config.addons:
+            return list(config.addons)
+        if config.repositories is not None:
+            self.log.info(f"Using the configured repository list ({len(config.repositories)} repo(s))")
+            return list(config.repositories)
+        self.log.info(f"Discovering addon repositories at {self.source.where}")
+        try:
+            return self.source.repositories()
+        except KaddonsError as err:
+            if isinstance(self.source, RegistrySource):
+                err.args = (f"{err}; a registry without the catalog API needs --repos-file or KADDONS_REPOS",)
+            raise
+
+    def sync_one(self, name: str) -> AddonResult:
+        """Sync the addon of repository ``addons/<name>``; never raises for a failed addon (see the module)."""
+        log = self.log
+        progress: dict[str, Any] = {}
+        log.info(f"Processing '{name}' ({self.source.where}/addons/{name})")
+        try:
+            name = repository_name(name, self.config.spec.prefix)  # the name rule before any path is built
+            return self._sync(name, progress)
+        except (KaddonsError, OSError) as err:
+            reason = _reason(err)
+            log.error(f"Failed to sync '{name}': {reason}")
+            return AddonResult(name, "failed", reason, error=err, **progress)
+
+    def _sync(self, name: str, progress: dict[str, Any]) -> AddonResult:
+        config, log, source = self.config, self.log, self.source
+        tag = steps.choose_tag(source, name, config.policy, log)
+        reference = source.reference(name, tag)
+        progress.update(tag=tag, reference=reference)
+        desc = steps.resolve_manifest(source, name, tag)
+        progress["digest"] = desc.digest
+        if config.check_digest:
+            comparison = steps.compare(config.addons_dir, name, desc.digest)
+            state = comparison.state
+            progress["previous_digest"] = state.digest if state is not None else None
+            if comparison.skip:
+                assert state is not None and state.addon is not None and state.implementation is not None
+                log.info(comparison.message)
+                return self._skipped(name, progress, state.addon, state.implementation)
+            log.info(comparison.message)
+        with catalog_lock(config.addons_dir, timeout=config.lock_timeout):
+            for restored in recover(config.addons_dir):
+                log.warn(f"Restored the previous version of '{restored}', which an interrupted sync had moved away")
+            return self._sync_locked(name, desc, tag, reference, progress)
+
+    def _skipped(self, name: str, progress: dict[str, Any], addon: str, implementation: str) -> AddonResult:
+        progress.update(addon=addon, implementation=implementation,
+                        directory=addon_path(self.config.addons_dir, addon, implementation))
+        return AddonResult(name, "skipped", "unchanged", **progress)
+
+    def _sync_locked(self, name: str, desc: Descriptor, tag: str, reference: str,
+                     progress: dict[str, Any]) -> AddonResult:
+        config, log = self.config, self.log
+        addons_dir = config.addons_dir
+        comparison = steps.compare(addons_dir, name, desc.digest)  # again: another process may have synced it
+        state = comparison.state
+        progress["previous_digest"] = state.digest if state is not None else None
+        if config.check_digest and comparison.skip:
+            assert state is not None and state.addon is not None and state.implementation is not None
+            return self._skipped(name, progress, state.addon, state.implementation)
+        store = self.source.store(name)
+        for attempt in range(1, config.attempts + 1):
+            try:
+                entry = steps.fetch_entry(store, desc, name, where=reference)
+                progress.update(addon=entry.addon, implementation=entry.implementation,
+                                directory=addon_path(addons_dir, entry.addon, entry.implementation))
+                if config.check_digest and comparison.unknown_location and is_present(
+                        addons_dir, entry.addon, entry.implementation):
+                    log.info(f"'{name}': digest unchanged ({desc.digest}), skipping")
+                    return self._skipped(name, progress, entry.addon, entry.implementation)
+                log.info(f"Pulling {reference}@{desc.digest} (layers 0-3)")
+                staged = steps.stage(store, entry, addons_dir, where=reference, limits=config.limits,
+                                     log=log.info, warn=log.warn)
+                break
+            except _RETRIED as err:
+                if attempt == config.attempts:
+                    if attempt > 1:
+                        err.args = (f"{_reason(err)} (download tried {attempt} times)",)
+                    raise
+                log.warn(f"'{name}': {_reason(err)}; trying again ({attempt + 1}/{config.attempts})")
+        try:
+            log.info(f"Pull completed: {reference}@{desc.digest}")
+            installed = steps.swap(addons_dir, staged, state)
+            steps.record(addons_dir, staged.entry, desc.digest, reference=reference, tag=tag)
+        finally:
+            staged.discard()
+        log.info(f"Addon '{staged.entry.cli_name}' extracted successfully")
+        log.info(f"Saved digest for '{name}': {desc.digest}")
+        progress["directory"] = installed.directory
+        return AddonResult(name, "synced", **progress)
+
+
+def sync_addons(config: SyncConfig, only: Sequence[str] | None = None, *, log: SyncLog | None = None) -> SyncReport:
+    """Sync every addon of ``config`` (or only the export names ``only``) once; the one-shot ``kaddons sync``.
+
+    Logs the lines of §4.9 to ``log`` and returns the :class:`SyncReport` (one result per addon, in
+    order; its ``exit_code`` is 1 when any failed). A failing addon never stops the others. Raises
+    (after an ``[AddonSync][ERROR]`` line) when the run cannot start: a missing addons directory
+    (:class:`~kaddons.errors.NotFoundError`), a source that cannot be opened or listed (registry
+    errors, :class:`~kaddons.errors.LayoutError`).
+    """
+    log = log or SyncLog()
+    log.info(f"Starting addon sync from {config.spec} into {config.addons_dir}")
+    if config.check_digest:
+        log.info("Digest check enabled: unchanged addons that are on disk are skipped")
+    report = SyncReport()
+    try:
+        with Syncer(config, log=log) as syncer:
+            names = (list(dict.fromkeys(repository_name(n, config.spec.prefix) for n in only)) if only
+                     else syncer.repositories())
+            if not names:
+                log.warn(f"No addon repositories found in {syncer.source.where} (addons/*): push addons first")
+                log.info(report.summary())
+                return report
+            log.info(f"Found {len(names)} addon repo(s): {', '.join(names)}")
+            for name in names:
+                report.results.append(syncer.sync_one(name))
+    except KaddonsError as err:
+        log.error(_reason(err))
+        raise
+    log.info(report.summary())
+    if report.failed:
+        log.error(f"{report.failed} addon(s) failed to sync: "
+                  f"{', '.join(r.repository for r in report.results if r.status == 'failed')}")
+    elif report.synced:
+        for line in _LAYER_LINES:
+            log.info(line)
+        log.info("Run 'kaddons ls' (or 'k2s addons ls') to see the synced addons")
+    return report
