@@ -38,6 +38,7 @@ from typing import Any
 import filelock
 
 from kaddons.errors import AddonManifestError, ContentError, KaddonsError, NotFoundError, UnsafeContentError
+from kaddons.oci._layoutcore import atomic_file
 
 from .manifest import MANIFEST_FILE, MAX_MANIFEST_SIZE, AddonManifest, load_manifest, parse_manifest_bytes
 from .merge import merge_manifest
@@ -122,18 +123,8 @@ class InstalledImplementation:
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    with atomic_file(path) as out:
+        out.write(data)
 
 
 def _files(directory: Path) -> list[str]:
