@@ -20,7 +20,6 @@ if sys.path and os.path.abspath(sys.path[0]) == os.path.dirname(os.path.abspath(
     del sys.path[0]
 
 import argparse
-import hashlib
 import io
 import shutil
 import subprocess
@@ -30,6 +29,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from benchmarks._blobs import push_random_blob  # noqa: E402
 
 from kaddons.oci import mediatypes as mt  # noqa: E402
 from kaddons.oci.layout import LayoutStore  # noqa: E402
@@ -42,20 +43,7 @@ CHUNK = 1 << 20
 
 def write_random_blob(store: LayoutStore, size: int) -> Descriptor:
     """Stream ``size`` random bytes into a blob of ``store`` without holding them in memory."""
-    tmp = store.root / f".bench-{os.getpid()}"
-    digest = hashlib.sha256()
-    with open(tmp, "wb") as out:
-        left = size
-        while left:
-            data = os.urandom(min(CHUNK, left))
-            digest.update(data)
-            out.write(data)
-            left -= len(data)
-    desc = Descriptor(mediaType=LAYER_TYPE, digest=f"sha256:{digest.hexdigest()}", size=size)
-    with open(tmp, "rb") as stream:
-        store.push(desc, stream)
-    tmp.unlink()
-    return desc
+    return push_random_blob(store, store.root / f".bench-{os.getpid()}", size, LAYER_TYPE)
 
 
 def push_json(store: LayoutStore, doc: dict[str, object], media_type: str, **fields: object) -> Descriptor:

@@ -24,7 +24,6 @@ if sys.path and os.path.abspath(sys.path[0]) == os.path.dirname(os.path.abspath(
     del sys.path[0]
 
 import argparse
-import hashlib
 import io
 import resource
 import shutil
@@ -35,6 +34,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from benchmarks._blobs import push_random_blob  # noqa: E402
 
 from kaddons.oci import mediatypes as mt  # noqa: E402
 from kaddons.oci.models import Descriptor, canonical_json  # noqa: E402
@@ -48,18 +49,7 @@ IMAGES = 4
 def push_random_image(client: Registry, repository: str, size: int, scratch: Path) -> None:
     """Push an image with one random layer of ``size`` bytes, streamed from a scratch file."""
     repo = client.repository(repository)
-    digest = hashlib.sha256()
-    with scratch.open("wb") as out:
-        left = size
-        while left:
-            data = os.urandom(min(CHUNK, left))
-            digest.update(data)
-            out.write(data)
-            left -= len(data)
-    layer = Descriptor(mediaType=mt.OCI_LAYER, digest=f"sha256:{digest.hexdigest()}", size=size)
-    with scratch.open("rb") as stream:
-        repo.push(layer, stream)
-    scratch.unlink()
+    layer = push_random_blob(repo, scratch, size, mt.OCI_LAYER)
     config = canonical_json({"architecture": "amd64", "os": "linux",
                              "rootfs": {"type": "layers", "diff_ids": [layer.digest]}})
     config_desc = Descriptor.for_bytes(config, mt.OCI_CONFIG)

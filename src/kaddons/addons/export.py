@@ -21,6 +21,7 @@ from __future__ import annotations
 import datetime
 import hashlib
 import io
+import re
 import shutil
 import tempfile
 from collections.abc import Callable, Sequence
@@ -101,8 +102,6 @@ def _timestamp(epoch: int) -> str:
 def archive_file_name(k2s_version: str, export_names: Sequence[str], *, all_addons: bool) -> str:
     """``K2s-<version>-addons-<names>.oci.tar`` (§2.14): ``all``, or the export names lowercased with
     ``[_\\s]+`` runs as ``-``, joined by ``-``."""
-    import re
-
     names = "all" if all_addons else "-".join(re.sub(r"[_\s]+", "-", n).lower() for n in export_names)
     return f"K2s-{k2s_version}-addons-{names}.oci.tar"
 

@@ -29,6 +29,7 @@ from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
 from kaddons.errors import ContentError, UnsafeContentError, UsageError
+from kaddons.oci._tarutil import member_kind
 from kaddons.oci.digest import VerifyingReader
 
 __all__ = ["DEFAULT_MAX_BYTES", "DEFAULT_MAX_MEMBERS", "ExtractLimits", "extract_tar", "format_size", "parse_size"]
@@ -85,20 +86,6 @@ def format_size(value: int) -> str:
     return f"{value} bytes"
 
 
-def _kind(info: tarfile.TarInfo) -> str:
-    if info.issym():
-        return f"a symbolic link to {info.linkname!r}"
-    if info.islnk():
-        return f"a hard link to {info.linkname!r}"
-    if info.issparse():
-        return "a sparse file"
-    if info.ischr() or info.isblk():
-        return "a device"
-    if info.isfifo():
-        return "a FIFO"
-    return "a special file"
-
-
 def _member_path(info: tarfile.TarInfo, what: str) -> str | None:
     """The member's normalised relative path, ``None`` for the root (``.``/``./``); raises if unsafe."""
     name = info.name
@@ -112,7 +99,7 @@ def _member_path(info: tarfile.TarInfo, what: str) -> str | None:
     if not parts:
         return None
     if not (info.isreg() or info.isdir()) or info.issparse():
-        raise UnsafeContentError(f"{what}: member {name!r} is {_kind(info)}: refusing it (only files and "
+        raise UnsafeContentError(f"{what}: member {name!r} is a {member_kind(info)}: refusing it (only files and "
                                  "directories are allowed)")
     return "/".join(parts)
 

@@ -13,7 +13,7 @@ from typing import IO, BinaryIO
 from kaddons.errors import LayoutError, UsageError
 from kaddons.oci._layoutcore import INDEX_FILE, LAYOUT_FILE
 
-__all__ = ["Member", "Section", "copy_file", "dir_info", "file_info", "scan", "tar_mtime"]
+__all__ = ["Member", "Section", "copy_file", "dir_info", "file_info", "member_kind", "scan", "tar_mtime"]
 
 _GZIP_MAGIC = b"\x1f\x8b"
 
@@ -26,7 +26,9 @@ class Member:
     size: int
 
 
-def _kind(info: tarfile.TarInfo) -> str:
+def member_kind(info: tarfile.TarInfo) -> str:
+    """What a tar member that is not a regular file is, for messages: ``symbolic link to '...'``,
+    ``hard link to '...'``, ``sparse file``, ``directory``, ``device``, ``FIFO`` or ``special file``."""
     if info.issym():
         return f"symbolic link to {info.linkname!r}"
     if info.islnk():
@@ -35,7 +37,11 @@ def _kind(info: tarfile.TarInfo) -> str:
         return "sparse file"
     if info.isdir():
         return "directory"
-    return "device, FIFO or other special file"
+    if info.ischr() or info.isblk():
+        return "device"
+    if info.isfifo():
+        return "FIFO"
+    return "special file"
 
 
 def _is_layout_name(name: str) -> bool:
@@ -60,7 +66,7 @@ def _check(archive: Path, info: tarfile.TarInfo) -> str | None:
         return name  # blobs/ and blobs/<algorithm>/
     if not info.isreg() or info.issparse():
         raise LayoutError(
-            f"{archive}: member {info.name!r} is a {_kind(info)}: layout files and blobs must be regular files"
+            f"{archive}: member {info.name!r} is a {member_kind(info)}: layout files and blobs must be regular files"
         )
     return name
 

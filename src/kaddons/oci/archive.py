@@ -111,10 +111,12 @@ def _padding(size: int) -> bytes:
     return b"\0" * (-size % tarfile.BLOCKSIZE)
 
 
-def write_archive(layout_root: Path, archive_path: Path) -> None:
+def write_archive(layout_root: Path, archive_path: Path, *, index_json: bytes | None = None) -> None:
     """Tar the OCI layout at ``layout_root`` into ``archive_path`` with :func:`write_blobs_archive`.
 
-    ``index.json`` is taken as is, with every ``blobs/sha256/<hex>`` file; other files are left out.
+    ``index.json`` is taken as is (or ``index_json`` instead, e.g. entries whose ``ref.name`` is a
+    full image name, which :meth:`LayoutStore.tag` does not take), with every ``blobs/sha256/<hex>``
+    file; other files are left out.
     Blobs are not re-verified here (``LayoutStore.validate(deep=True)`` does that). Raises what
     :class:`LayoutStore` raises for an invalid layout.
     """
@@ -124,7 +126,8 @@ def write_archive(layout_root: Path, archive_path: Path) -> None:
     blobs: dict[str, BlobSource] = {}
     if blob_dir.is_dir():
         blobs = {f"sha256:{p.name}": p for p in blob_dir.iterdir() if _HEX.match(p.name) and p.is_file()}
-    write_blobs_archive(archive_path, (layout_root / INDEX_FILE).read_bytes(), blobs)
+    index = index_json if index_json is not None else (layout_root / INDEX_FILE).read_bytes()
+    write_blobs_archive(archive_path, index, blobs)
 
 
 class _ArchiveReader(IndexedContent):

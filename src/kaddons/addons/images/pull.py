@@ -30,7 +30,6 @@ from pathlib import Path
 
 from kaddons.errors import KaddonsError, NotFoundError, UsageError
 from kaddons.oci import mediatypes as mt
-from kaddons.oci._layoutcore import INDEX_FILE
 from kaddons.oci.archive import ArchiveStore, write_archive
 from kaddons.oci.copy import copy_graph
 from kaddons.oci.layout import LayoutStore
@@ -172,8 +171,7 @@ def _archive(repo: Repository, target: Descriptor, entry: Descriptor, path: Path
         layout = LayoutStore(staging, create=True)
         copy_graph(repo, layout, target)
         index = ImageIndex(schemaVersion=2, mediaType=mt.OCI_INDEX, manifests=[entry])
-        (staging / INDEX_FILE).write_bytes(canonical_json(index))  # LayoutStore.tag takes plain tags only
-        write_archive(staging, path)
+        write_archive(staging, path, index_json=canonical_json(index))  # LayoutStore.tag takes plain tags only
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 
