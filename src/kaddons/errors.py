@@ -122,7 +122,16 @@ class RegistryError(KaddonsError):
 
 
 class RegistryUnavailableError(RegistryError):
-    """The registry could not be reached, or kept failing (5xx, 429) after the bounded retries."""
+    """The registry could not be reached, or kept failing (5xx, 429) after the bounded retries.
+
+    ``retry_after``: seconds the registry asked to wait before the next try (the ``Retry-After``
+    header of its last 429/503 answer, delay-seconds or HTTP-date, RFC 9110 §10.2.3), or ``None``
+    when it did not say. Callers that try again later (the sync agent) wait at least that long.
+    """
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class TLSVerificationError(RegistryError):

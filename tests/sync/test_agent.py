@@ -12,18 +12,24 @@ import itertools
 import threading
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+from pathlib import Path
 
 import httpx
 import pytest
 
+from kaddons.errors import RegistryUnavailableError
 from kaddons.oci import mediatypes as mt
 from kaddons.oci.models import Descriptor, canonical_json
-from kaddons.oci.registry import Registry, RegistryOptions
+from kaddons.oci.registry import Registry, RegistryOptions, RetryPolicy
+from kaddons.sync import SyncConfig, Syncer
 from kaddons.sync._metrics import Metrics
 from kaddons.sync._server import AgentServer
-from kaddons.sync.agent import Agent, AgentOptions, Outcome
+from kaddons.sync.agent import Agent, AgentOptions, Outcome, SyncerTarget
 from kaddons.sync.notifications import pushed_addons
-from tests.helpers.registry import run_registry
+from tests.helpers.fault_proxy import FaultProxy
+from tests.helpers.registry import RunningRegistry, run_registry
 
 
 class RecordingTarget:
@@ -38,10 +44,15 @@ class RecordingTarget:
         self.max_active = 0
         self._lock = threading.Lock()
         self.fail_names = False
+        self.names_error: Exception | None = None
+        self.names_calls: list[float] = []
 
     def names(self) -> list[str]:
+        self.names_calls.append(time.monotonic())
         if self.fail_names:
             raise RuntimeError("catalog unavailable")
+        if self.names_error is not None:
+            raise self.names_error
         return list(self._names)
 
     def sync(self, name: str) -> Outcome:
@@ -111,6 +122,115 @@ def test_failures_back_off_and_retry_after_is_honoured() -> None:
         thread.join(timeout=10)
     text = agent.metrics.render().decode()
     assert 'kaddons_syncs_total{addon="a",result="failed"} 3.0' in text
+
+
+def test_backoff_is_the_longer_of_exponential_and_retry_after_within_the_cap() -> None:
+    agent = Agent(RecordingTarget([]), AgentOptions(min_backoff=5, max_backoff=60))
+    assert [agent.backoff(n) for n in (1, 2, 3, 4, 5)] == [5, 10, 20, 40, 60]
+    assert agent.backoff(3, retry_after=2) == 20  # a short Retry-After does not shorten the backoff
+    assert agent.backoff(1, retry_after=30) == 30  # a longer one wins
+    assert agent.backoff(1, retry_after=3600) == 60  # capped by max_backoff
+    assert agent.backoff(1000) == 60
+
+
+def test_a_short_retry_after_keeps_the_backoff_and_a_long_one_is_capped() -> None:
+    target = RecordingTarget(["a"])
+    target.script["a"] = [Outcome("failed", "429", retry_after=0.01), Outcome("failed", "429", retry_after=100)]
+    agent = Agent(target, AgentOptions(interval=10, jitter=0, min_backoff=0.3, max_backoff=0.5))
+    stop = threading.Event()
+    thread = threading.Thread(target=agent.run, args=(stop,))
+    thread.start()
+    try:
+        wait_for(lambda: target.count("a") >= 3)
+        t = [when for _, when in target.calls]
+        assert 0.28 <= t[1] - t[0] < 0.7  # max(0.3 backoff, 0.01 Retry-After)
+        assert 0.48 <= t[2] - t[1] < 1.0  # max(0.6, 100) capped at 0.5
+    finally:
+        stop.set()
+        thread.join(timeout=10)
+
+
+def test_discovery_waits_for_the_registrys_retry_after() -> None:
+    target = RecordingTarget(["a"])
+    target.names_error = RegistryUnavailableError("GET /v2/_catalog: 429", retry_after=0.6)
+    agent = Agent(target, AgentOptions(interval=10, discovery_interval=10, min_backoff=0.01, max_backoff=5))
+    stop = threading.Event()
+    thread = threading.Thread(target=agent.run, args=(stop,))
+    thread.start()
+    try:
+        wait_for(lambda: len(target.names_calls) >= 2)
+        assert 0.55 <= target.names_calls[1] - target.names_calls[0] < 1.5  # not 4 x min_backoff
+    finally:
+        stop.set()
+        thread.join(timeout=10)
+
+
+# --- Retry-After from a real registry answer (FaultProxy in front of the real registry) ------------------
+
+GIVE_UP_AT_ONCE = RetryPolicy(attempts=3, base_delay=0.01, max_delay=0.05, max_elapsed=1.0)
+
+
+def test_the_client_error_carries_retry_after_of_a_real_429(registry: RunningRegistry) -> None:
+    with FaultProxy(registry.url) as proxy, Registry(proxy.host, RegistryOptions(
+            insecure=True, retry=GIVE_UP_AT_ONCE)) as client:
+        proxy.add_fault(path=r"/addons/ra-seconds/tags/list", status=429, retry_after=7, times=None)
+        with pytest.raises(RegistryUnavailableError) as seconds:
+            client.repository("addons/ra-seconds").tags()
+        assert proxy.count(status=429) == 1  # 7 s is beyond max_elapsed: no retry inside the client
+        assert seconds.value.retry_after == 7.0
+        assert "429" in str(seconds.value) and "asked to wait 7s" in str(seconds.value)
+
+        when = format_datetime(datetime.now(UTC) + timedelta(seconds=30), usegmt=True)
+        proxy.add_fault(path=r"/addons/ra-date/tags/list", status=503, headers={"Retry-After": when}, times=None)
+        with pytest.raises(RegistryUnavailableError) as date:
+            client.repository("addons/ra-date").tags()
+        assert date.value.retry_after is not None and 27 <= date.value.retry_after <= 30
+
+        proxy.add_fault(path=r"/addons/ra-zero/tags/list", status=429, retry_after=0, times=None)
+        with pytest.raises(RegistryUnavailableError) as zero:
+            client.repository("addons/ra-zero").tags()
+        assert proxy.count(path="ra-zero", status=429) == 3  # retried within bounds, then the last value
+        assert zero.value.retry_after == 0.0
+
+        proxy.add_fault(path=r"/addons/ra-none/tags/list", status=503, times=None)
+        with pytest.raises(RegistryUnavailableError) as none:
+            client.repository("addons/ra-none").tags()
+        assert none.value.retry_after is None
+
+
+def test_a_429_ends_in_the_agent_waiting_retry_after(registry: RunningRegistry, tmp_path: Path) -> None:
+    catalog = tmp_path / "catalog"
+    catalog.mkdir()
+    with FaultProxy(registry.url) as proxy:
+        proxy.add_fault(path=r"/addons/ra-agent/", status=429, retry_after=2, times=None)
+        config = SyncConfig(registry=f"oci://{proxy.host}", addons_dir=catalog, addons=("ra-agent",),
+                            check_digest=True, options=RegistryOptions(insecure=True, retry=GIVE_UP_AT_ONCE))
+        with Syncer(config) as syncer:
+            real = SyncerTarget(syncer)
+            outcome = real.sync("ra-agent")
+            assert (outcome.status, outcome.retry_after) == ("failed", 2.0), outcome
+            assert "429" in outcome.message
+
+            calls: list[float] = []
+
+            class Timed:
+                def names(self) -> list[str]:
+                    return real.names()
+
+                def sync(self, name: str) -> Outcome:
+                    calls.append(time.monotonic())
+                    return real.sync(name)
+
+            agent = Agent(Timed(), AgentOptions(interval=60, jitter=0, min_backoff=0.05, max_backoff=10))
+            stop = threading.Event()
+            thread = threading.Thread(target=agent.run, args=(stop,))
+            thread.start()
+            try:
+                wait_for(lambda: len(calls) >= 2, timeout=6)
+                assert 1.9 <= calls[1] - calls[0] < 3.5  # Retry-After: 2, not the 0.05 s backoff
+            finally:
+                stop.set()
+                thread.join(timeout=10)
 
 
 def test_concurrency_is_bounded_and_stop_waits_for_running_syncs() -> None:

@@ -130,3 +130,21 @@ def test_persistent_faults_fail_that_addon_only(published: Published, registry: 
     assert installed_files(synced_v1 / "dicom", single=True) == source_files(published.v2 / "dicom", "dicom")
     assert os.listdir(synced_v1 / ".kaddons" / "staging") == []
     assert elapsed < 20  # bounded retries
+
+
+def test_a_registry_asking_to_wait_fails_the_addon_at_once(published: Published, registry: RunningRegistry,
+                                                           synced_v1: Path) -> None:
+    """A 429 with ``Retry-After`` that outlasts the client's retries is not retried by the sync at once: the addon
+    fails with the wait in its error (the agent's backoff honours it), the others still sync."""
+    before = snapshot(synced_v1 / "metrics"), recorded(synced_v1, "metrics")
+    with FaultProxy(registry.url) as proxy:
+        proxy.add_fault(method="GET", path=BLOBS, status=429, times=None, retry_after=1)
+        lines = Lines()
+        report = sync_addons(config(f"oci://{proxy.host}/{published.prefix}", synced_v1, check_digest=True,
+                                    repositories=("metrics", "dicom")), log=lines.log())
+    metrics, dicom = report.results
+    assert (metrics.status, dicom.status) == ("failed", "synced"), lines.text
+    assert "asked to wait 1s" in metrics.reason
+    assert getattr(metrics.error, "retry_after", None) == 1.0
+    assert "trying again" not in lines.text
+    assert (snapshot(synced_v1 / "metrics"), recorded(synced_v1, "metrics")) == before

@@ -18,9 +18,26 @@ from typing import Annotated, Any
 import typer
 
 from kaddons.oci.registry import RegistryOptions
+from kaddons.sync.config import parse_bool
+
+
+def env_bool(envvar: str) -> Callable[[str | bool], bool]:
+    """The typer ``parser`` of a boolean flag that can also come from ``envvar``.
+
+    Typer's own conversion refuses PowerShell's ``$true``/``$false``, which K2s writes into its
+    ConfigMaps; this one accepts them and the usual spellings (:func:`kaddons.sync.config.parse_bool`).
+    Any other value raises :class:`~kaddons.errors.UsageError` naming ``envvar`` (one line, exit 2).
+    """
+
+    def parse(value: str | bool) -> bool:
+        return parse_bool(value, envvar)
+
+    return parse
+
 
 Insecure = Annotated[
-    bool, typer.Option("--insecure", envvar="KADDONS_INSECURE", help="Talk plain HTTP to the registry (no TLS).")
+    bool, typer.Option("--insecure", envvar="KADDONS_INSECURE", parser=env_bool("KADDONS_INSECURE"),
+                       help="Talk plain HTTP to the registry (no TLS).")
 ]
 CaFile = Annotated[
     Path | None,

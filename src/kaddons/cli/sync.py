@@ -18,7 +18,7 @@ from kaddons.oci.registry import RegistryOptions
 from kaddons.sync import SyncConfig, SyncLog, parse_registry, parse_repositories, read_repos_file, rollback, sync_addons
 from kaddons.sync.log import Level
 
-from ._options import Output, OutputFormat, print_json, with_registry_options
+from ._options import Output, OutputFormat, env_bool, print_json, with_registry_options
 from .addons import AddonsDir, K2sInstallDir, resolve_addons_dir
 
 
@@ -43,7 +43,7 @@ def sync_command(
         "--addon", envvar="KADDONS_ADDON", show_default=False,
         help="Sync only this addon (its export name, repository addons/NAME); repeatable. No discovery.")] = None,
     check_digest: Annotated[bool, typer.Option(
-        "--check-digest", envvar="KADDONS_CHECK_DIGEST",
+        "--check-digest", envvar="KADDONS_CHECK_DIGEST", parser=env_bool("KADDONS_CHECK_DIGEST"),
         help="Skip addons whose manifest digest is the one recorded and that are on disk.")] = False,
     tag_policy: Annotated[str, typer.Option(
         "--tag-policy", envvar="KADDONS_TAG_POLICY",

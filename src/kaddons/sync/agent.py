@@ -2,12 +2,13 @@
 
 Every addon repository is synced every ``interval`` seconds, each on its own clock shifted by a
 random jitter so a fleet of nodes does not poll in step. At most ``concurrency`` syncs run at once
-(a bound on concurrent registry requests). A failed sync is retried with exponential backoff
-(capped at ``max_backoff``), or after the registry's ``Retry-After`` when it answered 429/503. The
-repository list is refreshed every ``discovery_interval``. A push notification from the registry
-(:mod:`.notifications`, served by :mod:`._server`) makes the pushed addon due at once; a push that
-arrives while that addon is syncing makes it run again right after. :meth:`Agent.run` returns when
-its stop event is set (SIGTERM in the CLI), after the running syncs finish.
+(a bound on concurrent registry requests). A failed sync is retried with exponential backoff, or
+after the registry's ``Retry-After`` when it answered 429/503 and that is longer, both capped at
+``max_backoff`` (:meth:`Agent.backoff`). The repository list is refreshed every
+``discovery_interval``. A push notification from the registry (:mod:`.notifications`, served by
+:mod:`._server`) makes the pushed addon due at once; a push that arrives while that addon is syncing
+makes it run again right after. :meth:`Agent.run` returns when its stop event is set (SIGTERM in
+the CLI), after the running syncs finish.
 
 The agent knows nothing of registries or catalogs: it drives a :class:`SyncTarget`.
 """
@@ -23,6 +24,8 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, Protocol
+
+from kaddons.errors import RegistryUnavailableError
 
 from ._metrics import Metrics
 
@@ -58,7 +61,11 @@ class SyncTarget(Protocol):
 
 @dataclass(frozen=True)
 class AgentOptions:
-    """Timings in seconds. ``jitter`` is a fraction of ``interval`` (0.1: each period is 90-110% of it)."""
+    """Timings in seconds. ``jitter`` is a fraction of ``interval`` (0.1: each period is 90-110% of it).
+
+    After the n-th failure in a row an addon waits ``min_backoff * 2**(n-1)``, at least the registry's
+    ``Retry-After``, at most ``max_backoff``.
+    """
 
     interval: float = 300.0
     jitter: float = 0.1
@@ -106,12 +113,25 @@ class Agent:
                 self._schedule(name, self._clock())
             self._cond.notify_all()
 
+    def backoff(self, failures: int, retry_after: float | None = None) -> float:
+        """Seconds to wait after ``failures`` (>= 1) failed syncs in a row of one addon:
+        ``max(min_backoff * 2**(failures-1), retry_after)``, capped at ``max_backoff``.
+
+        ``retry_after`` is the registry's ``Retry-After`` in seconds (``None``: it did not ask).
+        """
+        options = self.options
+        exponential = options.min_backoff * 2 ** min(max(failures - 1, 0), 64)
+        return min(options.max_backoff, max(exponential, retry_after or 0.0))
+
     def _discover(self, now: float) -> None:
         try:
             names = set(self.target.names())
         except Exception as exc:  # a KaddonsError in practice; the loop must survive anything
-            _log.warning("[AddonSync][WARN] listing addon repositories failed: %s", exc)
-            self._next_discovery = now + min(self.options.discovery_interval, self.options.min_backoff * 4)
+            delay = min(self.options.discovery_interval, self.options.min_backoff * 4)
+            if isinstance(exc, RegistryUnavailableError) and exc.retry_after is not None:
+                delay = min(self.options.max_backoff, max(delay, exc.retry_after))  # 429 on /v2/_catalog
+            _log.warning("[AddonSync][WARN] listing addon repositories failed: %s (next try in %.0fs)", exc, delay)
+            self._next_discovery = now + delay
             return
         self._next_discovery = now + self.options.discovery_interval
         for name in sorted(names - self._names):
@@ -130,8 +150,7 @@ class Agent:
             if outcome.status == "failed":
                 failures = self._failures.get(name, 0) + 1
                 self._failures[name] = failures
-                delay = outcome.retry_after if outcome.retry_after is not None else min(
-                    self.options.max_backoff, self.options.min_backoff * 2 ** (failures - 1))
+                delay = self.backoff(failures, outcome.retry_after)
                 _log.warning("[AddonSync][ERROR] %s: %s (next try in %.0fs)", name, outcome.message, delay)
             else:
                 self._failures.pop(name, None)
@@ -183,8 +202,9 @@ class SyncerTarget:
 
     ``names`` discovers the repositories as a one-shot sync does; ``sync`` runs
     ``Syncer.sync_one`` with digest checking (the config's ``check_digest`` should be true). A 429/503
-    ``Retry-After`` seen by the registry client is already honoured inside its bounded retries; a
-    failure after them backs off exponentially in the agent.
+    ``Retry-After`` is honoured inside the registry client's bounded retries; when the sync fails after
+    them, its :class:`~kaddons.errors.RegistryUnavailableError` carries the last ``Retry-After``, which
+    becomes the outcome's ``retry_after`` (the agent waits at least that long).
     """
 
     def __init__(self, syncer: Syncer) -> None:
@@ -195,4 +215,5 @@ class SyncerTarget:
 
     def sync(self, name: str) -> Outcome:
         result = self.syncer.sync_one(name)
-        return Outcome(result.status, result.reason)
+        retry_after = result.error.retry_after if isinstance(result.error, RegistryUnavailableError) else None
+        return Outcome(result.status, result.reason, retry_after)

@@ -19,11 +19,34 @@ from kaddons.oci.registry import RegistryOptions
 
 from .tags import TagPolicy, parse_tag_policy
 
-__all__ = ["LAYOUT_PREFIX", "RegistrySpec", "SyncConfig", "parse_registry", "parse_repositories",
-           "read_repos_file", "repository_name"]
+__all__ = ["FALSE_WORDS", "LAYOUT_PREFIX", "TRUE_WORDS", "RegistrySpec", "SyncConfig", "parse_bool", "parse_registry",
+           "parse_repositories", "read_repos_file", "repository_name"]
 
 LAYOUT_PREFIX = "oci-layout:"
 _SEPARATORS = re.compile(r"[\s,]+")
+#: Spellings of a boolean, compared case-insensitively after stripping white space. ``$true``/``$false``
+#: are PowerShell's, which K2s writes into its ConfigMaps and environment (§5.1).
+TRUE_WORDS = frozenset({"$true", "true", "1", "yes", "y", "on", "t"})
+FALSE_WORDS = frozenset({"$false", "false", "0", "no", "n", "off", "f", ""})
+
+
+def parse_bool(value: str | bool, what: str = "value") -> bool:
+    """A boolean from an environment variable or ConfigMap value.
+
+    True: ``$true``, ``true``, ``1``, ``yes``, ``y``, ``on``, ``t``; false: ``$false``, ``false``, ``0``,
+    ``no``, ``n``, ``off``, ``f`` and the empty string; any case, surrounding white space ignored. A
+    ``bool`` is returned as it is. ``what`` names the setting in the message (``KADDONS_INSECURE``).
+
+    Raises :class:`UsageError` for any other text.
+    """
+    if isinstance(value, bool):
+        return value
+    word = str(value).strip().lower()
+    if word in TRUE_WORDS:
+        return True
+    if word in FALSE_WORDS:
+        return False
+    raise UsageError(f"{what} {value!r} is not a boolean: use true or false ($true/$false, yes/no, 1/0 work too)")
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,9 @@ Otherwise, holding the catalog lock, the manifest and the blobs of layers 0-3 ar
 verified while they stream and extracted into a staging folder; the manifest is validated; the folder
 is swapped into place (the replaced version is kept for ``kaddons rollback``); the digest is recorded
 last. Downloads that fail (registry unavailable after its retries, bytes that do not verify) are tried
-again up to ``attempts`` times; then the addon fails and the catalog and its record are untouched.
+again up to ``attempts`` times (not when the registry asked to wait with ``Retry-After``: then the addon
+fails at once and its error carries ``retry_after`` for the agent's backoff); then the addon fails and the
+catalog and its record are untouched.
 
 Differences from K2s on purpose: the repository must hold the addon of its own export name; the
 digest is always recorded (K2s only with ``-CheckDigest``) and only consulted with ``check_digest``.
@@ -116,6 +118,12 @@ class SyncReport:
 
     def to_json(self) -> list[dict[str, Any]]:
         return [result.to_json() for result in self.results]
+
+
+def _asked_to_wait(err: BaseException) -> bool:
+    """True when the registry answered 429/503 with ``Retry-After`` after the client's own retries: trying
+    again at once would ignore it, so the addon fails now and the caller (the agent) waits that long."""
+    return isinstance(err, RegistryUnavailableError) and bool(err.retry_after)
 
 
 def _reason(err: BaseException) -> str:
@@ -238,7 +246,7 @@ class Syncer:
                                      log=log.info, warn=log.warn)
                 break
             except _RETRIED as err:
-                if attempt == config.attempts:
+                if attempt == config.attempts or _asked_to_wait(err):
                     if attempt > 1:
                         err.args = (f"{_reason(err)} (download tried {attempt} times)",)
                     raise

@@ -88,11 +88,13 @@ def read_error_body(response: httpx.Response) -> ErrorBody:
     return ErrorBody(message=one_line(text, 120) if is_text else None)
 
 
-def response_error(method: str, what: str, response: httpx.Response, *, attempts: int = 1) -> KaddonsError:
+def response_error(method: str, what: str, response: httpx.Response, *, attempts: int = 1,
+                   retry_after: float | None = None) -> KaddonsError:
     """The error for an answer nobody expected: ``METHOD WHAT: STATUS CODE (message)``.
 
     404 gives :class:`NotFoundError`, 401/403 :class:`AuthenticationError`, 429 and 5xx
-    :class:`RegistryUnavailableError`, any other status :class:`RegistryResponseError`.
+    :class:`RegistryUnavailableError` (carrying ``retry_after``, the seconds of the answer's
+    ``Retry-After``), any other status :class:`RegistryResponseError`.
     """
     status = response.status_code
     body = read_error_body(response)
@@ -106,7 +108,9 @@ def response_error(method: str, what: str, response: httpx.Response, *, attempts
         return AuthenticationError(f"{text}: check the credentials (--username/--password or docker login)")
     if status in RETRYABLE_STATUS:
         tries = f" after {attempts} attempts" if attempts > 1 else ""
-        return RegistryUnavailableError(f"{text}{tries}: the registry is unavailable or overloaded, retry later")
+        asked = f" (it asked to wait {retry_after:.0f}s)" if retry_after is not None else ""
+        return RegistryUnavailableError(f"{text}{tries}: the registry is unavailable or overloaded, retry later{asked}",
+                                        retry_after=retry_after)
     return RegistryResponseError(text, status=status, code=body.code)
 
 

@@ -184,11 +184,10 @@ class HttpClient:
             if response.status_code not in RETRYABLE_STATUS:
                 return response
             failures += 1
-            delay = retry_after_seconds(response.headers.get("retry-after"))
-            if delay is None:
-                delay = policy.backoff(failures)
+            asked = retry_after_seconds(response.headers.get("retry-after"))
+            delay = asked if asked is not None else policy.backoff(failures)
             if not self._may_retry(retry, failures, started, delay):
-                raise response_error(method, what, response, attempts=failures)
+                raise response_error(method, what, response, attempts=failures, retry_after=asked)
             _log.debug("retrying %s %s in %.2fs after status %d", method, what, delay, response.status_code)
             response.close()
             time.sleep(delay)
