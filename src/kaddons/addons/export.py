@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING
 
 from kaddons import __version__
 from kaddons.errors import UsageError
-from kaddons.gitops import render_gitops_sync
+from kaddons.gitops import parse_flavor, render_gitops_sync
 from kaddons.oci import mediatypes
 from kaddons.oci._tarutil import tar_mtime
 from kaddons.oci.archive import BlobSource, write_blobs_archive
@@ -61,6 +61,9 @@ class ExportOptions:
     ``registry_options`` gives the options for an image registry host (credentials, plain HTTP);
     ``image_cache`` keeps pulled image archives between exports (re-pulled only when the tag moved);
     ``platform`` is the platform pulled for Linux images. ``log`` receives progress lines.
+    ``gitops_flavor`` chooses the injected ``gitops-sync/`` Job (§2.5): ``k2s`` (K2s's Windows
+    HostProcess Job, [COMPAT]) or ``kaddons`` (a Linux Job running ``kaddons sync``); see
+    :mod:`kaddons.gitops.gitops_sync`.
     """
 
     omit_images: bool = False
@@ -70,6 +73,7 @@ class ExportOptions:
     image_cache: Path | None = None
     platform: str = "linux/amd64"
     log: Callable[[str], None] | None = None
+    gitops_flavor: str = "k2s"
 
 
 @dataclass(frozen=True)
@@ -218,7 +222,8 @@ class _Builder:
         addon = selection.addon
         manifest_entry = _filtered_manifest(addon, impl)
         plain = layer_entries(impl.directory, addon.name, manifest=manifest_entry)
-        gitops = render_gitops_sync(impl.export_name, timestamp=self.timestamp, content_digest=_content_digest(plain))
+        gitops = render_gitops_sync(impl.export_name, timestamp=self.timestamp, content_digest=_content_digest(plain),
+                                    flavor=self.options.gitops_flavor)
         layers_in = layer_entries(impl.directory, addon.name, manifest=manifest_entry, gitops_sync=gitops)
         ordered = sorted(layers_in, key=lambda k: layer_spec(k).number)
         layers = [self.gzip_layer(kind, layers_in[kind]) for kind in ordered]
@@ -263,11 +268,13 @@ def export_addons(addons_dir: str | Path, names: Sequence[str], output_dir: str 
     Returns the archive's path and its manifests. Raises :class:`~kaddons.errors.NotFoundError` for
     a missing addons directory or an unknown addon/implementation, :class:`UsageError` for an
     output directory that does not exist or files that cannot be exported (links, reserved names),
-    :class:`~kaddons.errors.AddonManifestError` for a selected addon whose manifest is invalid, and
+    :class:`~kaddons.errors.AddonManifestError` for a selected addon whose manifest is invalid,
+    :class:`UsageError` for an unknown ``gitops_flavor``, and
     the registry/download errors of images and packages. Nothing is left behind on failure: the
     staging directory is removed and an existing archive of the same name is untouched.
     """
     options = options or ExportOptions()
+    parse_flavor(options.gitops_flavor, "--gitops-flavor")
     addons_dir, output_dir = Path(addons_dir), Path(output_dir)
     if not output_dir.is_dir():
         raise UsageError(f"output directory {output_dir} does not exist: create it or pass another -d")

@@ -15,6 +15,7 @@ from kaddons.errors import KaddonsError
 
 from . import addons, agent, importing, oci, packaging
 from . import sync as sync_cli
+from .gitops import gitops_app
 
 app = typer.Typer(
     name="kaddons",
@@ -35,6 +36,7 @@ app.command("agent")(agent.agent_command)
 app.add_typer(oci.repo_app, name="repo")
 app.add_typer(oci.manifest_app, name="manifest")
 app.add_typer(oci.blob_app, name="blob")
+app.add_typer(gitops_app, name="gitops")
 
 
 def _version(value: bool) -> None:

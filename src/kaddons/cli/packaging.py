@@ -38,11 +38,15 @@ def export_command(
     image_cache: Annotated[Path | None, typer.Option(
         "--image-cache", file_okay=False, help="Keep pulled image archives here; re-pulled only when a tag moved.",
         show_default=False)] = None,
-    platform: Annotated[str, typer.Option("--platform", help="Platform of Linux images (OS/ARCH[/VARIANT]).")]
+    platform: Annotated[str, typer.Option("--platform", help="Platform of Linux images (OS/ARCH\\[/VARIANT]).")]
     = "linux/amd64",
     insecure_registries: Annotated[list[str] | None, typer.Option(
         "--insecure-registry", help="HOST[:PORT] of an image registry to reach over plain HTTP (repeatable).",
         show_default=False)] = None,
+    gitops_flavor: Annotated[str, typer.Option(
+        "--gitops-flavor", metavar="k2s|kaddons",
+        help="The Job injected as gitops-sync/ in every manifests layer: k2s (K2s's Windows HostProcess Job) "
+             "or kaddons (a Linux Job running kaddons sync).")] = "k2s",
     output: Output = OutputFormat.text,
     *,
     options: RegistryOptions,
@@ -64,6 +68,7 @@ def export_command(
     result = export_addons(root, names or [], directory, ExportOptions(
         omit_images=omit_images, omit_packages=omit_packages, k2s_version=k2s_version, registry_options=options_for,
         image_cache=image_cache, platform=platform, log=_log if output is OutputFormat.text else None,
+        gitops_flavor=gitops_flavor,
     ))
     if output is OutputFormat.json:
         print_json({"path": str(result.path), "implementations": [
@@ -77,7 +82,7 @@ def export_command(
 @with_registry_options
 def push_command(
     archive: Annotated[Path, typer.Argument(help="The .oci.tar to publish.", dir_okay=False, show_default=False)],
-    registry: Annotated[str, typer.Argument(help="[oci://]HOST[:PORT][/PREFIX]: each addon goes to "
+    registry: Annotated[str, typer.Argument(help="\\[oci://]HOST\\[:PORT]\\[/PREFIX]: each addon goes to "
                                                  "PREFIX/addons/<export name>:<tag>.", show_default=False)],
     tag: Annotated[str | None, typer.Option("--tag", help="Tag every addon with this instead of v<version>.",
                                             show_default=False)] = None,
