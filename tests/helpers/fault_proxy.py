@@ -194,7 +194,10 @@ class _Handler(BaseHTTPRequestHandler):
             if self.command != "HEAD":
                 self.wfile.write(payload)
             return
-        headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP_BY_HOP}
+        headers: dict[str, str] = {}
+        for k, v in self.headers.items():  # a repeated header (skopeo's Accept) is joined, as RFC 9110 5.3 allows
+            if k.lower() not in _HOP_BY_HOP:
+                headers[k] = f"{headers[k]}, {v}" if k in headers else v
         if fault is not None and fault.ignore_range:
             headers = {k: v for k, v in headers.items() if k.lower() != "range"}
         headers["X-Forwarded-Proto"] = "http"

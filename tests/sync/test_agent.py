@@ -299,7 +299,7 @@ def test_http_endpoints() -> None:
         assert httpx.post(f"{base}/events", content=b"not json").status_code == 400
         assert httpx.get(f"{base}/nope").status_code == 404
         envelope = {"events": [
-            {"action": "push", "target": {"mediaType": mt.OCI_MANIFEST, "repository": "addons/metrics"}},
+            {"action": "push", "target": {"mediaType": mt.OCI_MANIFEST, "repository": "addons/metrics", "tag": "v1"}},
             {"action": "push", "target": {"mediaType": mt.OCI_LAYER, "repository": "addons/blobonly"}},
             {"action": "pull", "target": {"mediaType": mt.OCI_MANIFEST, "repository": "addons/pulled"}},
             {"action": "push", "target": {"mediaType": mt.OCI_MANIFEST, "repository": "other/x"}},
@@ -343,7 +343,33 @@ def test_the_real_registry_notifies_pushes_of_addon_manifests() -> None:
 
 
 def test_pushed_addons_with_a_prefix() -> None:
-    body = canonical_json({"events": [{"action": "push", "target": {"mediaType": mt.OCI_MANIFEST,
+    body = canonical_json({"events": [{"action": "push", "target": {"mediaType": mt.OCI_MANIFEST, "tag": "v1.0.0",
                                                                     "repository": "team/addons/ingress-nginx"}}]})
     assert pushed_addons(body, prefix="team/") == ["ingress-nginx"]
     assert pushed_addons(body) == []
+
+
+def test_a_manifest_pushed_by_digest_is_not_a_push_of_the_addon() -> None:
+    """kaddons push puts the manifest by digest, then tags it: only the tag's event means a new version."""
+    untagged = {"action": "push", "target": {"mediaType": mt.OCI_MANIFEST, "repository": "addons/metrics",
+                                             "digest": "sha256:" + "a" * 64}}
+    tagged = {"action": "push", "target": {**untagged["target"], "tag": "v1.0.1"}}  # type: ignore[dict-item]
+    assert pushed_addons(canonical_json({"events": [untagged]})) == []
+    assert pushed_addons(canonical_json({"events": [untagged, tagged]})) == ["metrics"]
+
+
+def test_a_push_during_a_failing_sync_runs_it_again_at_once() -> None:
+    """The failure (say the tag did not resolve yet) does not delay the sync the push asked for by the backoff."""
+    target = RecordingTarget(["a"], duration=0.3)
+    target.script["a"] = [Outcome("failed", "addons/a:v1.0.1 not found"), Outcome("synced")]
+    agent = Agent(target, AgentOptions(interval=60, jitter=0, min_backoff=30, max_backoff=60))
+    stop = threading.Event()
+    thread = threading.Thread(target=agent.run, args=(stop,))
+    thread.start()
+    try:
+        wait_for(lambda: target.active == 1)
+        agent.trigger("a")
+        wait_for(lambda: target.count("a") == 2, timeout=1.5)
+    finally:
+        stop.set()
+        thread.join(timeout=10)

@@ -155,9 +155,9 @@ class Agent:
             else:
                 self._failures.pop(name, None)
                 delay = self._period()
-            if name in self._again:
+            if name in self._again:  # pushed while it ran: that push is news, even after a failure
                 self._again.discard(name)
-                delay = 0.0 if outcome.status != "failed" else delay
+                delay = delay if outcome.retry_after else 0.0
             self._schedule(name, now + delay)
             self._cond.notify_all()
 

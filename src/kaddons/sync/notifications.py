@@ -6,8 +6,11 @@ The registry's ``notifications`` endpoints receive ``POST`` requests whose body 
     {"events": [{"action": "push", "target": {"mediaType": "...manifest...", "repository": "addons/metrics",
                  "digest": "sha256:...", "tag": "v1.0.0", ...}, ...}, ...]}
 
-(distribution ``notifications/event.go``). Only manifest pushes to ``<prefix>addons/<name>`` matter;
-blob pushes, pulls, deletes and other repositories are ignored.
+(distribution ``notifications/event.go``). Only tagged manifest pushes to ``<prefix>addons/<name>``
+matter; blob pushes, pulls, deletes and other repositories are ignored. So is a manifest pushed by
+digest (no ``tag``): clients such as ``kaddons push`` put the manifest by digest and then tag it, and
+the first event arrives while the tag does not resolve yet; the tag's own event follows. An untagged
+manifest cannot change what a tag policy selects.
 """
 
 from __future__ import annotations
@@ -32,6 +35,8 @@ def _pushed(event: Any, namespace: str) -> str | None:
     target = event.get("target")
     if not isinstance(target, dict) or target.get("mediaType") not in ALL_MANIFEST_TYPES:
         return None
+    if not isinstance(target.get("tag"), str) or not target["tag"]:
+        return None  # pushed by digest: the tag's own event follows
     repository = target.get("repository")
     if not isinstance(repository, str) or not repository.startswith(namespace):
         return None
@@ -40,7 +45,7 @@ def _pushed(event: Any, namespace: str) -> str | None:
 
 
 def pushed_addons(body: bytes, *, prefix: str = "") -> list[str]:
-    """The export names of the addons whose manifests ``body`` (an event envelope) reports pushed.
+    """The export names of the addons whose tagged manifests ``body`` (an event envelope) reports pushed.
 
     ``prefix`` is the repository prefix of the registry setting (``""`` or ``"team/"``): repositories
     ``<prefix>addons/<name>``. Names are de-duplicated in first-seen order; names that break the addon
