@@ -11,9 +11,10 @@ demo: system-deps $(STAMP)  ## Run the main job against a local registry and pri
 test: system-deps $(STAMP)  ## Install what is missing, lint, run the whole test suite
 	scripts/test.sh $(PYTEST_ARGS)
 
-bench: system-deps $(STAMP)  ## Benchmarks: copy against skopeo, export against tar | sha256sum (times, ratios)
+bench: system-deps $(STAMP)  ## Benchmarks: copy vs skopeo, export vs tar | sha256sum, polling 1,000 addons vs skopeo, push latency
 	$(VENV)/bin/python benchmarks/copy.py
 	$(VENV)/bin/python benchmarks/export.py
+	$(VENV)/bin/python benchmarks/poll.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks scripts
