@@ -3,9 +3,9 @@ PYTHON ?= python3
 VENV := .venv
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench lint system-deps venv clean
+.PHONY: demo test bench lint system-deps demo-deps venv clean
 
-demo: system-deps $(STAMP)  ## Run the main job against a local registry and print what arrived
+demo: demo-deps $(STAMP)  ## Run the main job against a local registry and print what arrived
 	$(VENV)/bin/python scripts/demo.py
 
 test: system-deps $(STAMP)  ## Install what is missing, lint, run the whole test suite
@@ -21,6 +21,10 @@ lint: $(STAMP)
 
 system-deps:
 	@scripts/system-deps.sh
+
+# The demo needs no Debian package but python3-venv: without docker-registry it uses an OCI layout store.
+demo-deps:
+	@scripts/system-deps.sh || scripts/system-deps.sh --only python3-venv
 
 venv: $(STAMP)
 

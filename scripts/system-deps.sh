@@ -3,12 +3,15 @@
 # docker-registry (CNCF distribution 2.8, the real OCI registry), skopeo (interop peer), age, and
 # python3-venv where the system Python cannot make a virtual environment (Debian splits it out).
 # As root: apt-get installs them. Otherwise: one line naming the command to run, exit 1.
+# `--only python3-venv` checks just that one (make demo: the demo runs without the others).
 set -euo pipefail
 declare -A binary=([docker-registry]=docker-registry [skopeo]=skopeo [age]=age)
 missing=()
-for pkg in docker-registry skopeo age; do
-  command -v "${binary[$pkg]}" >/dev/null 2>&1 || missing+=("$pkg")
-done
+if [ "${1:-}" != "--only" ]; then
+  for pkg in docker-registry skopeo age; do
+    command -v "${binary[$pkg]}" >/dev/null 2>&1 || missing+=("$pkg")
+  done
+fi
 "${PYTHON:-python3}" -c 'import ensurepip, venv' >/dev/null 2>&1 || missing+=(python3-venv)
 [ ${#missing[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" != 0 ]; then
