@@ -10,7 +10,8 @@ In one run, against a fresh local registry (Debian ``docker-registry``) on 127.0
    per addon; goal <= 2 requests per addon) and with ``--tag-policy tag:v1.0.0`` (one HEAD; goal 1).
    (b) the reference pattern: per repository ``skopeo list-tags`` then ``skopeo inspect --raw`` of the
    chosen tag, sequentially, as K2s spawns ``oras`` twice per addon (``--baseline-sample`` M repositories
-   timed, extrapolated to N when M < N and said so). Ratio (b) / (a); goal >= 50x. The CPU time of
+   timed, extrapolated to N when M < N and said so). Ratio (b) / (a); goal >= 50x. kaddons checks
+   ``--concurrency`` addons at once (default: ``kaddons sync``'s, 4), printed with the results. The CPU time of
    the client processes and of the registry (``/proc``) is printed per addon next to each wall time:
    on a small machine the registry's own CPU per request bounds what any client can reach.
    Requests are counted by the registry itself, the same way for both: the registry is restarted on
@@ -28,7 +29,8 @@ In one run, against a fresh local registry (Debian ``docker-registry``) on 127.0
 
 Prints a table; exits non-zero only on errors, never on a missed goal ("goal met" / "MISSED").
 
-Run: ``make bench`` (or ``.venv/bin/python benchmarks/poll.py [--repos 1000] [--rounds 3] [--baseline-sample M]``).
+Run: ``make bench`` (or ``.venv/bin/python benchmarks/poll.py [--repos 1000] [--rounds 3] [--baseline-sample M]
+[--concurrency N]``).
 """
 
 from __future__ import annotations
@@ -71,6 +73,7 @@ from kaddons.addons.publish import addon_repository, push_archive  # noqa: E402
 from kaddons.oci.archive import ArchiveStore  # noqa: E402
 from kaddons.oci.registry import Registry, RegistryOptions  # noqa: E402
 from kaddons.oci.store import fetch_bytes  # noqa: E402
+from kaddons.sync.config import DEFAULT_CONCURRENCY, MAX_CONCURRENCY  # noqa: E402
 from tests.helpers.registry import RunningRegistry, free_port, run_registry  # noqa: E402
 
 TAG = "v1.0.0"
@@ -155,8 +158,9 @@ def kaddons(*args: str) -> list[str]:
     return [sys.executable, "-m", "kaddons", *args]
 
 
-def sync_command(host: str, catalog: Path, *extra: str) -> list[str]:
-    return kaddons("sync", "--registry", f"oci://{host}", "--insecure", "--addons-dir", str(catalog), *extra)
+def sync_command(host: str, catalog: Path, *extra: str, concurrency: int = DEFAULT_CONCURRENCY) -> list[str]:
+    return kaddons("sync", "--registry", f"oci://{host}", "--insecure", "--addons-dir", str(catalog),
+                   "--concurrency", str(concurrency), *extra)
 
 
 def run_sync(command: list[str], expect_skipped: int | None, log: Path) -> None:
@@ -378,10 +382,15 @@ def main() -> None:
     parser.add_argument("--baseline-sample", type=int, default=None, metavar="M",
                         help="time the skopeo pattern on M repositories and extrapolate to all (default: all)")
     parser.add_argument("--latency-rounds", type=int, default=5, help="pushes timed for the latency (default 5)")
+    parser.add_argument("--concurrency", type=int, default=DEFAULT_CONCURRENCY, metavar="N",
+                        help=f"kaddons sync --concurrency: addons checked at once (default {DEFAULT_CONCURRENCY})")
     parser.add_argument("--keep", action="store_true", help="keep the work directory (logs, catalog) and print it")
     args = parser.parse_args()
     if args.repos < 1 or args.rounds < 1 or args.latency_rounds < 1:
         raise SystemExit("--repos, --rounds and --latency-rounds must be at least 1")
+    if not 1 <= args.concurrency <= MAX_CONCURRENCY:
+        raise SystemExit(f"--concurrency must be from 1 to {MAX_CONCURRENCY}")
+    concurrency = args.concurrency
     if shutil.which("skopeo") is None:
         raise SystemExit("skopeo is not installed: apt-get install -y skopeo (make bench installs it)")
     n = args.repos
@@ -408,24 +417,27 @@ def main() -> None:
             start = time.perf_counter()
             push_all(archive, host)
             print(f"Pushed addons/bench-NNNN:{TAG} x {n} to {host} in {time.perf_counter() - start:.1f} s", flush=True)
-            initial = timed(registry, lambda: run_sync(sync_command(host, catalog, "--check-digest"), None,
-                                                       work / "sync-initial.log"))
+            initial = timed(registry, lambda: run_sync(sync_command(host, catalog, "--check-digest",
+                                                                    concurrency=concurrency),
+                                                       None, work / "sync-initial.log"))
             print(f"Initial kaddons sync of {n} addons: {initial.wall:.1f} s", flush=True)
             for round_ in range(args.rounds):
                 for label, extra in policies.items():
                     timing = timed(registry, lambda extra=extra: run_sync(
-                        sync_command(host, catalog, "--check-digest", *extra), n, work / "sync-pass.log"))
+                        sync_command(host, catalog, "--check-digest", *extra, concurrency=concurrency), n,
+                        work / "sync-pass.log"))
                     if label not in best or timing.wall < best[label].wall:
                         best[label] = timing
-                    print(f"  round {round_ + 1}: kaddons sync --check-digest, policy {label}: {timing.wall:.2f} s",
-                          flush=True)
+                    print(f"  round {round_ + 1}: kaddons sync --check-digest --concurrency {concurrency}, "
+                          f"policy {label}: {timing.wall:.2f} s", flush=True)
             print(f"skopeo list-tags + inspect --raw over {sample} repositories ...", flush=True)
             baseline = timed(registry, lambda: skopeo_poll(host, sampled))
 
         print("Counting requests (registry restarted on the same storage with its access log on) ...", flush=True)
         with run_registry(workdir=registry_dir, log_level="info") as registry:
             requests = {label: count_requests(registry, n, lambda extra=extra: run_sync(
-                sync_command(registry.host, catalog, "--check-digest", *extra), n, work / "sync-count.log"))
+                sync_command(registry.host, catalog, "--check-digest", *extra, concurrency=concurrency), n,
+                work / "sync-count.log"))
                 for label, extra in policies.items()}
             skopeo_requests = count_requests(registry, counted, lambda: skopeo_poll(registry.host, sampled[:counted]))
 
@@ -434,9 +446,9 @@ def main() -> None:
 
         scale = n / sample
         extrapolated = f"; timed on {sample} repositories, extrapolated to {n}" if sample < n else ""
-        print(f"\nUnchanged pass over {n} addon repositories (wall: best of {args.rounds} for kaddons, one run for "
-              f"skopeo{extrapolated}; CPU: the client processes and the registry, per addon; requests: the "
-              "registry's access log in a separate untimed run)")
+        print(f"\nUnchanged pass over {n} addon repositories (kaddons sync --concurrency {concurrency}; wall: best of "
+              f"{args.rounds} for kaddons, one run for skopeo{extrapolated}; CPU: the client processes and the "
+              "registry, per addon; requests: the registry's access log in a separate untimed run)")
         print(f"  {'pattern':44s} {'wall':>8s} {'client':>9s} {'registry':>9s} {'req/addon':>9s} {'per run':>7s}"
               "  requests received")
         print(f"  {'':44s} {'s':>8s} {'ms CPU':>9s} {'ms CPU':>9s}")
@@ -460,8 +472,8 @@ def main() -> None:
         print(f"  ratio skopeo pattern / kaddons, default policy: {ratio:.1f}x "
               f"(goal >= {RATIO_GOAL:.0f}x: {verdict(ratio >= RATIO_GOAL)}); with tag:{TAG}: "
               f"{baseline.wall * scale / best[f'tag:{TAG}'].wall:.1f}x")
-        print(f"  per addon: kaddons {ours / n * 1000:.2f} ms, skopeo pattern {baseline.wall / sample * 1000:.1f} ms; "
-              f"initial sync of {n} addons: {initial.wall:.1f} s")
+        print(f"  per addon: kaddons {ours / n * 1000:.2f} ms ({concurrency} at once), skopeo pattern "
+              f"{baseline.wall / sample * 1000:.1f} ms; initial sync of {n} addons: {initial.wall:.1f} s")
         registry_cpu, cpus = best["k2s (default)"].registry_cpu, os.cpu_count() or 1
         if registry_cpu:
             floor = registry_cpu / cpus

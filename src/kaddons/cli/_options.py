@@ -18,7 +18,7 @@ from typing import Annotated, Any
 import typer
 
 from kaddons.oci.registry import RegistryOptions
-from kaddons.sync.config import parse_bool
+from kaddons.sync.config import parse_bool, parse_concurrency
 
 
 def env_bool(envvar: str) -> Callable[[str | bool], bool]:
@@ -33,6 +33,11 @@ def env_bool(envvar: str) -> Callable[[str | bool], bool]:
         return parse_bool(value, envvar)
 
     return parse
+
+
+def concurrency_parser(value: str | int) -> int:
+    """The typer ``parser`` of ``--concurrency`` (sync, agent): a one-line UsageError (exit 2) for a bad value."""
+    return parse_concurrency(value, "--concurrency/KADDONS_CONCURRENCY")
 
 
 Insecure = Annotated[

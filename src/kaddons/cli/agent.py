@@ -25,7 +25,7 @@ from kaddons.sync._server import AgentServer
 from kaddons.sync.agent import Agent, AgentOptions, SyncerTarget
 from kaddons.sync.syncer import Syncer
 
-from ._options import with_registry_options
+from ._options import concurrency_parser, with_registry_options
 from .addons import AddonsDir, K2sInstallDir, resolve_addons_dir
 
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h)?$")
@@ -66,8 +66,9 @@ def agent_command(
                                           help="How often each addon is checked (30s, 5m, 1h).")] = "5m",
     jitter: Annotated[float, typer.Option("--jitter", envvar="KADDONS_JITTER", min=0.0, max=1.0,
                                           help="Random spread of each period, as a fraction of it.")] = 0.1,
-    concurrency: Annotated[int, typer.Option("--concurrency", envvar="KADDONS_CONCURRENCY", min=1, max=64,
-                                             help="Addon syncs (so registry requests) at once.")] = 4,
+    concurrency: Annotated[int, typer.Option("--concurrency", metavar="N", envvar="KADDONS_CONCURRENCY",
+                                             parser=concurrency_parser,
+                                             help="Addon syncs (so registry requests) at once, 1 to 64.")] = 4,
     listen: Annotated[str, typer.Option(
         "--listen", envvar="KADDONS_LISTEN",
         help="HOST:PORT for POST /events (registry notifications), GET /healthz and GET /metrics.")]

@@ -16,9 +16,10 @@ from kaddons.addons.extract import DEFAULT_MAX_BYTES, ExtractLimits, format_size
 from kaddons.errors import KaddonsError
 from kaddons.oci.registry import RegistryOptions
 from kaddons.sync import SyncConfig, SyncLog, parse_registry, parse_repositories, read_repos_file, rollback, sync_addons
+from kaddons.sync.config import DEFAULT_CONCURRENCY, MAX_CONCURRENCY
 from kaddons.sync.log import Level
 
-from ._options import Output, OutputFormat, env_bool, print_json, with_registry_options
+from ._options import Output, OutputFormat, concurrency_parser, env_bool, print_json, with_registry_options
 from .addons import AddonsDir, K2sInstallDir, resolve_addons_dir
 
 
@@ -60,6 +61,11 @@ def sync_command(
         "--max-expanded-size", metavar="SIZE", envvar="KADDONS_MAX_EXPANDED_SIZE",
         help="Refuse a layer that expands to more than SIZE (e.g. 512MiB), against decompression bombs.")
     ] = format_size(DEFAULT_MAX_BYTES).replace(" ", ""),
+    concurrency: Annotated[int, typer.Option(
+        "--concurrency", metavar="N", envvar="KADDONS_CONCURRENCY", parser=concurrency_parser,
+        help=f"Addons checked at once, 1 to {MAX_CONCURRENCY} (1: one after another); downloads and installs "
+             "still happen one at a time. The log keeps each addon's lines together, in order.")
+    ] = DEFAULT_CONCURRENCY,
     output: Output = OutputFormat.text,
     *,
     options: RegistryOptions,
@@ -90,7 +96,7 @@ def sync_command(
     config = SyncConfig(registry=registry, addons_dir=root, addons=tuple(names),
                         repositories=tuple(listed) if listed is not None else None, check_digest=check_digest,
                         tag_policy=tag_policy, options=options,
-                        limits=ExtractLimits(max_bytes=parse_size(max_expanded_size)))
+                        limits=ExtractLimits(max_bytes=parse_size(max_expanded_size)), concurrency=concurrency)
     log = _printer("stderr" if output is OutputFormat.json else "stdout")
     try:
         report = sync_addons(config, log=log)

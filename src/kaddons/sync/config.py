@@ -19,8 +19,9 @@ from kaddons.oci.registry import RegistryOptions
 
 from .tags import TagPolicy, parse_tag_policy
 
-__all__ = ["FALSE_WORDS", "LAYOUT_PREFIX", "TRUE_WORDS", "RegistrySpec", "SyncConfig", "parse_bool", "parse_registry",
-           "parse_repositories", "read_repos_file", "repository_name"]
+__all__ = ["DEFAULT_CONCURRENCY", "FALSE_WORDS", "LAYOUT_PREFIX", "MAX_CONCURRENCY", "TRUE_WORDS", "RegistrySpec",
+           "SyncConfig", "parse_bool", "parse_concurrency", "parse_registry", "parse_repositories", "read_repos_file",
+           "repository_name"]
 
 LAYOUT_PREFIX = "oci-layout:"
 _SEPARATORS = re.compile(r"[\s,]+")
@@ -28,6 +29,9 @@ _SEPARATORS = re.compile(r"[\s,]+")
 #: are PowerShell's, which K2s writes into its ConfigMaps and environment (§5.1).
 TRUE_WORDS = frozenset({"$true", "true", "1", "yes", "y", "on", "t"})
 FALSE_WORDS = frozenset({"$false", "false", "0", "no", "n", "off", "f", ""})
+#: The default of ``kaddons sync --concurrency`` (addons checked at once), and the most allowed.
+DEFAULT_CONCURRENCY = 4
+MAX_CONCURRENCY = 64
 
 
 def parse_bool(value: str | bool, what: str = "value") -> bool:
@@ -47,6 +51,25 @@ def parse_bool(value: str | bool, what: str = "value") -> bool:
     if word in FALSE_WORDS:
         return False
     raise UsageError(f"{what} {value!r} is not a boolean: use true or false ($true/$false, yes/no, 1/0 work too)")
+
+
+def parse_concurrency(value: str | int, what: str = "concurrency") -> int:
+    """How many addons to sync at once: a whole number from 1 to :data:`MAX_CONCURRENCY`.
+
+    ``value`` is text (``--concurrency``, ``KADDONS_CONCURRENCY``; surrounding white space ignored)
+    or an ``int``; ``what`` names the setting in the message. Raises :class:`UsageError` otherwise.
+    """
+    if isinstance(value, bool):  # bool is an int: refuse True/False rather than read them as 1/0
+        number = None
+    elif isinstance(value, int):
+        number = value
+    else:
+        text = str(value).strip()
+        number = int(text) if text.isascii() and text.isdigit() else None
+    if number is None or not 1 <= number <= MAX_CONCURRENCY:
+        raise UsageError(f"{what} {value!r} is not allowed: give the number of addons to sync at once, "
+                         f"a whole number from 1 to {MAX_CONCURRENCY} (default {DEFAULT_CONCURRENCY})")
+    return number
 
 
 @dataclass(frozen=True)
@@ -134,6 +157,9 @@ class SyncConfig:
     - ``options``: registry access (TLS, credentials, retries, timeouts).
     - ``limits``: extraction bounds per layer; ``attempts``: tries of one addon's download when the
       registry fails or sends bytes that do not verify; ``lock_timeout``: seconds to wait for the catalog lock.
+    - ``concurrency``: addons a one-shot sync (:func:`~kaddons.sync.sync_addons`) checks at once, 1 to
+      :data:`MAX_CONCURRENCY`; default 1, one after another (``kaddons sync`` passes its ``--concurrency``,
+      default :data:`DEFAULT_CONCURRENCY`). Downloads and installs still happen one at a time, in order.
 
     Raises :class:`UsageError` for an invalid policy, name or bound.
     """
@@ -148,6 +174,7 @@ class SyncConfig:
     limits: ExtractLimits = field(default_factory=ExtractLimits)
     attempts: int = 3
     lock_timeout: float = 600.0
+    concurrency: int = 1
 
     def __post_init__(self) -> None:
         spec = parse_registry(self.registry)
@@ -160,6 +187,7 @@ class SyncConfig:
             object.__setattr__(self, "repositories", tuple(dict.fromkeys(names)))
         if self.attempts < 1:
             raise UsageError(f"attempts must be at least 1, got {self.attempts}")
+        object.__setattr__(self, "concurrency", parse_concurrency(self.concurrency))
 
     @property
     def spec(self) -> RegistrySpec:

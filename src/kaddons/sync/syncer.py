@@ -1,9 +1,14 @@
 """Sync addons from a registry into an addons directory (``kaddons sync``, spec §4; fixes §8.3-8.7,
 §8.18-8.19, §8.22-8.26).
 
-:class:`Syncer` holds the open source (one connection pool) and syncs one addon at a time with
+:class:`Syncer` holds the open source (one connection pool) and syncs one addon with
 :meth:`Syncer.sync_one`, which never raises for a failed addon: the result says why, in one line.
-:func:`sync_addons` is the one-shot run: discovery, every addon in turn, the summary of §4.9.
+:func:`sync_addons` is the one-shot run: discovery, every addon, the summary of §4.9. It checks up to
+``config.concurrency`` addons at once (threads sharing the syncer); each addon's log lines are kept
+until it is done and then written together, the addons in discovery order, so the log reads as a
+sequential run's (§4.9). Changes to the catalog still happen one at a time (the catalog lock) and in
+discovery order (an addon changes the catalog only once the addons before it are done), so the catalog
+a run leaves does not depend on timing (e.g. the order of implementations in a merged addon manifest).
 
 Per addon (:mod:`.steps`): the tag is chosen by the policy and resolved once with a HEAD; with
 ``check_digest`` an unchanged digest whose addon is on disk ends the sync there (no other request).
@@ -22,7 +27,9 @@ digest is always recorded (K2s only with ``-CheckDigest``) and only consulted wi
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -35,7 +42,7 @@ from kaddons.oci.models import Descriptor
 
 from . import steps
 from .config import SyncConfig, repository_name
-from .log import SyncLog, summary_line
+from .log import BufferedLog, SyncLog, summary_line
 from .source import LayoutSource, RegistrySource, open_source
 from .state import addon_path, is_present
 
@@ -135,7 +142,7 @@ def _reason(err: BaseException) -> str:
 
 
 class Syncer:
-    """Syncs the addons of ``config`` one at a time; a context manager (closes the source).
+    """Syncs the addons of ``config``, one per :meth:`sync_one` call; a context manager (closes the source).
 
     Raises :class:`~kaddons.errors.NotFoundError` when the addons directory does not exist, and what
     opening the source raises (an invalid layout, an unusable ``--ca-file``). Thread-safe: the agent
@@ -182,21 +189,29 @@ class Syncer:
                 err.args = (f"{err}; a registry without the catalog API needs --repos-file or KADDONS_REPOS",)
             raise
 
-    def sync_one(self, name: str) -> AddonResult:
-        """Sync the addon of repository ``addons/<name>``; never raises for a failed addon (see the module)."""
-        log = self.log
+    def sync_one(self, name: str, *, log: SyncLog | None = None,
+                 before_change: Callable[[], None] | None = None) -> AddonResult:
+        """Sync the addon of repository ``addons/<name>``; never raises for a failed addon (see the module).
+
+        ``log`` receives this addon's lines (default: the syncer's log), e.g. a
+        :class:`~kaddons.sync.log.BufferedLog` when several addons are synced at once.
+        ``before_change`` is called (in this thread) when the addon must be downloaded, before the
+        catalog lock is taken: it may block, or raise a KaddonsError to make the addon fail unchanged.
+        """
+        log = log or self.log
         progress: dict[str, Any] = {}
         log.info(f"Processing '{name}' ({self.source.where}/addons/{name})")
         try:
             name = repository_name(name, self.config.spec.prefix)  # the name rule before any path is built
-            return self._sync(name, progress)
+            return self._sync(name, progress, log, before_change)
         except (KaddonsError, OSError) as err:
             reason = _reason(err)
             log.error(f"Failed to sync '{name}': {reason}")
             return AddonResult(name, "failed", reason, error=err, **progress)
 
-    def _sync(self, name: str, progress: dict[str, Any]) -> AddonResult:
-        config, log, source = self.config, self.log, self.source
+    def _sync(self, name: str, progress: dict[str, Any], log: SyncLog,
+              before_change: Callable[[], None] | None) -> AddonResult:
+        config, source = self.config, self.source
         tag = steps.choose_tag(source, name, config.policy, log)
         reference = source.reference(name, tag)
         progress.update(tag=tag, reference=reference)
@@ -211,10 +226,12 @@ class Syncer:
                 log.info(comparison.message)
                 return self._skipped(name, progress, state.addon, state.implementation)
             log.info(comparison.message)
+        if before_change is not None:
+            before_change()
         with catalog_lock(config.addons_dir, timeout=config.lock_timeout):
             for restored in recover(config.addons_dir):
                 log.warn(f"Restored the previous version of '{restored}', which an interrupted sync had moved away")
-            return self._sync_locked(name, desc, tag, reference, progress)
+            return self._sync_locked(name, desc, tag, reference, progress, log)
 
     def _skipped(self, name: str, progress: dict[str, Any], addon: str, implementation: str) -> AddonResult:
         progress.update(addon=addon, implementation=implementation,
@@ -222,8 +239,8 @@ class Syncer:
         return AddonResult(name, "skipped", "unchanged", **progress)
 
     def _sync_locked(self, name: str, desc: Descriptor, tag: str, reference: str,
-                     progress: dict[str, Any]) -> AddonResult:
-        config, log = self.config, self.log
+                     progress: dict[str, Any], log: SyncLog) -> AddonResult:
+        config = self.config
         addons_dir = config.addons_dir
         comparison = steps.compare(addons_dir, name, desc.digest)  # again: another process may have synced it
         state = comparison.state
@@ -263,11 +280,82 @@ class Syncer:
         return AddonResult(name, "synced", **progress)
 
 
+class _InOrder:
+    """Turns of a concurrent run: job ``i`` may change the catalog once jobs ``0..i-1`` are finished."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._finished: set[int] = set()
+        self._prefix = 0  # jobs 0.._prefix-1 are finished
+        self._stopped = False
+
+    def wait_turn(self, index: int, name: str) -> None:
+        """Block until the jobs before ``index`` are finished; raises KaddonsError when the run stopped."""
+        with self._cond:
+            self._cond.wait_for(lambda: self._prefix >= index or self._stopped)
+            if self._prefix < index:
+                raise KaddonsError(f"the sync stopped before '{name}' could be changed")
+
+    def finished(self, index: int) -> None:
+        with self._cond:
+            self._finished.add(index)
+            while self._prefix in self._finished:
+                self._finished.discard(self._prefix)
+                self._prefix += 1
+            self._cond.notify_all()
+
+    def stop(self) -> None:
+        """Release every waiting job (they fail unchanged)."""
+        with self._cond:
+            self._stopped = True
+            self._cond.notify_all()
+
+
+def _sync_in_order(syncer: Syncer, names: Sequence[str], concurrency: int, log: SyncLog) -> Iterator[AddonResult]:
+    """Sync ``names`` with up to ``concurrency`` at once; yields the results in the order of ``names``.
+
+    With more than one at a time, each addon logs into its own :class:`~kaddons.sync.log.BufferedLog`,
+    flushed into ``log`` when its result is yielded: the lines of an addon stay together, in order. An
+    addon to download waits until the addons before it are done (:class:`_InOrder`), so the catalog
+    changes in the order of ``names``, as in a sequential run. Exiting early (an unexpected error,
+    Ctrl-C) cancels the addons not started and waits for the running ones, which change nothing more.
+    """
+    if concurrency <= 1 or len(names) <= 1:
+        for name in names:
+            yield syncer.sync_one(name, log=log)
+        return
+    turns = _InOrder()
+
+    def job(index: int, name: str, buffer: SyncLog) -> AddonResult:
+        try:
+            return syncer.sync_one(name, log=buffer, before_change=lambda: turns.wait_turn(index, name))
+        finally:
+            turns.finished(index)
+
+    pool = ThreadPoolExecutor(max_workers=min(concurrency, len(names)), thread_name_prefix="kaddons-sync")
+    try:
+        jobs: list[tuple[BufferedLog, Future[AddonResult]]] = []
+        for index, name in enumerate(names):
+            buffer = log.buffered()
+            jobs.append((buffer, pool.submit(job, index, name, buffer)))
+        for buffer, future in jobs:
+            try:
+                result = future.result()
+            finally:
+                buffer.flush()
+            yield result
+    finally:
+        turns.stop()
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
 def sync_addons(config: SyncConfig, only: Sequence[str] | None = None, *, log: SyncLog | None = None) -> SyncReport:
     """Sync every addon of ``config`` (or only the export names ``only``) once; the one-shot ``kaddons sync``.
 
-    Logs the lines of §4.9 to ``log`` and returns the :class:`SyncReport` (one result per addon, in
-    order; its ``exit_code`` is 1 when any failed). A failing addon never stops the others. Raises
+    Up to ``config.concurrency`` addons are checked at once (1: one after another); downloads and
+    installs take the catalog lock, one at a time. Logs the lines of §4.9 to ``log``, each addon's
+    lines together and the addons in order, and returns the :class:`SyncReport` (one result per addon,
+    in order; its ``exit_code`` is 1 when any failed). A failing addon never stops the others. Raises
     (after an ``[AddonSync][ERROR]`` line) when the run cannot start: a missing addons directory
     (:class:`~kaddons.errors.NotFoundError`), a source that cannot be opened or listed (registry
     errors, :class:`~kaddons.errors.LayoutError`).
@@ -286,8 +374,9 @@ def sync_addons(config: SyncConfig, only: Sequence[str] | None = None, *, log: S
                 log.info(report.summary())
                 return report
             log.info(f"Found {len(names)} addon repo(s): {', '.join(names)}")
-            for name in names:
-                report.results.append(syncer.sync_one(name))
+            with contextlib.closing(_sync_in_order(syncer, names, config.concurrency, log)) as results:
+                for result in results:  # closing: on an interruption, the pool ends before the syncer
+                    report.results.append(result)
     except KaddonsError as err:
         log.error(_reason(err))
         raise

@@ -74,6 +74,8 @@ class HttpClient:
             timeout=httpx.Timeout(options.timeout),
             headers={"User-Agent": options.user_agent},
             follow_redirects=True,
+            # a sync checks up to 64 addons at once (kaddons sync/agent --concurrency): keep them all alive
+            limits=httpx.Limits(max_connections=100, max_keepalive_connections=64),
         )
         self.auth = Authenticator(host, self._credentials, self._send_plain)
 
