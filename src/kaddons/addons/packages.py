@@ -46,7 +46,7 @@ import httpx
 from kaddons import __version__
 from kaddons.addons.manifest import CurlDownload, OfflineUsage
 from kaddons.errors import DownloadError, KaddonsError, NotFoundError, UsageError
-from kaddons.oci.registry import RetryPolicy
+from kaddons.oci.registry import RetryPolicy, retry_after_seconds
 
 __all__ = [
     "DEBIAN_PACKAGES_DIR", "LINUX_PACKAGES_DIR", "WINDOWS_PACKAGES_DIR", "PackageFile", "check_file_name",
@@ -290,10 +290,9 @@ def _store(response: httpx.Response, target: Path) -> int:
 
 
 def _retry_after(value: str | None) -> float | None:
-    """Seconds of a delay-seconds ``Retry-After`` (capped at 30), else ``None`` (the backoff applies)."""
-    if value and value.strip().isdigit():
-        return min(float(value.strip()), 30.0)
-    return None
+    """Seconds a ``Retry-After`` asks to wait (delay-seconds or HTTP-date), capped at 30; ``None``: backoff."""
+    seconds = retry_after_seconds(value)
+    return None if seconds is None else min(seconds, 30.0)
 
 
 def _ssl_cause(exc: BaseException) -> ssl.SSLError | None:
