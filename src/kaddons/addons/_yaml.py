@@ -11,7 +11,18 @@ from ruamel.yaml.error import MarkedYAMLError
 
 from kaddons.errors import AddonManifestError
 
-__all__ = ["describe_error", "parse_yaml", "yaml_type"]
+__all__ = ["describe_error", "parse_yaml", "round_trip_yaml", "yaml_type"]
+
+
+def round_trip_yaml() -> YAML:
+    """A ruamel round-trip YAML that keeps comments and quoting, never wraps lines, and writes the layout of
+    K2s's manifests (2-space mappings, sequences indented 4 with the dash at 2). Used to edit manifests
+    (merge) and kustomize templates (gitops) without losing what people wrote."""
+    yaml = YAML(typ="rt", pure=True)
+    yaml.preserve_quotes = True
+    yaml.width = 4096
+    yaml.indent(mapping=2, sequence=4, offset=2)
+    return yaml
 
 
 class _Constructor(SafeConstructor):

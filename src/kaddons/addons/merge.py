@@ -16,34 +16,27 @@ import io
 from collections.abc import Iterable
 from typing import Any
 
-from ruamel.yaml import YAML, YAMLError
+from ruamel.yaml import YAMLError
 
 from kaddons.errors import AddonManifestError
 
+from ._yaml import round_trip_yaml
 from .manifest import parse_manifest_text
 
 __all__ = ["merge_manifest"]
 
 
-def _yaml() -> YAML:
-    yaml = YAML(typ="rt", pure=True)
-    yaml.preserve_quotes = True
-    yaml.width = 4096  # never wrap long descriptions or commands
-    yaml.indent(mapping=2, sequence=4, offset=2)  # the layout of K2s's manifests
-    return yaml
-
-
 def _load(text: str, source: str) -> Any:
     parse_manifest_text(text, source)  # validates, with messages naming the YAML path
     try:
-        return _yaml().load(text)
+        return round_trip_yaml().load(text)
     except YAMLError as err:  # pragma: no cover - parse_manifest_text already rejected bad YAML
         raise AddonManifestError(source, " ".join(str(err).split())) from None
 
 
 def _dump(document: Any) -> str:
     out = io.StringIO()
-    _yaml().dump(document, out)
+    round_trip_yaml().dump(document, out)
     return out.getvalue()
 
 

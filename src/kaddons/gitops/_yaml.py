@@ -12,26 +12,20 @@ from typing import Any
 from ruamel.yaml import YAML
 from ruamel.yaml.representer import SafeRepresenter
 
+from kaddons.addons._yaml import round_trip_yaml
+
 __all__ = ["dump_documents", "dump_rt", "load_documents", "load_rt"]
-
-
-def _rt() -> YAML:
-    yaml = YAML(typ="rt", pure=True)
-    yaml.preserve_quotes = True
-    yaml.width = 4096
-    yaml.indent(mapping=2, sequence=4, offset=2)
-    return yaml
 
 
 def load_rt(text: str) -> Any:
     """A template document with its comments and quoting, to be edited and written with :func:`dump_rt`."""
-    return _rt().load(text)
+    return round_trip_yaml().load(text)
 
 
 def dump_rt(data: Any) -> str:
     """Write a document loaded with :func:`load_rt` (or built of ``CommentedMap``/plain values)."""
     out = io.StringIO()
-    _rt().dump(data, out)
+    round_trip_yaml().dump(data, out)
     return out.getvalue()
 
 
