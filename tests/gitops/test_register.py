@@ -21,13 +21,14 @@ MANIFESTS_MEDIA_TYPE = layer_spec(LayerKind.MANIFESTS).media_type
 
 def _write(tmp_path: Path, flavor: str, **kwargs: Any) -> Path:
     options = register_options(kwargs.pop("registry", REGISTRY), flavor=flavor, **kwargs)
-    return write_rendered(register_files(NAMES, options), tmp_path / "registered")
+    return write_rendered(register_files(NAMES, options), tmp_path / "registered").directory
 
 
 @pytest.mark.parametrize("flavor", ["kaddons", "k2s"])
 def test_registered_objects_build_and_validate(tmp_path: Path, flavor: str) -> None:
     out = _write(tmp_path, flavor, insecure=True)
-    assert sorted(p.name for p in out.iterdir()) == ["ingress-nginx.yaml", "kustomization.yaml", "metrics.yaml"]
+    assert sorted(p.name for p in out.iterdir()) == [".kaddons-owned", "ingress-nginx.yaml", "kustomization.yaml",
+                                                     "metrics.yaml"]
     objects = kustomize_build(out)
     assert len(objects) == 4
     for obj in objects:
@@ -149,3 +150,36 @@ def test_bad_input_is_one_line_and_writes_nothing(kaddons: CliRun, tmp_path: Pat
     assert_one_line_error(kaddons("gitops", "register", *names, *args, "-o", out), *needles)
     assert not out.exists()
     assert_one_line_error(kaddons("gitops", "register", *names, *args), *needles)  # nothing printed either
+
+
+def test_registering_one_at_a_time_keeps_earlier_registrations(kaddons: CliRun, tmp_path: Path) -> None:
+    """Flux prunes what leaves a Kustomization: a second `register -o DIR` must not unregister the first addon."""
+    out = tmp_path / "clusters" / "edge" / "addon-sync"
+    base = ["gitops", "register", "--registry", REGISTRY, "-o", out]
+    first = kaddons(*base[:2], "metrics", *base[2:])
+    assert first.returncode == 0, first.stderr
+    (out / "README.md").write_text("registrations of the edge cluster\n")  # the user's own file
+    second = kaddons(*base[:2], "ingress-nginx", *base[2:])
+    assert second.returncode == 0, second.stderr
+    assert "registers 2 addon(s)" in second.stderr
+    objects = by_kind(kustomize_build(out))
+    assert {name for kind, name in objects if kind == "OCIRepository"} == {"addon-sync-metrics",
+                                                                          "addon-sync-ingress-nginx"}
+    assert (out / "README.md").read_text() == "registrations of the edge cluster\n"
+    metrics = (out / "metrics.yaml").read_bytes()
+    again = kaddons(*base[:2], "ingress-nginx", "metrics", *base[2:], "--semver", ">=2.0.0")  # updates both in place
+    assert again.returncode == 0, again.stderr
+    assert (out / "metrics.yaml").read_bytes() != metrics
+    sources = [obj for obj in kustomize_build(out) if obj["kind"] == "OCIRepository"]
+    assert len(sources) == 2 and {obj["spec"]["ref"]["semver"] for obj in sources} == {">=2.0.0"}
+
+
+def test_register_never_overwrites_a_file_that_is_not_kaddons(kaddons: CliRun, tmp_path: Path) -> None:
+    out = tmp_path / "overlay"
+    out.mkdir()
+    (out / "kustomization.yaml").write_text("resources: [metrics.yaml]\n")
+    (out / "metrics.yaml").write_text("kind: MyOwnMetrics\n")
+    done = kaddons("gitops", "register", "metrics", "--registry", REGISTRY, "-o", out, "--force")
+    assert_one_line_error(done, "kustomization.yaml, metrics.yaml would be overwritten", "not kaddons'")
+    assert (out / "metrics.yaml").read_text() == "kind: MyOwnMetrics\n"
+    assert sorted(p.name for p in out.iterdir()) == ["kustomization.yaml", "metrics.yaml"]

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import difflib
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ from kaddons import __version__
 from kaddons.errors import UsageError
 from kaddons.gitops._templates import template_tree
 from kaddons.gitops.options import Flavor
+from kaddons.gitops.output import OWNED_FILE
 from kaddons.gitops.render import (
     RenderOptions,
     render_objects,
@@ -38,7 +40,7 @@ def _options(engine: str, flavor: str, sync_script: Path, **kwargs: Any) -> Rend
 
 
 def _render(out: Path, options: RenderOptions) -> tuple[Path, list[dict[str, Any]]]:
-    path = write_rendered(render_tree(options), out)
+    path = write_rendered(render_tree(options), out).directory
     return path, kustomize_build(path)
 
 
@@ -91,7 +93,7 @@ def test_k2s_flavor_objects_are_k2s_files_after_substitution(tmp_path: Path, k2s
     config["data"].update({"REGISTRY_URL": "oci://10.0.0.5:5000", "INSECURE": "false"})
     assert canonical(objects) == canonical(expected)
     # Every file but the edited ConfigMap is K2s's, byte for byte.
-    rendered = {p.relative_to(path).as_posix(): p.read_bytes() for p in path.rglob("*") if p.is_file()}
+    rendered = {rel: data for rel, data in _tree(path).items() if rel != OWNED_FILE}
     for rel, data in rendered.items():
         if rel not in ("kustomization.yaml", "base/configmap.yaml"):
             assert data == (k2s_addon_sync / rel).read_bytes(), rel
@@ -259,27 +261,80 @@ def test_k2s_script_is_carried_unchanged_in_file_and_stream(tmp_path: Path) -> N
     assert render_objects(options) == objects and load_stream(render_stream(options)) == objects
 
 
-def test_output_directory_is_never_clobbered(tmp_path: Path, sync_script: Path) -> None:
-    files = render_tree(_options("argocd", "kaddons", sync_script))
+def _tree(directory: Path) -> dict[str, bytes]:
+    return {p.relative_to(directory).as_posix(): p.read_bytes() for p in directory.rglob("*") if p.is_file()}
+
+
+def test_rerender_replaces_only_kaddons_files(tmp_path: Path, sync_script: Path) -> None:
+    argocd, fluxcd = (render_tree(_options(engine, "kaddons", sync_script)) for engine in ("argocd", "fluxcd"))
     out = tmp_path / "parent" / "out"
-    write_rendered(files, out)  # parents are created
-    assert (out / "kustomization.yaml").is_file() and not [p for p in out.parent.iterdir() if p != out]
-    (out / "stale.yaml").write_text("kind: Stale\n")
-    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    write_rendered(argocd, out)  # parents are created
+    assert _tree(out).keys() == {*argocd, OWNED_FILE}
+    owned = subprocess.run(["sha256sum", "--check", "--quiet", OWNED_FILE], cwd=out, capture_output=True, text=True)
+    assert owned.returncode == 0, owned.stdout + owned.stderr  # the record is sha256sum's format, and true
+    # The user's own files beside the output: a README, an overlay's apps/, a file in a generated folder.
+    (out / "README.md").write_text("my overlay\n")
+    (out / "apps").mkdir()
+    (out / "apps" / "app.yaml").write_text("kind: Mine\n")
+    (out / "argocd" / "notes.txt").write_text("keep\n")
+    done = write_rendered(fluxcd, out)  # switching the engine: argocd/ files go, the user's stay
+    assert (out / "README.md").read_text() == "my overlay\n" and (out / "apps" / "app.yaml").is_file()
+    assert [p.name for p in (out / "argocd").iterdir()] == ["notes.txt"]
+    assert not any(rel.startswith("argocd/") for rel in _tree(out) if rel != "argocd/notes.txt")
+    assert {rel: data for rel, data in _tree(out).items() if rel in fluxcd} == fluxcd
+    assert done.removed and all(rel.startswith("argocd/") for rel in done.removed)
+    assert sorted(p.name for p in out.parent.iterdir()) == ["out"]  # nothing left beside it
+    again = write_rendered(fluxcd, out)  # the same render again: nothing to write, no --force needed
+    assert again.written == [] and again.removed == [] and sorted(again.unchanged) == sorted(fluxcd)
+
+
+def test_conflicts_write_nothing(tmp_path: Path, sync_script: Path) -> None:
+    files = render_tree(_options("argocd", "kaddons", sync_script))
+    out = tmp_path / "out"
+    write_rendered(files, out)
+    edited = out / "base" / "configmap.yaml"
+    edited.write_text(edited.read_text() + "# my change\n")
+    before = _tree(out)
+    other = render_tree(_options("fluxcd", "kaddons", sync_script))
+    with pytest.raises(UsageError, match=r"base/configmap\.yaml was changed since kaddons wrote it: pass --force"):
+        write_rendered(other, out)
+    assert _tree(out) == before
+    write_rendered(other, out, force=True)  # --force replaces kaddons' own file edited by hand
+    assert edited.read_bytes() == other["base/configmap.yaml"]
+    # A user's overlay holding its own kustomization.yaml: kaddons never overwrites it, even with --force.
+    overlay = tmp_path / "overlay"
+    overlay.mkdir()
+    (overlay / "kustomization.yaml").write_text("resources: [apps]\n")
+    (overlay / "README").write_text("mine\n")
+    mine = _tree(overlay)
     with pytest.raises(UsageError, match="not empty: pass --force"):
-        write_rendered(files, out)
-    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
-    write_rendered(render_tree(_options("fluxcd", "kaddons", sync_script)), out, force=True)
-    assert not (out / "stale.yaml").exists() and not (out / "argocd").exists() and (out / "fluxcd").is_dir()
-    assert sorted(p.name for p in out.parent.iterdir()) == ["out"]  # no staging or backup left
-    unrelated = tmp_path / "home"
-    unrelated.mkdir()
-    (unrelated / "notes.txt").write_text("keep me")
-    with pytest.raises(UsageError, match="refusing to replace"):
-        write_rendered(files, unrelated, force=True)
-    assert [p.name for p in unrelated.iterdir()] == ["notes.txt"]
+        write_rendered(files, overlay)
+    with pytest.raises(UsageError, match=r"kustomization\.yaml would be overwritten and is not kaddons'"):
+        write_rendered(files, overlay, force=True)
+    assert _tree(overlay) == mine
     with pytest.raises(UsageError, match="not a directory"):
-        write_rendered(files, unrelated / "notes.txt")
+        write_rendered(files, overlay / "README")
+    link = tmp_path / "linked"
+    link.mkdir()
+    (link / "base").symlink_to(tmp_path / "elsewhere")
+    with pytest.raises(UsageError, match="symbolic link"):
+        write_rendered(files, link, force=True)
+    assert not (tmp_path / "elsewhere").exists()
+
+
+def test_an_output_of_an_older_kaddons_is_taken_over_with_force(tmp_path: Path, sync_script: Path) -> None:
+    files = render_tree(_options("argocd", "kaddons", sync_script))
+    out = tmp_path / "out"
+    out.mkdir()
+    for rel, data in files.items():  # what kaddons 0.x wrote: the same paths, no record
+        (out / rel).parent.mkdir(parents=True, exist_ok=True)
+        (out / rel).write_bytes(data.replace(b"k2s-addon-sync", b"old-namespace"))
+    (out / "README.md").write_text("mine\n")
+    with pytest.raises(UsageError, match="earlier kaddons output without a record"):
+        write_rendered(files, out)
+    write_rendered(files, out, force=True)
+    assert {rel: data for rel, data in _tree(out).items() if rel in files} == files
+    assert (out / "README.md").read_text() == "mine\n"
 
 
 def _not_pem(tmp_path: Path) -> Path:
@@ -324,11 +379,11 @@ def test_bad_input_is_one_line_and_writes_nothing(kaddons: CliRun, tmp_path: Pat
     assert_one_line_error(kaddons("gitops", "render", *args, "-o", fresh), *needles)
     assert not fresh.exists()
     earlier = tmp_path / "earlier"  # an earlier output stays as it was, even with --force
-    earlier.mkdir()
-    (earlier / "kustomization.yaml").write_text("resources: []\n")
+    good = ["gitops", "render", "--engine", "argocd", "--registry", "oci://registry.local:5000", "-o", earlier]
+    assert kaddons(*good).returncode == 0
+    before = _tree(earlier)
     assert_one_line_error(kaddons("gitops", "render", *args, "-o", earlier, "--force"), *needles)
-    assert [p.name for p in earlier.iterdir()] == ["kustomization.yaml"]
-    assert (earlier / "kustomization.yaml").read_text() == "resources: []\n"
+    assert _tree(earlier) == before
 
 
 def test_cli_refuses_a_non_empty_output_directory(kaddons: CliRun, tmp_path: Path) -> None:
@@ -338,3 +393,6 @@ def test_cli_refuses_a_non_empty_output_directory(kaddons: CliRun, tmp_path: Pat
     done = kaddons("gitops", "render", "--engine", "fluxcd", "--registry", "oci://r.local", "-o", out)
     assert_one_line_error(done, str(out), "--force")
     assert [p.name for p in out.iterdir()] == ["mine.txt"]
+    added = kaddons("gitops", "render", "--engine", "fluxcd", "--registry", "oci://r.local", "-o", out, "--force")
+    assert added.returncode == 0, added.stderr
+    assert (out / "mine.txt").read_text() == "x" and (out / "kustomization.yaml").is_file()

@@ -14,7 +14,8 @@ import typer
 
 from kaddons.errors import UsageError
 from kaddons.gitops.options import DEFAULT_ADDONS_DIR, DEFAULT_INTERVAL, DEFAULT_RUN_AS_USER, DEFAULT_SEMVER
-from kaddons.gitops.register import register_files, register_options, register_stream
+from kaddons.gitops.output import WriteResult
+from kaddons.gitops.register import register_into, register_options, register_stream
 from kaddons.gitops.render import DEFAULT_IMAGE, render_options, render_stream, render_tree, write_rendered
 
 gitops_app = typer.Typer(
@@ -31,10 +32,18 @@ FlavorOption = Annotated[str, typer.Option(
 Insecure = Annotated[bool, typer.Option("--insecure", help="The registry speaks plain HTTP (no TLS).")]
 OutputDir = Annotated[Path | None, typer.Option(
     "--output-dir", "-o", file_okay=False, show_default=False,
-    help="Write the files here (a new or empty directory; kubectl apply -k DIR) instead of printing one YAML "
-         "stream.")]
+    help="Write the files here (kubectl apply -k DIR) instead of printing one YAML stream. kaddons replaces only "
+         "files it wrote there (recorded in DIR/.kaddons-owned); other files are never changed.")]
 Force = Annotated[bool, typer.Option(
-    "--force", help="Replace a non-empty -o directory that holds an earlier output (a kustomization.yaml).")]
+    "--force", help="Write into a non-empty directory kaddons has no record of, and replace kaddons' files that "
+                    "were edited by hand. Files that are not kaddons' are never changed.")]
+
+
+def _counts(done: WriteResult) -> str:
+    parts = [f"{len(done.written)} written", f"{len(done.unchanged)} unchanged"]
+    if done.removed:
+        parts.append(f"{len(done.removed)} removed")
+    return ", ".join(parts)
 
 
 def _registry(value: str | None) -> str:
@@ -92,8 +101,10 @@ def render_command(
     if output_dir is None:
         sys.stdout.write(render_stream(options))
         return
-    path = write_rendered(render_tree(options), output_dir, force=force)
-    typer.echo(f"Rendered {options.engine} ({options.flavor} flavor) to {path}: kubectl apply -k {path}", err=True)
+    done = write_rendered(render_tree(options), output_dir, force=force)
+    path = done.directory
+    typer.echo(f"Rendered {options.engine} ({options.flavor} flavor) to {path} ({_counts(done)}): "
+               f"kubectl apply -k {path}", err=True)
 
 
 @gitops_app.command("register")
@@ -124,7 +135,8 @@ def register_command(
     and a Kustomization applying the artifact's gitops-sync/ Job.
 
     Apply the fluxcd tree of `kaddons gitops render --engine fluxcd` first.
-    With -o DIR, one DIR/NAME.yaml per addon and DIR/kustomization.yaml;
+    With -o DIR, one DIR/NAME.yaml per addon and DIR/kustomization.yaml listing every addon registered
+    there: registering more addons later adds them, earlier registrations stay;
     without, one YAML stream.
     """
     options = register_options(_registry(registry), flavor=flavor, insecure=insecure, interval=interval,
@@ -132,5 +144,7 @@ def register_command(
     if output_dir is None:
         sys.stdout.write(register_stream(names, options))
         return
-    path = write_rendered(register_files(names, options), output_dir, force=force)
-    typer.echo(f"Registered {len(set(names))} addon(s) in {path}: kubectl apply -k {path}", err=True)
+    done, every = register_into(output_dir, names, options, force=force)
+    path = done.directory
+    typer.echo(f"Registered {', '.join(dict.fromkeys(names))} in {path}, which registers {len(every)} addon(s) "
+               f"({_counts(done)}): kubectl apply -k {path}", err=True)

@@ -4,6 +4,7 @@
   (§2.5, §5.3), per flavor.
 * :mod:`.render`: ``kaddons gitops render``, the cluster tree (base + FluxCD or Argo CD overlay).
 * :mod:`.register`: ``kaddons gitops register``, the per-addon FluxCD OCIRepository + Kustomization.
+* :mod:`.output`: writing generated files into a directory, replacing only what kaddons wrote there.
 * :mod:`.options`: the validated inputs of both (one-line :class:`~kaddons.errors.UsageError`).
 
 Two flavors (:class:`Flavor`): ``kaddons`` (Linux pods running ``kaddons sync``) and ``k2s`` (K2s's

@@ -30,7 +30,6 @@ from kaddons import __version__
 from kaddons.errors import UsageError
 
 from . import _kustomize
-from ._output import write_tree
 from ._templates import template_bytes, template_tree
 from ._yaml import dump_documents, dump_rt, load_rt
 from .options import (
@@ -48,6 +47,7 @@ from .options import (
     read_ca_file,
     read_sync_script,
 )
+from .output import WriteResult, write_tree
 
 __all__ = [
     "CA_CONFIGMAP",
@@ -235,6 +235,8 @@ def render_stream(options: RenderOptions) -> str:
     return dump_documents(render_objects(options))
 
 
-def write_rendered(files: Mapping[str, bytes], directory: str | Path, *, force: bool = False) -> Path:
-    """Write a tree of :func:`render_tree` to ``directory`` (atomically; see :func:`._output.write_tree`)."""
-    return write_tree(files, directory, force=force)
+def write_rendered(files: Mapping[str, bytes], directory: str | Path, *, force: bool = False) -> WriteResult:
+    """Write a tree of :func:`render_tree` into ``directory``: kaddons' files of an earlier render are replaced
+    or removed, nothing else is touched (see :mod:`.output`). Raises :class:`~kaddons.errors.UsageError`
+    for conflicts, ``OSError``."""
+    return write_tree(files, directory, force=force, prune=True)
