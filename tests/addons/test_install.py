@@ -145,12 +145,34 @@ def test_recover_puts_back_what_a_crash_in_the_middle_of_a_swap_moved_away(addon
 
 def test_an_addon_removed_on_purpose_is_not_brought_back(addons: Path, testdata: Path) -> None:
     manifest = (testdata / "metrics" / "addon.manifest.yaml").read_bytes()
-    for _ in range(2):
-        install_implementation(addons, stage(addons, testdata / "metrics", "metrics", "metrics", manifest))
+    install_implementation(addons, stage(addons, testdata / "metrics", "metrics", "metrics", manifest))
+    install_implementation(addons, stage(addons, testdata / "metrics", "metrics", "metrics", manifest + b"# v2\n"))
     assert (addons / ".kaddons" / "previous" / "metrics").is_dir()
     shutil.rmtree(addons / "metrics")
     assert recover(addons) == []
     assert not (addons / "metrics").exists()
+
+
+def test_installing_the_installed_content_again_changes_nothing(addons: Path, testdata: Path) -> None:
+    manifest = (testdata / "metrics" / "addon.manifest.yaml").read_bytes()
+    install_implementation(addons, stage(addons, testdata / "metrics", "metrics", "metrics", manifest + b"# v1\n"))
+    install_implementation(addons, stage(addons, testdata / "metrics", "metrics", "metrics", manifest))
+    kept = files(addons / ".kaddons" / "previous" / "metrics")
+    inode = (addons / "metrics").stat().st_ino
+    again = install_implementation(addons, stage(addons, testdata / "metrics", "metrics", "metrics", manifest))
+    assert again.unchanged and (addons / "metrics").stat().st_ino == inode
+    assert files(addons / ".kaddons" / "previous" / "metrics") == kept  # the v1 kept for rollback stays v1
+    assert kept[PREVIOUS_MANIFEST].endswith(b"# v1\n")
+    # A multi-implementation addon: same files and the same merged manifest change nothing either.
+    ingress = (testdata / "ingress" / "addon.manifest.yaml").read_bytes()
+    install_implementation(addons, stage(addons, testdata / "ingress" / "nginx", "ingress", "nginx", ingress))
+    before = catalog(addons)
+    repeat = install_implementation(addons, stage(addons, testdata / "ingress" / "nginx", "ingress", "nginx", ingress))
+    assert repeat.unchanged and catalog(addons) == before
+    changed = stage(addons, testdata / "ingress" / "nginx", "ingress", "nginx", ingress)
+    (changed.directory / "extra.txt").write_text("new\n")
+    assert not install_implementation(addons, changed).unchanged
+    assert (addons / "ingress" / "nginx" / "extra.txt").is_file()
 
 
 @pytest.mark.parametrize(("addon", "implementation"), [("../lib", "../lib"), ("ingress", ".."), ("Metrics", "Metrics"),

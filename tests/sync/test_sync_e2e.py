@@ -204,10 +204,20 @@ def test_cli_sync_from_environment_and_rollback(testdata: Path, all_archive: Pat
     assert "Synced: 0, Skipped (unchanged): 1, Failed: 1" in failed.stdout
     nothing = kaddons("rollback", "metrics")
     assert nothing.returncode == 3 and nothing.stderr.startswith("error: no previous version of metrics")
-    redone = kaddons("sync", "--addon", "metrics", KADDONS_CHECK_DIGEST="false")  # extracted again
-    assert redone.returncode == 0 and "Synced: 1," in redone.stdout
+    redone = kaddons("sync", "--addon", "metrics", KADDONS_CHECK_DIGEST="false")  # fetched, and the same files
+    assert redone.returncode == 0 and "Synced: 0, Skipped (unchanged): 1," in redone.stdout
+    assert "nothing changed on disk" in redone.stdout
+    nothing = kaddons("rollback", "metrics")  # still: a re-sync of the same content kept no "previous" copy
+    assert nothing.returncode == 3 and nothing.stderr.startswith("error: no previous version of metrics")
+    readme = catalog / "metrics" / "README.md"
+    readme.write_text("edited on the node\n")
+    fixed = kaddons("sync", "--addon", "metrics")  # the record no longer names the files: synced again
+    assert fixed.returncode == 0 and "Synced: 1," in fixed.stdout and readme.read_text() != "edited on the node\n"
     back = kaddons("rollback", "metrics", "-o", "json")
-    assert back.returncode == 0 and json.loads(back.stdout)["exportName"] == "metrics"
+    assert back.returncode == 0, back.stderr
+    rolled = json.loads(back.stdout)
+    assert rolled["exportName"] == "metrics" and rolled["digest"] is None and rolled["replacedDigest"]
+    assert readme.read_text() == "edited on the node\n"
     bad = kaddons("sync", "--tag-policy", "semver:>>1")
     assert bad.returncode == 2 and bad.stderr.startswith("error: invalid tag policy")
     down = kaddons("sync", "--registry", "oci://127.0.0.1:9", KADDONS_REPOS="")

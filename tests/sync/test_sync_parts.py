@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import tarfile
 import time
 import uuid
@@ -278,3 +279,82 @@ def test_sync_one_refuses_names_that_break_the_rule(small: str, catalog: Path) -
     assert bad.status == "failed" and "not a valid addon repository name" in bad.reason
     assert (good.repository, good.status) == ("dicom", "synced")
     assert sorted(p.name for p in catalog.iterdir()) == [".addon-sync-digests", ".kaddons", "dicom"]
+
+
+# --- records and kept versions stay true (issue 10 items 2-3) ----------------------------------------
+
+
+def test_a_resync_of_unchanged_content_changes_nothing_and_keeps_the_previous_version(
+        small: str, testdata: Path, catalog: Path, tmp_path: Path) -> None:
+    def change(source: Path) -> None:
+        (source / "metrics" / "README.md").write_text("imported\n")
+
+    _, archive = export_copy(testdata, tmp_path, ["metrics"], change, "imported")
+    import_archive(archive, catalog)
+    [first] = sync_addons(config(f"oci://{small}", catalog, addons=("metrics",))).results
+    assert first.status == "synced"
+    synced = tree(catalog / "metrics")
+    inode = (catalog / "metrics").stat().st_ino
+    lines = Lines()
+    [again] = sync_addons(config(f"oci://{small}", catalog, addons=("metrics",)), log=lines.log()).results
+    assert (again.status, again.reason, again.digest) == ("skipped", "content unchanged", first.digest)
+    assert "nothing changed on disk" in lines.text
+    assert (catalog / "metrics").stat().st_ino == inode and tree(catalog / "metrics") == synced  # no swap
+    assert read_state(catalog, "metrics").digest == first.digest  # type: ignore[union-attr]
+    result = rollback(catalog, "metrics")  # the imported version is still the kept one
+    assert installed_files(catalog / "metrics", single=True)["README.md"] == b"imported\n"
+    assert (result.digest, result.replaced_digest) == (None, first.digest)
+
+
+def test_rollback_to_the_installed_version_is_an_error(small: str, catalog: Path) -> None:
+    assert sync_addons(config(f"oci://{small}", catalog, addons=("metrics",))).synced == 1
+    current = read_state(catalog, "metrics")
+    assert current is not None
+    previous = catalog / ".kaddons" / "previous"
+    previous.mkdir(parents=True)  # what an older kaddons kept after re-installing the same content
+    shutil.copytree(catalog / "metrics", previous / "metrics")
+    (previous / "metrics" / "addon.manifest.yaml").rename(previous / "metrics" / "addon.manifest.yaml.previous")
+    (previous / "metrics.kept.json").write_text(json.dumps({"target": "metrics", "record": current.to_json(),
+                                                            "manifest": None}))
+    before = tree(catalog / "metrics")
+    with pytest.raises(UsageError, match=f"previous version of metrics is the version installed \\({current.digest}"):
+        rollback(catalog, "metrics")
+    assert read_state(catalog, "metrics") == current and tree(catalog / "metrics") == before
+    # The same files kept without a record (an import): still nothing to roll back to, and the record stays.
+    (previous / "metrics.kept.json").write_text(json.dumps({"target": "metrics", "record": None, "manifest": None}))
+    with pytest.raises(UsageError, match="nothing to roll back to"):
+        rollback(catalog, "metrics")
+    assert read_state(catalog, "metrics") == current and tree(catalog / "metrics") == before
+
+
+def test_import_over_a_synced_addon_drops_its_record(small: str, testdata: Path, catalog: Path,
+                                                     tmp_path: Path) -> None:
+    [synced] = sync_addons(config(f"oci://{small}", catalog, addons=("metrics",))).results
+    registry_files = tree(catalog / "metrics")
+
+    def change(source: Path) -> None:
+        (source / "metrics" / "README.md").write_text("imported\n")
+
+    _, archive = export_copy(testdata, tmp_path, ["metrics"], change, "imported")
+    import_archive(archive, catalog)
+    assert read_state(catalog, "metrics") is None  # the files no longer are what the registry digest names
+    assert not digest_path(catalog, "metrics").exists() and not sidecar_path(catalog, "metrics").exists()
+    lines = Lines()
+    [again] = sync_addons(config(f"oci://{small}", catalog, check_digest=True, addons=("metrics",)),
+                          log=lines.log()).results
+    assert (again.status, again.digest) == ("synced", synced.digest), lines.text
+    assert "unchanged, skipping" not in lines.text and tree(catalog / "metrics") == registry_files
+
+
+def test_a_record_counts_only_while_the_files_are_the_ones_synced(small: str, catalog: Path) -> None:
+    cfg = config(f"oci://{small}", catalog, check_digest=True, addons=("metrics",))
+    assert sync_addons(cfg).synced == 1
+    synced = tree(catalog / "metrics")
+    assert [r.status for r in sync_addons(cfg).results] == ["skipped"]
+    readme = catalog / "metrics" / "README.md"
+    readme.write_bytes(readme.read_bytes() + b"edited on the node\n")  # K2s's import or a person changed it
+    lines = Lines()
+    [result] = sync_addons(cfg, log=lines.log()).results
+    assert result.status == "synced" and "the files on disk changed since the sync" in lines.text
+    assert tree(catalog / "metrics") == synced
+    assert [r.status for r in sync_addons(cfg).results] == ["skipped"]

@@ -40,6 +40,7 @@ import filelock
 from kaddons.errors import AddonManifestError, ContentError, KaddonsError, NotFoundError, UnsafeContentError
 from kaddons.oci._layoutcore import atomic_file
 
+from .catalog import digest_path, sidecar_path
 from .manifest import MANIFEST_FILE, MAX_MANIFEST_SIZE, AddonManifest, load_manifest, parse_manifest_bytes
 from .merge import merge_manifest
 from .names import check_name, export_name, is_single_implementation
@@ -47,7 +48,7 @@ from .names import check_name, export_name, is_single_implementation
 __all__ = [
     "IMAGES_DIR", "PACKAGES_DIR", "PREVIOUS_MANIFEST", "STATE_DIR", "InstalledImplementation", "KeptVersion",
     "StagedImplementation", "catalog_lock", "install_implementation", "install_shared", "kept_path", "kept_record",
-    "merge_tree", "new_staging", "put_back", "recover", "state_dir", "take_previous",
+    "merge_tree", "new_staging", "put_back", "recover", "same_tree", "state_dir", "take_previous",
 ]
 
 STATE_DIR = ".kaddons"
@@ -112,7 +113,9 @@ class StagedImplementation:
 @dataclass(frozen=True)
 class InstalledImplementation:
     """Where :func:`install_implementation` put an implementation: its ``directory``, the addon's
-    ``manifest_path``, and ``files``, the relative POSIX paths of the files in ``directory``, sorted."""
+    ``manifest_path``, and ``files``, the relative POSIX paths of the files in ``directory``, sorted.
+    ``unchanged``: the same content was installed already, so nothing moved (the kept previous version
+    and the sync record stay as they were)."""
 
     addon: str
     implementation: str
@@ -120,6 +123,7 @@ class InstalledImplementation:
     directory: Path
     manifest_path: Path
     files: list[str]
+    unchanged: bool = False
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
@@ -129,6 +133,57 @@ def _write_atomic(path: Path, data: bytes) -> None:
 
 def _files(directory: Path) -> list[str]:
     return sorted(p.relative_to(directory).as_posix() for p in directory.rglob("*") if p.is_file())
+
+
+def _entries(directory: Path) -> dict[str, bool]:
+    """Relative POSIX path -> whether it is a directory, for everything under ``directory`` (links as files)."""
+    return {p.relative_to(directory).as_posix(): p.is_dir() and not p.is_symlink() for p in directory.rglob("*")}
+
+
+def _same_files(a: Path, b: Path) -> bool:
+    """Whether two regular files have the same bytes (compared in chunks; never read whole)."""
+    if a.is_symlink() or b.is_symlink() or a.stat().st_size != b.stat().st_size:
+        return False
+    with open(a, "rb") as left, open(b, "rb") as right:
+        while True:
+            chunk = left.read(1 << 20)
+            if chunk != right.read(1 << 20):
+                return False
+            if not chunk:
+                return True
+
+
+def same_tree(staged: Path, installed: Path) -> bool:
+    """Whether ``installed`` holds exactly the files of ``staged``: the same paths, folders and bytes."""
+    if installed.is_symlink() or not installed.is_dir():
+        return False
+    entries = _entries(staged)
+    if entries != _entries(installed):
+        return False
+    return all(is_dir or _same_files(staged / rel, installed / rel) for rel, is_dir in entries.items())
+
+
+def _record_paths(addons_dir: Path, name: str) -> tuple[Path, Path]:
+    return digest_path(addons_dir, name), sidecar_path(addons_dir, name)
+
+
+@contextlib.contextmanager
+def _record_cleared(addons_dir: Path, name: str) -> Iterator[None]:
+    """Remove the sync record of ``name`` (K2s's digest file and the sidecar) while its content changes, so
+    that no record ever names content that is not on disk; put it back if the change fails. The writer
+    records anew afterwards (sync), or leaves the addon unrecorded (import: not from a registry)."""
+    kept: dict[Path, bytes] = {}
+    for path in _record_paths(addons_dir, name):
+        with contextlib.suppress(FileNotFoundError):
+            kept[path] = path.read_bytes()
+            path.unlink()
+    try:
+        yield
+    except BaseException:
+        for path, data in kept.items():
+            with contextlib.suppress(OSError):
+                _write_atomic(path, data)
+        raise
 
 
 def _previous(addons_dir: Path) -> Path:
@@ -294,6 +349,12 @@ def install_implementation(addons_dir: Path, staged: StagedImplementation, *,
     installed manifest cannot be merged with it, :class:`~kaddons.errors.ContentError` when a
     single-implementation import would replace a folder holding another addon or other
     implementations, ``OSError`` for file-system failures.
+
+    When the installed implementation already has exactly the staged files (and, multi-implementation,
+    the addon manifest would not change), nothing moves: the result says ``unchanged``, the kept previous
+    version and the sync record stay. Otherwise the sync record of the export name (K2s's digest file
+    and kaddons' sidecar) is removed before anything moves, whoever installs: the caller records the new
+    content once it is in place (sync), or leaves it unrecorded (import).
     """
     addons_dir = Path(addons_dir)
     addon, impl = staged.addon, staged.implementation
@@ -313,7 +374,11 @@ def install_implementation(addons_dir: Path, staged: StagedImplementation, *,
                                    f"it with the single-implementation addon {addon!r}; remove the folder first")
         files = sorted({*_files(staged.directory), MANIFEST_FILE})
         _write_atomic(stray, staged.manifest)
-        journal = _swap(addons_dir, staged.directory, base, name, kept={"record": record, "manifest": None})
+        if same_tree(staged.directory, base):
+            shutil.rmtree(staged.directory)
+            return InstalledImplementation(addon, impl, name, base, manifest_path, files, unchanged=True)
+        with _record_cleared(addons_dir, name):
+            journal = _swap(addons_dir, staged.directory, base, name, kept={"record": record, "manifest": None})
         if journal is not None:
             journal.unlink()
         return InstalledImplementation(addon, impl, name, base, manifest_path, files)
@@ -332,20 +397,24 @@ def install_implementation(addons_dir: Path, staged: StagedImplementation, *,
     if stray.exists() or stray.is_symlink():
         stray.unlink()
     files = _files(staged.directory)
-    base.mkdir(mode=0o755, exist_ok=True)
     target = base / impl
+    if installed == merged and same_tree(staged.directory, target):
+        shutil.rmtree(staged.directory)
+        return InstalledImplementation(addon, impl, name, target, manifest_path, files, unchanged=True)
+    base.mkdir(mode=0o755, exist_ok=True)
     moved = target.exists()
-    journal = _swap(addons_dir, staged.directory, target, name, kept={"record": record, "manifest": installed},
-                    manifest=merged)
-    try:
-        _write_atomic(manifest_path, merged.encode("utf-8"))
-    except BaseException:
-        shutil.rmtree(target, ignore_errors=True)
-        if moved:
-            _restore(_previous(addons_dir) / name, target)
-        if journal is not None:
-            journal.unlink()
-        raise
+    with _record_cleared(addons_dir, name):
+        journal = _swap(addons_dir, staged.directory, target, name, kept={"record": record, "manifest": installed},
+                        manifest=merged)
+        try:
+            _write_atomic(manifest_path, merged.encode("utf-8"))
+        except BaseException:
+            shutil.rmtree(target, ignore_errors=True)
+            if moved:
+                _restore(_previous(addons_dir) / name, target)
+            if journal is not None:
+                journal.unlink()
+            raise
     if journal is not None:
         journal.unlink()
     return InstalledImplementation(addon, impl, name, target, manifest_path, files)

@@ -12,15 +12,16 @@ the time until a fixed version is published (or the tag policy pins an older one
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from kaddons.addons.install import catalog_lock, install_implementation, put_back, recover, take_previous
-from kaddons.errors import NotFoundError
+from kaddons.addons.install import catalog_lock, install_implementation, kept_record, put_back, recover, take_previous
+from kaddons.errors import NotFoundError, UsageError
 
 from .config import repository_name
-from .state import SyncState, clear_state, read_state, write_state
+from .state import SyncState, clear_state, fingerprint, read_state, write_state
 
 __all__ = ["RollbackResult", "rollback"]
 
@@ -36,12 +37,20 @@ class RollbackResult:
     replaced_digest: str | None
 
 
+def _same_message(name: str, digest: str | None) -> str:
+    what = f" ({digest})" if digest else ""
+    return (f"the kept previous version of {name} is the version installed{what}: there is nothing to roll back "
+            "to; publish a fixed version, or pin an older tag with kaddons sync --tag-policy tag:TAG")
+
+
 def rollback(addons_dir: str | Path, name: str, *, lock_timeout: float = 600.0) -> RollbackResult:
     """Swap the kept previous version of the addon exported as ``name`` back into ``addons_dir``.
 
     ``name`` is an export name (``metrics``, ``ingress-nginx``; ``addons/`` may lead). Holds the catalog
-    lock. Raises :class:`~kaddons.errors.NotFoundError` when the addons directory does not exist or no
-    previous version is kept, :class:`~kaddons.errors.UsageError` for an invalid name,
+    lock. Raises :class:`~kaddons.errors.UsageError` for an invalid name and when the kept version is the
+    installed one (same digest or same files: rolling back would change nothing),
+    :class:`~kaddons.errors.NotFoundError` when the addons directory does not exist or no previous
+    version is kept,
     :class:`~kaddons.errors.ContentError`/:class:`~kaddons.errors.AddonManifestError` when the kept
     version cannot be installed, ``OSError``.
     """
@@ -52,6 +61,10 @@ def rollback(addons_dir: str | Path, name: str, *, lock_timeout: float = 600.0) 
     with catalog_lock(addons_dir, timeout=lock_timeout):
         recover(addons_dir)
         current = read_state(addons_dir, name)
+        _, record = kept_record(addons_dir, name)
+        previous = SyncState.from_json(record)
+        if current is not None and previous is not None and previous.digest == current.digest:
+            raise UsageError(_same_message(name, current.digest))
         kept = take_previous(addons_dir, name)
         try:
             restored = SyncState.from_json(kept.record)
@@ -64,7 +77,12 @@ def rollback(addons_dir: str | Path, name: str, *, lock_timeout: float = 600.0) 
                 if current is not None:
                     write_state(addons_dir, name, current)
                 raise
+            if installed.unchanged:  # the kept version has the installed files: nothing was rolled back
+                if current is not None:
+                    write_state(addons_dir, name, current)
+                raise UsageError(_same_message(name, current.digest if current is not None else None))
             if restored is not None:
+                restored = dataclasses.replace(restored, fingerprint=fingerprint(installed.directory))
                 write_state(addons_dir, name, restored)
         finally:
             shutil.rmtree(kept.staging, ignore_errors=True)

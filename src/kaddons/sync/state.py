@@ -5,8 +5,11 @@ Two files per repository ``addons/<repo>`` in ``<addons-dir>/.addon-sync-digests
 * ``<repo>``: the K2s digest file, ``sha256:<hex>`` in UTF-8 without BOM and without a newline
   ([COMPAT] §4.4: K2s reads it; it is read here with or without BOM and white space);
 * ``<repo>.kaddons.json``: kaddons' sidecar, ``{"digest", "reference", "addon", "implementation",
-  "tag"}``, which ``kaddons ls`` shows and which tells where the addon lives on disk (multi-implementation
-  addons live at ``<addon>/<impl>/``, §8.4). It counts only when its digest is the digest file's.
+  "tag", "fingerprint"}``, which ``kaddons ls`` shows and which tells where the addon lives on disk
+  (multi-implementation addons live at ``<addon>/<impl>/``, §8.4). It counts only when its digest is
+  the digest file's. ``fingerprint`` (:func:`fingerprint`) identifies the files the sync put in
+  place, so that a record is trusted only while it names what is on disk: files changed since by
+  anyone (an edit, K2s's own import) make the next ``--check-digest`` sync fetch the addon again.
 
 Both are written atomically and only after the content they describe is in place; before content is
 replaced the digest file is removed (:func:`clear_state`), so that at no moment does the recorded digest
@@ -16,8 +19,10 @@ name content that is not on disk. The digest file is the commit point: it is wri
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,24 +32,26 @@ from kaddons.addons.manifest import MANIFEST_FILE
 from kaddons.addons.names import check_name, is_single_implementation
 from kaddons.oci._layoutcore import atomic_file
 
-__all__ = ["SyncState", "addon_path", "clear_state", "is_present", "read_state", "write_state"]
+__all__ = ["SyncState", "addon_path", "clear_state", "fingerprint", "is_present", "read_state", "write_state"]
 
 
 @dataclass(frozen=True)
 class SyncState:
     """What was extracted for a repository: manifest ``digest``, ``reference`` (``HOST/addons/REPO:TAG``),
-    ``addon`` and ``implementation`` (``None`` when only K2s's digest file is there) and ``tag``."""
+    ``addon`` and ``implementation`` (``None`` when only K2s's digest file is there), ``tag``, and the
+    ``fingerprint`` of the files put in place (``None``: recorded by an older kaddons)."""
 
     digest: str
     reference: str | None = None
     addon: str | None = None
     implementation: str | None = None
     tag: str | None = None
+    fingerprint: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The sidecar object (also what a kept previous version is recorded with)."""
         return {"digest": self.digest, "reference": self.reference, "addon": self.addon,
-                "implementation": self.implementation, "tag": self.tag}
+                "implementation": self.implementation, "tag": self.tag, "fingerprint": self.fingerprint}
 
     @classmethod
     def from_json(cls, data: object) -> SyncState | None:
@@ -59,7 +66,7 @@ class SyncState:
         addon, implementation = text("addon"), text("implementation")
         if addon is not None and (check_name(addon) or implementation is None or check_name(implementation)):
             addon = implementation = None
-        return cls(data["digest"].lower(), text("reference"), addon, implementation, text("tag"))
+        return cls(data["digest"].lower(), text("reference"), addon, implementation, text("tag"), text("fingerprint"))
 
 
 def read_state(addons_dir: Path, repo: str) -> SyncState | None:
@@ -104,6 +111,19 @@ def addon_path(addons_dir: Path, addon: str, implementation: str) -> Path:
     """Where an implementation lives (§4.7): ``<addon>/`` when single, else ``<addon>/<impl>/``."""
     base = Path(addons_dir) / addon
     return base if is_single_implementation(addon, implementation) else base / implementation
+
+
+def fingerprint(directory: Path) -> str:
+    """``sha256:<hex>`` over the path, type, size, modification time (ns) and inode of every entry of
+    ``directory``: one ``stat`` per entry, no file is read. Anything that replaces or edits a file
+    changes it; renaming the folder does not. Raises ``OSError`` when ``directory`` cannot be listed."""
+    digest = hashlib.sha256()
+    for path in sorted(Path(directory).rglob("*")):
+        info = path.lstat()
+        kind = "d" if stat.S_ISDIR(info.st_mode) else "f" if stat.S_ISREG(info.st_mode) else "o"
+        digest.update(f"{path.relative_to(directory).as_posix()}\0{kind}\0{info.st_size}\0{info.st_mtime_ns}\0"
+                      f"{info.st_ino}\n".encode("utf-8", "surrogateescape"))
+    return f"sha256:{digest.hexdigest()}"
 
 
 def is_present(addons_dir: Path, addon: str, implementation: str) -> bool:

@@ -29,7 +29,7 @@ from kaddons.oci.store import ReadOnlyStore
 from . import tags as tag_policies
 from .log import SyncLog
 from .source import AddonSource
-from .state import SyncState, clear_state, is_present, read_state, write_state
+from .state import SyncState, addon_path, clear_state, fingerprint, is_present, read_state, write_state
 
 __all__ = ["Comparison", "Staged", "choose_tag", "compare", "fetch_entry", "record", "resolve_manifest", "stage",
            "swap"]
@@ -87,7 +87,8 @@ class Comparison:
 def compare(addons_dir: Path, name: str, digest: str) -> Comparison:
     """Compare the recorded state of ``addons/<name>`` with ``digest`` (§4.4; the path check of §8.4).
 
-    Reads two small files and checks two paths; no request.
+    Reads two small files, checks two paths and, when the record has one, compares the fingerprint of the
+    addon's folder (one ``stat`` per file); no request.
     """
     state = read_state(addons_dir, name)
     if state is None:
@@ -97,6 +98,10 @@ def compare(addons_dir: Path, name: str, digest: str) -> Comparison:
     if state.addon is None or state.implementation is None:
         return Comparison(state, False, True, f"'{name}': digest unchanged; reading the manifest to find the addon")
     if is_present(addons_dir, state.addon, state.implementation):
+        if state.fingerprint is not None and state.fingerprint != fingerprint(
+                addon_path(addons_dir, state.addon, state.implementation)):
+            return Comparison(state, False, False, f"'{name}': digest unchanged but the files on disk changed since "
+                                                   "the sync -- forcing re-sync")
         return Comparison(state, True, False, f"'{name}': digest unchanged ({digest}), skipping")
     return Comparison(state, False, False, f"'{name}': digest unchanged but addon directory missing -- forcing re-sync")
 
@@ -149,7 +154,8 @@ def stage(store: ReadOnlyStore, entry: AddonEntry, addons_dir: Path, *, where: s
 
 
 def swap(addons_dir: Path, staged: Staged, previous: SyncState | None) -> InstalledImplementation:
-    """Move the staged implementation into place atomically, keeping the replaced one with its record.
+    """Move the staged implementation into place atomically, keeping the replaced one with its record
+    (``previous``, when its fingerprint says the files are still the ones it describes; else none).
 
     The recorded state of the repository is removed first, so that a crash leaves either no record or
     a record of what is on disk; a failure that is not a crash puts ``previous`` back. Hold the
@@ -157,11 +163,17 @@ def swap(addons_dir: Path, staged: Staged, previous: SyncState | None) -> Instal
     """
     entry = staged.entry
     name = entry.export_name
+    kept = previous
+    if previous is not None and previous.addon is not None and previous.implementation is not None \
+            and previous.fingerprint is not None:
+        folder = addon_path(addons_dir, previous.addon, previous.implementation)
+        if not folder.is_dir() or fingerprint(folder) != previous.fingerprint:
+            kept = None  # the files were changed since that sync: the record does not describe what is kept
     clear_state(addons_dir, name)
     try:
         return install_implementation(addons_dir, StagedImplementation(
             addon=entry.addon, implementation=entry.implementation, directory=staged.staging / IMPL_FOLDER,
-            manifest=staged.manifest), record=previous.to_json() if previous is not None else None)
+            manifest=staged.manifest), record=kept.to_json() if kept is not None else None)
     except BaseException:
         if previous is not None:
             with contextlib.suppress(OSError):
@@ -170,7 +182,9 @@ def swap(addons_dir: Path, staged: Staged, previous: SyncState | None) -> Instal
 
 
 def record(addons_dir: Path, entry: AddonEntry, digest: str, *, reference: str, tag: str) -> SyncState:
-    """Record that ``entry`` (manifest ``digest``) is now on disk; call it after :func:`swap`."""
-    state = SyncState(digest.lower(), reference, entry.addon, entry.implementation, tag)
+    """Record that ``entry`` (manifest ``digest``) is now on disk, with the :func:`~.state.fingerprint` of its
+    folder; call it after :func:`swap`."""
+    state = SyncState(digest.lower(), reference, entry.addon, entry.implementation, tag,
+                      fingerprint(addon_path(addons_dir, entry.addon, entry.implementation)))
     write_state(addons_dir, entry.export_name, state)
     return state

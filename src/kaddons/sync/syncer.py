@@ -274,9 +274,13 @@ class Syncer:
             steps.record(addons_dir, staged.entry, desc.digest, reference=reference, tag=tag)
         finally:
             staged.discard()
+        progress["directory"] = installed.directory
+        if installed.unchanged:
+            log.info(f"'{name}': the files of {desc.digest} are the ones installed; nothing changed on disk")
+            log.info(f"Saved digest for '{name}': {desc.digest}")
+            return AddonResult(name, "skipped", "content unchanged", **progress)
         log.info(f"Addon '{staged.entry.cli_name}' extracted successfully")
         log.info(f"Saved digest for '{name}': {desc.digest}")
-        progress["directory"] = installed.directory
         return AddonResult(name, "synced", **progress)
 
 
