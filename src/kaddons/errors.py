@@ -65,6 +65,20 @@ class InvalidReferenceError(UsageError):
     """A reference (``HOST/REPO:TAG``, ``oci-layout:PATH``, ...) that does not parse."""
 
 
+class AmbiguousReferenceError(UsageError):
+    """A tag names several different manifests (a layout or archive holding several addons): name one by digest.
+
+    ``candidates`` are ``(digest, label)`` pairs, ``label`` the name an annotation gives (or ``None``)."""
+
+    def __init__(self, message: str, candidates: list[tuple[str, str | None]] | None = None) -> None:
+        super().__init__(message)
+        self.candidates = candidates or []
+
+
+class TagConflictError(UsageError):
+    """A tag already names other content where moving it silently would lose it (a layout, a version tag)."""
+
+
 class NotFoundError(KaddonsError):
     """A tag, manifest, blob or repository that does not exist where it was looked for."""
 

@@ -11,7 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from kaddons.addons.format import ANN_EXPORT_NAME
 from kaddons.errors import (
+    AmbiguousReferenceError,
     DigestMismatchError,
     InvalidReferenceError,
     LayoutError,
@@ -115,13 +117,30 @@ def test_resolve_unknown_tag_lists_tags(layout: LayoutStore) -> None:
         layout.resolve("v3")
 
 
-def test_duplicate_ref_name_last_one_wins(layout: LayoutStore) -> None:
+def test_a_tag_on_several_manifests_is_ambiguous(layout: LayoutStore) -> None:
+    """What every K2s multi-addon export holds: each addon's manifest tagged v1.0.0 in one index.json."""
     one, two = make_artifact(layout, salt="1"), make_artifact(layout, salt="2")
-    entries = [d.model_copy(update={"annotations": {mt.ANNOTATION_REF_NAME: "dup"}}).to_json_dict() for d in (one, two)]
-    (layout.root / "index.json").write_text(json.dumps({"schemaVersion": 2, "manifests": entries}))
+    names = {one.digest: "metrics", two.digest: "dicom"}
+    entries = [d.model_copy(update={"annotations": {mt.ANNOTATION_REF_NAME: "v1.0.0",
+                                                    "vnd.k2s.addon.export-name": names[d.digest]}}).to_json_dict()
+               for d in (one, two)]
+    (layout.root / "index.json").write_text(json.dumps({"schemaVersion": 2, "manifests": [*entries, entries[0]]}))
     store = LayoutStore(layout.root)
-    assert store.resolve("dup").digest == two.digest
-    assert store.tags() == ["dup"]
+    with pytest.raises(AmbiguousReferenceError) as caught:
+        store.resolve("v1.0.0")
+    message = str(caught.value)
+    assert f"tag 'v1.0.0' names 2 different manifests in OCI layout {layout.root}" in message
+    assert f"metrics {one.digest}; dicom {two.digest}" in message and "@sha256:" in message
+    assert caught.value.candidates == [(one.digest, "metrics"), (two.digest, "dicom")]
+    assert store.resolve(two.digest).digest == two.digest  # the way out
+    assert store.tags() == ["v1.0.0"]
+    same = [entries[0], entries[0]]  # the same manifest listed twice is no ambiguity
+    (layout.root / "index.json").write_text(json.dumps({"schemaVersion": 2, "manifests": same}))
+    assert LayoutStore(layout.root).resolve("v1.0.0").digest == one.digest
+
+
+def test_the_oci_layer_names_candidates_with_the_addon_format_export_name_key() -> None:
+    assert ANN_EXPORT_NAME in mt.NAME_ANNOTATIONS
 
 
 def test_add_to_index_is_untagged_and_idempotent(layout: LayoutStore) -> None:

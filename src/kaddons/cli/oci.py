@@ -35,6 +35,9 @@ def copy_command(
     source: Annotated[str, typer.Argument(help=f"What to copy: {REFERENCE_HELP}.", show_default=False)],
     destination: Annotated[str, typer.Argument(help="Where to: same forms; without a tag, the source's tag.")],
     concurrency: Annotated[int, typer.Option("--concurrency", min=1, max=64, help="Blobs copied at once.")] = 4,
+    move_tag: Annotated[bool, typer.Option(
+        "--move-tag", help="In a layout or archive, move a tag that names other content to this copy (that content "
+                           "stays only if another tag or entry names it).")] = False,
     output: Output = OutputFormat.text,
     *,
     options: RegistryOptions,
@@ -46,13 +49,11 @@ def copy_command(
         raise UsageError(f"{source}: name a tag or digest to copy, e.g. {source}:latest")
     if dst_ref.reference is None:
         dst_ref = dst_ref.with_reference(src_ref.tag or src_ref.digest)
-    with (
-        open_store(src_ref, options=options) as src,
-        open_store(dst_ref, write=True, options=options) as dst,
-        copy_progress() as observer,
-    ):
-        result = copy(src, src_ref.reference, dst, dst_ref.tag,
-                      CopyOptions(concurrency=concurrency, observer=observer))
+    with open_store(src_ref, options=options) as src:
+        src.resolve(src_ref.reference)  # a wrong or ambiguous reference fails before the destination is created
+        with open_store(dst_ref, write=True, options=options) as dst, copy_progress() as observer:
+            result = copy(src, src_ref.reference, dst, dst_ref.tag,
+                          CopyOptions(concurrency=concurrency, observer=observer, move_tag=move_tag))
     if output is OutputFormat.json:
         print_json({
             "source": str(src_ref), "destination": str(dst_ref), "digest": result.root.digest,

@@ -17,7 +17,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
-from kaddons.errors import InvalidManifestError, LayoutError, NotFoundError, UnsupportedDigestError
+from kaddons.errors import (
+    AmbiguousReferenceError,
+    InvalidManifestError,
+    LayoutError,
+    NotFoundError,
+    UnsupportedDigestError,
+)
 from kaddons.oci import mediatypes as mt
 from kaddons.oci.digest import VerifyingReader, encoded, validate_digest
 from kaddons.oci.models import MAX_MANIFEST_BYTES, Descriptor, ImageIndex, canonical_json, parse_index, successors
@@ -124,6 +130,22 @@ def with_tag(index: ImageIndex, desc: Descriptor, tag: str) -> ImageIndex:
     return index.model_copy(update={"manifests": [*kept, entry]})
 
 
+def describe(desc: Descriptor) -> str | None:
+    """A name for ``desc`` from its annotations, for messages: the first of :data:`~.mediatypes.NAME_ANNOTATIONS`."""
+    annotations = desc.annotations or {}
+    return next((annotations[key] for key in mt.NAME_ANNOTATIONS if annotations.get(key)), None)
+
+
+def ambiguous_tag(where: str, tag: str, matches: list[Descriptor]) -> AmbiguousReferenceError:
+    """The error for ``tag`` carried by manifests of different digests in ``where``."""
+    candidates = list(dict.fromkeys((desc.digest, describe(desc)) for desc in matches))
+    shown = "; ".join(f"{label} {digest}" if label else digest for digest, label in candidates[:10])
+    more = f"; and {len(candidates) - 10} more" if len(candidates) > 10 else ""
+    return AmbiguousReferenceError(
+        f"tag {tag!r} names {len(candidates)} different manifests in {where}: {shown}{more}; name one by digest "
+        f"instead of the tag (…@sha256:<hex>)", candidates)
+
+
 def without_ref_name(desc: Descriptor) -> Descriptor:
     """``desc`` without the ``ref.name`` annotation (``annotations`` ``None`` when nothing is left)."""
     if desc.ref_name is None:
@@ -146,6 +168,11 @@ class IndexedContent:
     """
 
     _where: str
+
+    @property
+    def where(self) -> str:
+        """The layout or archive, as messages name it."""
+        return self._where
 
     def fetch(self, desc: Descriptor) -> VerifyingReader:
         raise NotImplementedError
@@ -182,8 +209,10 @@ class IndexedContent:
     def resolve(self, reference: str) -> Descriptor:
         """The descriptor a tag or a digest names (image-layout.md §index.json).
 
-        A tag is looked up in the ``ref.name`` annotations of ``index.json``; when several entries carry
-        it, the last one wins. The entry is returned as it was tagged: every field as stored except
+        A tag is looked up in the ``ref.name`` annotations of ``index.json``; when entries of different
+        digests carry it (a K2s multi-addon export tags every addon ``v1.0.0``), the tag names nothing
+        for sure and :class:`~kaddons.errors.AmbiguousReferenceError` lists the candidates. The entry
+        is returned as it was tagged: every field as stored except
         the ``ref.name`` annotation, which belongs to ``index.json`` only (as oras-go v2 does).
         A digest (anything with a ``:``) is looked up among the ``index.json`` entries, then among the
         descriptors reachable from them (children of indexes and manifests, breadth first); a blob
@@ -197,9 +226,12 @@ class IndexedContent:
                 if desc.digest == reference:
                     return without_ref_name(desc)
             raise NotFoundError(f"{reference} not found in {self._where}: not in index.json nor reachable from it")
-        for desc in reversed(index.manifests):
-            if desc.ref_name == reference:
-                return without_ref_name(desc)
+        matches = [desc for desc in index.manifests if desc.ref_name == reference]
+        digests = list(dict.fromkeys(desc.digest for desc in matches))
+        if len(digests) > 1:
+            raise ambiguous_tag(self._where, reference, matches)
+        if matches:
+            return without_ref_name(matches[-1])
         tags = ", ".join(self.tags()) or "(none)"
         raise NotFoundError(f"tag {reference!r} not found in {self._where}; tags: {tags}")
 

@@ -237,8 +237,14 @@ class ArchiveStore:
             raise UsageError(f"OCI archive {self.path} is open for reading: open it with mode='w' to push or tag")
         return self._writer
 
+    @property
+    def where(self) -> str:
+        """The archive, as messages name it."""
+        return f"OCI archive {self.path}"
+
     def resolve(self, reference: str) -> Descriptor:
-        """As :meth:`LayoutStore.resolve`: a tag (last one wins) or a digest in or below ``index.json``."""
+        """As :meth:`LayoutStore.resolve`: a tag (an error when it names several manifests) or a digest in or
+        below ``index.json``."""
         return self._open().resolve(reference)
 
     def fetch(self, desc: Descriptor) -> VerifyingReader:

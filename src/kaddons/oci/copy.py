@@ -24,6 +24,8 @@ from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
+from kaddons.errors import AmbiguousReferenceError, NotFoundError, TagConflictError
+from kaddons.oci._layoutcore import describe
 from kaddons.oci.models import Descriptor, successors
 from kaddons.oci.store import ReadOnlyStore, Store, fetch_bytes
 
@@ -60,10 +62,12 @@ class _Indexer(Protocol):
 
 @dataclass
 class CopyOptions:
-    """How to copy. ``concurrency``: blobs transferred at once (``<= 0``: the default, 4)."""
+    """How to copy. ``concurrency``: blobs transferred at once (``<= 0``: the default, 4). ``move_tag``: a
+    layout or archive tag that names other content is moved to the copy (else that is an error)."""
 
     concurrency: int = DEFAULT_CONCURRENCY
     observer: CopyObserver | None = None
+    move_tag: bool = False
 
 
 @dataclass
@@ -179,6 +183,27 @@ def copy_graph(src: ReadOnlyStore, dst: Store, root: Descriptor, options: CopyOp
     return result
 
 
+def _check_tag_free(dst: ReadOnlyStore, tag: str, root: Descriptor) -> None:
+    """Raise :class:`TagConflictError` when ``tag`` in the layout ``dst`` names other content than ``root``:
+    tagging would take it out of ``index.json`` (the manifest would no longer be reachable)."""
+    where = getattr(dst, "where", "the destination")
+    try:
+        held = dst.resolve(tag)
+    except NotFoundError:
+        return
+    except AmbiguousReferenceError as err:
+        held_digests = [digest for digest, _ in err.candidates if digest != root.digest]
+        label = f"{len(held_digests)} other manifests"
+    else:
+        if held.digest == root.digest:
+            return
+        name = describe(held)
+        label = f"{name} {held.digest}" if name else held.digest
+    raise TagConflictError(
+        f"tag {tag!r} in {where} already names {label}: tagging the copy would drop it from index.json; give this "
+        f"copy a tag of its own (e.g. NAME-{tag}), copy it untagged with …@{root.digest}, or pass --move-tag")
+
+
 def copy(src: ReadOnlyStore, src_reference: str, dst: Store, dst_reference: str | None = None,
          options: CopyOptions | None = None) -> CopyResult:
     """Copy what ``src_reference`` (a tag or digest) names in ``src`` to ``dst``, then tag it.
@@ -186,9 +211,14 @@ def copy(src: ReadOnlyStore, src_reference: str, dst: Store, dst_reference: str 
     ``dst_reference``: the tag to set in ``dst``; ``None`` copies by digest only (a layout records
     the root untagged in its ``index.json`` so that it stays reachable). The tag is set only after
     the whole graph is in ``dst``. Returns a :class:`CopyResult` whose ``root`` is the copied
-    descriptor. Raises :class:`~kaddons.errors.NotFoundError` when the reference does not resolve.
+    descriptor. Raises :class:`~kaddons.errors.NotFoundError` when the reference does not resolve, and
+    :class:`~kaddons.errors.TagConflictError`, before anything is copied, when ``dst`` is a layout or
+    archive whose ``dst_reference`` names other content (unless ``options.move_tag``).
     """
     root = src.resolve(src_reference)
+    if dst_reference is not None and not dst_reference.startswith("sha256:") and isinstance(dst, _Indexer) \
+            and not (options and options.move_tag):
+        _check_tag_free(dst, dst_reference, root)
     result = copy_graph(src, dst, root, options)
     if dst_reference is not None and not dst_reference.startswith("sha256:"):
         dst.tag(root, dst_reference)

@@ -29,6 +29,10 @@ MANIFEST_ACCEPT = ", ".join([OCI_INDEX, OCI_MANIFEST, DOCKER_MANIFEST_LIST, DOCK
 #: The annotation naming a tag on an ``index.json`` descriptor (image-spec annotations.md).
 ANNOTATION_REF_NAME = "org.opencontainers.image.ref.name"
 ANNOTATION_TITLE = "org.opencontainers.image.title"
+NAME_ANNOTATIONS = ("vnd.k2s.addon.export-name", "io.containerd.image.name", ANNOTATION_TITLE)
+"""Descriptor annotations that name what a manifest is, in order of preference, for messages that list
+candidates (an ambiguous tag). The K2s key is the addon format's export name (also defined, with the
+other addon keys, in :mod:`kaddons.addons.format`; a test checks that both agree)."""
 
 
 def is_manifest_type(media_type: str) -> bool:
