@@ -303,9 +303,29 @@ def test_unknown_names_are_errors_and_nothing_is_written(testdata: Path, tmp_pat
         export_addons(testdata, ["nope"], tmp_path, OMIT)
     with pytest.raises(NotFoundError, match=r"no implementation 'foo'.*nginx, traefik, nginx-gw"):
         export_addons(testdata, ["ingress", "foo"], tmp_path, OMIT)
-    with pytest.raises(UsageError, match="does not exist"):
-        export_addons(testdata, [], tmp_path / "missing", OMIT)
-    assert os.listdir(tmp_path) == []
+    with pytest.raises(NotFoundError, match="no addon named 'nope'"):  # a bad name creates no -d folder either
+        export_addons(testdata, ["nope"], tmp_path / "new" / "out", OMIT)
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(UsageError, match="is not a directory"):
+        export_addons(testdata, [], tmp_path / "file", OMIT)
+    assert os.listdir(tmp_path) == ["file"]
+
+
+def test_a_missing_output_directory_is_created_as_k2s_does(testdata: Path, tmp_path: Path) -> None:
+    result = export_addons(testdata, ["metrics"], tmp_path / "exports" / "2026", OMIT)
+    assert result.path.parent == tmp_path / "exports" / "2026" and result.path.is_file()
+
+
+def test_no_valid_addon_lists_a_bounded_number_of_problems(tmp_path: Path) -> None:
+    addons = tmp_path / "addons"
+    for i in range(200):
+        (addons / f"broken{i:03}").mkdir(parents=True)
+        (addons / f"broken{i:03}" / "addon.manifest.yaml").write_text("kind: NotAnAddon\n")
+    with pytest.raises(UsageError) as caught:
+        export_addons(addons, [], tmp_path / "out", OMIT)
+    message = str(caught.value)
+    assert "(200 invalid: " in message and "and 195 more (kaddons ls --addons-dir" in message
+    assert len(message) < 2000 and not (tmp_path / "out").exists()
 
 
 @pytest.mark.parametrize("make, message", [

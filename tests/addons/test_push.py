@@ -84,3 +84,33 @@ def test_cli_push_prints_reference_and_digest(multi_archive: Path, fresh_registr
     down = subprocess.run([sys.executable, "-m", "kaddons", "push", str(multi_archive), "127.0.0.1:9", "--insecure"],
                           capture_output=True, text=True, timeout=120)
     assert down.returncode == 5 and down.stderr.startswith("error: ") and len(down.stderr.splitlines()) == 1
+
+
+def test_a_published_version_tag_is_not_moved_without_force(testdata: Path, multi_archive: Path,
+                                                            registry: RunningRegistry, tmp_path: Path) -> None:
+    prefix = f"{registry.host}/promise-{tmp_path.name[-12:].lower().strip('_-') or 'x'}"
+    [first] = [p for p in push_archive(multi_archive, prefix, PLAIN) if p.export_name == "metrics"]
+    source = tmp_path / "addons"
+    subprocess.run(["cp", "-r", str(testdata), str(source)], check=True)
+    readme = source / "metrics" / "README.md"
+    readme.write_text("a different build of the same version\n")
+    changed = export_addons(source, ["metrics"], tmp_path / "out", OMIT).path
+
+    def push(*extra: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "kaddons", "push", str(changed), prefix, "--insecure", *extra],
+                              capture_output=True, text=True, timeout=120)
+
+    refused = push()
+    assert refused.returncode == 2 and len(refused.stderr.splitlines()) == 1, refused.stderr
+    assert f"{prefix}/addons/metrics:v1.0.0 holds {first.digest}" in refused.stderr
+    assert "--force" in refused.stderr and "Traceback" not in refused.stderr
+    with Registry(registry.host, PLAIN) as client:
+        held = client.repository(f"{prefix.split('/', 1)[1]}/addons/metrics").resolve("v1.0.0")
+        assert held.digest == first.digest  # nothing moved
+        assert push("--tag", "latest").returncode == 0  # latest is meant to move
+        assert push("--tag", "v1.0.1").returncode == 0  # a new version is the way
+        assert push_archive(multi_archive, prefix, PLAIN)  # the same content again is no conflict
+        forced = push("--force")
+        assert forced.returncode == 0, forced.stderr
+        moved = client.repository(f"{prefix.split('/', 1)[1]}/addons/metrics").resolve("v1.0.0")
+        assert moved.digest != first.digest

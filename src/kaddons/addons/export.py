@@ -261,13 +261,31 @@ class _Builder:
                                             len(raw), titles)
 
 
+_MAX_PROBLEMS = 5
+
+
+def _make_output_dir(output_dir: Path) -> Path | None:
+    """Create ``output_dir`` and its parents as K2s's export does (``mkdir -Force``); the topmost folder
+    created (removed again if the export fails), or ``None`` when it existed. Raises :class:`UsageError`."""
+    top = None
+    for folder in [*reversed(output_dir.absolute().parents), output_dir.absolute()]:
+        if not folder.exists():
+            top = top or folder
+    try:
+        output_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise UsageError(f"cannot create output directory {output_dir} ({err.strerror}): pass another -d") from None
+    return top
+
+
 def export_addons(addons_dir: str | Path, names: Sequence[str], output_dir: str | Path,
                   options: ExportOptions | None = None) -> ExportResult:
     """Export the addons ``names`` select (§2.2; empty: all) from ``addons_dir`` into ``output_dir``.
 
     Returns the archive's path and its manifests. Raises :class:`~kaddons.errors.NotFoundError` for
     a missing addons directory or an unknown addon/implementation, :class:`UsageError` for an
-    output directory that does not exist or files that cannot be exported (links, reserved names),
+    output that is not a directory (a missing directory is created, with its parents) or files that
+    cannot be exported (links, reserved names),
     :class:`~kaddons.errors.AddonManifestError` for a selected addon whose manifest is invalid,
     :class:`UsageError` for an unknown ``gitops_flavor``, and
     the registry/download errors of images and packages. Nothing is left behind on failure: the
@@ -276,17 +294,22 @@ def export_addons(addons_dir: str | Path, names: Sequence[str], output_dir: str 
     options = options or ExportOptions()
     parse_flavor(options.gitops_flavor, "--gitops-flavor")
     addons_dir, output_dir = Path(addons_dir), Path(output_dir)
-    if not output_dir.is_dir():
-        raise UsageError(f"output directory {output_dir} does not exist: create it or pass another -d")
+    if output_dir.exists() and not output_dir.is_dir():
+        raise UsageError(f"output {output_dir} is not a directory: pass a directory with -d")
     catalog = discover(addons_dir)
     selections = select(catalog, names)
     if not selections:
-        problems = "; ".join(str(p) for p in catalog.problems)
-        raise UsageError(f"no valid addon in {addons_dir} to export" + (f" ({problems})" if problems else ""))
+        problems = [str(p) for p in catalog.problems]
+        shown = "; ".join(problems[:_MAX_PROBLEMS])
+        if len(problems) > _MAX_PROBLEMS:
+            shown += f"; and {len(problems) - _MAX_PROBLEMS} more (kaddons ls --addons-dir {addons_dir} lists them)"
+        counted = f"{len(problems)} invalid: " if len(problems) > 1 else ""
+        raise UsageError(f"no valid addon in {addons_dir} to export" + (f" ({counted}{shown})" if problems else ""))
     k2s_version = _k2s_version(addons_dir, options.k2s_version)
     all_addons = not names
     export_type = "all" if all_addons else "specific"
     mtime = tar_mtime()
+    created = _make_output_dir(output_dir)
     staging = Path(tempfile.mkdtemp(dir=output_dir, prefix=".kaddons-export-"))
     try:
         builder = _Builder(staging, options, mtime)
@@ -303,6 +326,9 @@ def export_addons(addons_dir: str | Path, names: Sequence[str], output_dir: str 
         })
         path = output_dir / archive_file_name(k2s_version, [e.export_name for e in exported], all_addons=all_addons)
         write_blobs_archive(path, canonical_json(index.to_json_dict()), builder.blobs)
+        created = None
         return ExportResult(path=path, implementations=exported)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+        if created is not None:  # the export failed: the folders it made go too
+            shutil.rmtree(created, ignore_errors=True)

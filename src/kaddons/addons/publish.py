@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from kaddons.errors import InvalidReferenceError, LayoutError, UsageError
+from kaddons.errors import InvalidReferenceError, LayoutError, NotFoundError, TagConflictError, UsageError
 from kaddons.oci.archive import ArchiveStore
 from kaddons.oci.copy import CopyObserver, CopyOptions, copy
 from kaddons.oci.reference import parse_registry_host, validate_repository, validate_tag
@@ -62,16 +62,42 @@ def addon_repository(prefix: str, export_name: str) -> str:
     return f"{prefix}{ADDONS_NAMESPACE}/{export_name}"
 
 
+MOVABLE_TAGS = frozenset({"latest"})
+"""Tags that are expected to move; every other tag names one content for good unless ``force``."""
+
+
+def _check_tags_free(client: Registry, host: str, prefix: str, targets: dict[tuple[str, str], str]) -> None:
+    """Raise :class:`TagConflictError` naming every tag that already names other content."""
+    taken = []
+    for (name, chosen), digest in targets.items():
+        if chosen in MOVABLE_TAGS:
+            continue
+        try:
+            held = client.repository(addon_repository(prefix, name)).resolve(chosen)
+        except NotFoundError:
+            continue
+        if held.digest != digest:
+            taken.append(f"{host}/{addon_repository(prefix, name)}:{chosen} holds {held.digest}, this archive "
+                         f"{digest}")
+    if taken:
+        shown = "; ".join(taken[:5]) + (f"; and {len(taken) - 5} more" if len(taken) > 5 else "")
+        raise TagConflictError(f"refusing to move published version tags: {shown}; publish a new version (raise "
+                               "the version in addon.manifest.yaml, or --tag), or pass --force to replace them")
+
+
 def push_archive(archive: str | Path, registry: str, options: RegistryOptions | None = None, *,
                  tag: str | None = None, observer: CopyObserver | None = None,
-                 log: Callable[[str], None] | None = None) -> list[PushedAddon]:
+                 log: Callable[[str], None] | None = None, force: bool = False) -> list[PushedAddon]:
     """Copy every addon manifest of ``archive`` to ``registry`` (``HOST[:PORT][/PREFIX]``), one repository each.
 
     The tag is ``tag`` when given, else the entry's ``org.opencontainers.image.ref.name``, else
     ``v<version>``. Returns one :class:`PushedAddon` per manifest, in index order. Raises
     :class:`LayoutError` for an archive without addons (or an entry without a tag),
-    :class:`UsageError` for two entries with the same export name and tag, and what the OCI copy
-    raises (registry errors, digest mismatches: nothing is tagged for an addon whose copy failed).
+    :class:`UsageError` for two entries with the same export name and tag,
+    :class:`~kaddons.errors.TagConflictError` (before anything is pushed) when a tag other than
+    ``latest`` already names different content in the registry (a version tag is a promise that Flux's
+    semver selection and K2s's tag rules rely on; ``force`` moves it), and what the OCI copy raises
+    (registry errors, digest mismatches: nothing is tagged for an addon whose copy failed).
     """
     host, prefix = split_registry(registry)
     if tag is not None:
@@ -93,6 +119,8 @@ def push_archive(archive: str | Path, registry: str, options: RegistryOptions | 
             targets[key] = entry.descriptor.digest
         pushed = []
         with Registry(host, options) as client:
+            if not force:
+                _check_tags_free(client, host, prefix, targets)
             for (name, chosen), digest in targets.items():
                 repository = client.repository(addon_repository(prefix, name))
                 result = copy(store, digest, repository, chosen, CopyOptions(observer=observer))

@@ -27,7 +27,7 @@ def export_command(
     names: Annotated[list[str] | None, typer.Argument(
         help="NAME [IMPLEMENTATION] pairs, or \"NAME IMPLEMENTATION\"; none: every addon.", show_default=False)] = None,
     directory: Annotated[Path | None, typer.Option("--directory", "-d", file_okay=False, show_default=False,
-                                                   help="Where to write the .oci.tar (required; must exist).")] = None,
+                                                   help="Where to write the .oci.tar (required; created).")] = None,
     addons_dir: AddonsDir = None,
     k2s_install_dir: K2sInstallDir = None,
     omit_images: Annotated[bool, typer.Option("--omit-images", help="Leave out layers 4-5 (images).")] = False,
@@ -86,13 +86,19 @@ def push_command(
                                                  "PREFIX/addons/<export name>:<tag>.", show_default=False)],
     tag: Annotated[str | None, typer.Option("--tag", help="Tag every addon with this instead of v<version>.",
                                             show_default=False)] = None,
+    force: Annotated[bool, typer.Option(
+        "--force", help="Move tags that already name other content in the registry (a published version changes "
+                        "under the nodes that follow it).")] = False,
     output: Output = OutputFormat.text,
     *,
     options: RegistryOptions,
 ) -> None:
-    """Publish every addon of an .oci.tar to its own repository, byte for byte, and print reference and digest."""
+    """Publish every addon of an .oci.tar to its own repository, byte for byte, and print reference and digest.
+
+    A tag that already names other content (a published version) is refused unless --force; latest moves.
+    """
     with copy_progress() as observer:
-        pushed = push_archive(archive, registry, options, tag=tag, observer=observer)
+        pushed = push_archive(archive, registry, options, tag=tag, observer=observer, force=force)
     if output is OutputFormat.json:
         print_json([{"exportName": p.export_name, "reference": p.reference, "digest": p.digest,
                      "copied": p.copied, "skipped": p.skipped} for p in pushed])
