@@ -358,3 +358,31 @@ def test_a_record_counts_only_while_the_files_are_the_ones_synced(small: str, ca
     assert result.status == "synced" and "the files on disk changed since the sync" in lines.text
     assert tree(catalog / "metrics") == synced
     assert [r.status for r in sync_addons(cfg).results] == ["skipped"]
+
+
+def test_a_change_of_source_is_said_in_the_log_and_the_result(small: str, testdata: Path, registry: RunningRegistry,
+                                                               catalog: Path, tmp_path: Path) -> None:
+    """A prefix ending in /addons reads REG/addons/addons/<name>: a mistake that used to replace an
+    installed addon with another repository's, saying only "digest changed"."""
+    def change(source: Path) -> None:
+        (source / "metrics" / "README.md").write_text("from elsewhere\n")
+
+    _, archive = export_copy(testdata, tmp_path, ["metrics"], change, "elsewhere")
+    other = f"{registry.host}/other-{uuid.uuid4().hex[:8]}/addons"
+    publish(archive, other)
+    assert sync_addons(config(f"oci://{small}", catalog, addons=("metrics",))).synced == 1
+    lines = Lines()
+    [result] = sync_addons(config(f"oci://{other}", catalog, check_digest=True, addons=("metrics",)),
+                           log=lines.log()).results
+    assert result.status == "synced"
+    assert result.previous_reference == f"{small}/addons/metrics"
+    assert result.to_json()["previousReference"] == f"{small}/addons/metrics"
+    assert f"ends in /addons: addons are read from oci://{other}/addons/<name>" in lines.text
+    assert f"replacing the version from {small}/addons/metrics with one from {other}/addons/metrics" in lines.text
+    # The same source again is no change of provenance; an imported addon replaced by a sync is said too.
+    [same] = sync_addons(config(f"oci://{other}", catalog, addons=("metrics",))).results
+    assert (same.status, same.previous_reference) == ("skipped", None)
+    _, dicom = export_copy(testdata, tmp_path, ["dicom"], lambda s: (s / "dicom" / "x.txt").write_text("x"), "dicom")
+    import_archive(dicom, catalog)
+    [replaced] = sync_addons(config(f"oci://{small}", catalog, addons=("dicom",))).results
+    assert replaced.previous_reference == "(not synced from a registry)"

@@ -37,6 +37,7 @@ from typing import Any, Literal
 
 from kaddons.addons.install import catalog_lock, recover
 from kaddons.addons.names import is_single_implementation
+from kaddons.addons.publish import ADDONS_NAMESPACE
 from kaddons.errors import DigestError, KaddonsError, NotFoundError, RegistryUnavailableError
 from kaddons.oci.models import Descriptor
 
@@ -44,7 +45,7 @@ from . import steps
 from .config import SyncConfig, repository_name
 from .log import BufferedLog, SyncLog, summary_line
 from .source import LayoutSource, RegistrySource, open_source
-from .state import addon_path, is_present
+from .state import SyncState, addon_path, is_present
 
 __all__ = ["AddonResult", "Status", "SyncReport", "Syncer", "sync_addons"]
 
@@ -68,7 +69,9 @@ class AddonResult:
     ``status``: ``synced``, ``skipped`` (unchanged) or ``failed``; ``reason``: one line (why it failed,
     or why it was skipped); ``tag``, ``digest`` and ``reference`` of the chosen manifest when known;
     ``addon``, ``implementation`` and ``directory`` where it lives when known; ``previous_digest``:
-    what was recorded before; ``error``: the exception of a failure (not serialised).
+    what was recorded before; ``previous_reference``: where the replaced version came from, set only
+    when that differs from ``reference``'s repository (another registry or repository, or not synced at
+    all: ``"(not synced from a registry)"``); ``error``: the exception of a failure (not serialised).
     """
 
     repository: str
@@ -81,6 +84,7 @@ class AddonResult:
     implementation: str | None = None
     directory: Path | None = None
     previous_digest: str | None = None
+    previous_reference: str | None = None
     error: BaseException | None = field(default=None, compare=False, repr=False)
 
     def to_json(self) -> dict[str, Any]:
@@ -90,7 +94,7 @@ class AddonResult:
                 "tag": self.tag, "digest": self.digest, "reference": self.reference, "name": self.addon,
                 "implementation": None if single else self.implementation,
                 "directory": str(self.directory) if self.directory is not None else None,
-                "previousDigest": self.previous_digest}
+                "previousDigest": self.previous_digest, "previousReference": self.previous_reference}
 
 
 @dataclass
@@ -154,6 +158,11 @@ class Syncer:
         self.log = log or SyncLog()
         if not config.addons_dir.is_dir():
             raise NotFoundError(f"addons directory {config.addons_dir} does not exist or is not a directory")
+        spec = config.spec
+        if spec.kind == "registry" and spec.prefix.rstrip("/").rpartition("/")[2] == ADDONS_NAMESPACE:
+            self.log.warn(f"the registry {spec} ends in /{ADDONS_NAMESPACE}: addons are read from "
+                          f"{spec}/{ADDONS_NAMESPACE}/<name>; for {spec}/<name>, drop the trailing "
+                          f"/{ADDONS_NAMESPACE} from --registry")
         self._exit = contextlib.ExitStack()
         self.source: RegistrySource | LayoutSource = self._exit.enter_context(
             open_source(config.spec, config.options, warn=self.log.warn))
@@ -270,6 +279,10 @@ class Syncer:
                 log.warn(f"'{name}': {_reason(err)}; trying again ({attempt + 1}/{config.attempts})")
         try:
             log.info(f"Pull completed: {reference}@{desc.digest}")
+            changed = _provenance_change(addons_dir, staged.entry.addon, staged.entry.implementation, state, reference)
+            if changed is not None:
+                progress["previous_reference"] = changed
+                log.warn(f"'{name}': replacing the version from {changed} with one from {_repository(reference)}")
             installed = steps.swap(addons_dir, staged, state)
             steps.record(addons_dir, staged.entry, desc.digest, reference=reference, tag=tag)
         finally:
@@ -282,6 +295,28 @@ class Syncer:
         log.info(f"Addon '{staged.entry.cli_name}' extracted successfully")
         log.info(f"Saved digest for '{name}': {desc.digest}")
         return AddonResult(name, "synced", **progress)
+
+
+NOT_SYNCED = "(not synced from a registry)"
+
+
+def _repository(reference: str) -> str:
+    """``HOST/…/addons/NAME`` of a ``…:TAG`` reference."""
+    head, sep, tail = reference.rpartition(":")
+    return head if sep and "/" not in tail else reference
+
+
+def _provenance_change(addons_dir: Path, addon: str, implementation: str, state: SyncState | None,
+                       reference: str) -> str | None:
+    """Where the installed version came from when that is not ``reference``'s repository, else ``None``:
+    its recorded repository, or :data:`NOT_SYNCED` for an installed addon without a record (imported,
+    copied by hand, synced by K2s). Nothing installed: ``None``."""
+    if state is not None and state.reference is not None:
+        previous = _repository(state.reference)
+        return previous if previous != _repository(reference) else None
+    if state is None and is_present(addons_dir, addon, implementation):
+        return NOT_SYNCED
+    return None
 
 
 class _InOrder:
