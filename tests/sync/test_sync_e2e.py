@@ -206,7 +206,7 @@ def test_cli_sync_from_environment_and_rollback(testdata: Path, all_archive: Pat
     assert nothing.returncode == 3 and nothing.stderr.startswith("error: no previous version of metrics")
     redone = kaddons("sync", "--addon", "metrics", KADDONS_CHECK_DIGEST="false")  # fetched, and the same files
     assert redone.returncode == 0 and "Synced: 0, Skipped (unchanged): 1," in redone.stdout
-    assert "nothing changed on disk" in redone.stdout
+    assert "has the layers 0-3 already extracted; digest recorded, nothing downloaded" in redone.stdout
     nothing = kaddons("rollback", "metrics")  # still: a re-sync of the same content kept no "previous" copy
     assert nothing.returncode == 3 and nothing.stderr.startswith("error: no previous version of metrics")
     readme = catalog / "metrics" / "README.md"

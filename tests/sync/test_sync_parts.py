@@ -297,8 +297,13 @@ def test_a_resync_of_unchanged_content_changes_nothing_and_keeps_the_previous_ve
     inode = (catalog / "metrics").stat().st_ino
     lines = Lines()
     [again] = sync_addons(config(f"oci://{small}", catalog, addons=("metrics",)), log=lines.log()).results
-    assert (again.status, again.reason, again.digest) == ("skipped", "content unchanged", first.digest)
-    assert "nothing changed on disk" in lines.text
+    assert (again.status, again.reason, again.digest) == ("skipped", "same layers", first.digest)
+    assert "nothing downloaded" in lines.text
+    state = read_state(catalog, "metrics")
+    assert state is not None
+    write_state(catalog, "metrics", SyncState(state.digest))  # a K2s sync record: the files must be compared
+    [third] = sync_addons(config(f"oci://{small}", catalog, addons=("metrics",)), log=lines.log()).results
+    assert (third.status, third.reason) == ("skipped", "content unchanged") and "nothing changed on disk" in lines.text
     assert (catalog / "metrics").stat().st_ino == inode and tree(catalog / "metrics") == synced  # no swap
     assert read_state(catalog, "metrics").digest == first.digest  # type: ignore[union-attr]
     result = rollback(catalog, "metrics")  # the imported version is still the kept one
@@ -386,3 +391,23 @@ def test_a_change_of_source_is_said_in_the_log_and_the_result(small: str, testda
     import_archive(dicom, catalog)
     [replaced] = sync_addons(config(f"oci://{small}", catalog, addons=("dicom",))).results
     assert replaced.previous_reference == "(not synced from a registry)"
+
+
+def test_a_new_manifest_with_the_same_layers_is_recorded_without_a_download(
+        testdata: Path, all_archive: Path, registry: RunningRegistry, catalog: Path, tmp_path: Path) -> None:
+    """An addon exported alone, then within "all" (vnd.k2s.export.type differs), or by another kaddons or K2s
+    version: a new manifest digest, the same layers 0-3. The registry's log shows no blob request."""
+    prefix = f"{registry.host}/layers-{uuid.uuid4().hex[:8]}"
+    alone = export_copy(testdata, tmp_path, ["metrics"], label="alone")[1]
+    publish(alone, prefix)
+    [first] = sync_addons(config(f"oci://{prefix}", catalog, check_digest=True, addons=("metrics",))).results
+    inode = (catalog / "metrics").stat().st_ino
+    publish(all_archive, prefix, tag="v1.0.1")  # the same addon exported within "all"
+    with FaultProxy(registry.url) as proxy:
+        lines = Lines()
+        [again] = sync_addons(config(f"oci://{proxy.host}/{prefix.split('/', 1)[1]}", catalog, check_digest=True,
+                                     addons=("metrics",)), log=lines.log()).results
+    assert (again.status, again.reason) == ("skipped", "same layers") and again.digest != first.digest
+    assert read_state(catalog, "metrics").digest == again.digest  # type: ignore[union-attr]
+    assert proxy.count(path="/manifests/") >= 1 and proxy.count(path="/blobs/") == 0, proxy.requests
+    assert (catalog / "metrics").stat().st_ino == inode

@@ -29,7 +29,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from kaddons import __version__
 from kaddons.errors import UsageError
 from kaddons.gitops import parse_flavor, render_gitops_sync
 from kaddons.oci import mediatypes
@@ -110,12 +109,18 @@ def archive_file_name(k2s_version: str, export_names: Sequence[str], *, all_addo
     return f"K2s-{k2s_version}-addons-{names}.oci.tar"
 
 
+DEFAULT_K2S_VERSION = "0.0.0"
+"""``vnd.k2s.version`` of an export outside a K2s install (no ``VERSION`` file): not tied to a K2s release.
+A constant, so that upgrading kaddons changes no artifact digest (never kaddons' own version)."""
+
+
 def _k2s_version(addons_dir: Path, given: str | None) -> str:
     if given is not None:
         version = given.strip()
     else:
         version_file = addons_dir.resolve().parent / "VERSION"
-        version = version_file.read_text(encoding="utf-8-sig").strip() if version_file.is_file() else __version__
+        version = (version_file.read_text(encoding="utf-8-sig").strip() if version_file.is_file()
+                   else DEFAULT_K2S_VERSION)
     if not version or any(c in version for c in "/\\\0") or version.startswith("."):
         raise UsageError(f"K2s version {version!r} cannot be part of a file name: pass --k2s-version X.Y.Z")
     return version

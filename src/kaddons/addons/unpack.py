@@ -31,7 +31,8 @@ from .format import LAYERS, LayerKind, LayerSpec, layer_for_media_type
 from .install import merge_tree
 from .manifest import MANIFEST_FILE, MAX_MANIFEST_SIZE, parse_manifest_bytes
 
-__all__ = ["ALL_KINDS", "CATALOG_KINDS", "IMAGES_FOLDER", "IMPL_FOLDER", "PACKAGES_FOLDER", "stage_entry"]
+__all__ = ["ALL_KINDS", "CATALOG_KINDS", "IMAGES_FOLDER", "IMPL_FOLDER", "PACKAGES_FOLDER", "catalog_layers",
+           "stage_entry"]
 
 Log = Callable[[str], None]
 ALL_KINDS: frozenset[LayerKind] = frozenset(spec.kind for spec in LAYERS)
@@ -40,6 +41,17 @@ CATALOG_KINDS: frozenset[LayerKind] = frozenset(
     {LayerKind.CONFIG, LayerKind.MANIFESTS, LayerKind.CHARTS, LayerKind.SCRIPTS})
 """Layers 0-3, what the addons directory holds: what sync fetches (§8.26)."""
 IMPL_FOLDER = "impl"
+
+
+def catalog_layers(entry: AddonEntry) -> tuple[str, ...]:
+    """``<media type>@<digest>`` of each layer 0-3 of ``entry``, in manifest order: what its files in an
+    addons directory are made of. Two manifests with the same tuple put the same files in place."""
+    found = []
+    for layer in entry.manifest.layers:
+        spec = layer_for_media_type(layer.media_type)
+        if spec is not None and spec.kind in CATALOG_KINDS:
+            found.append(f"{layer.media_type}@{layer.digest}")
+    return tuple(found)
 IMAGES_FOLDER = "images"
 PACKAGES_FOLDER = "packages"
 _CONFIG_FOLDER = "config"

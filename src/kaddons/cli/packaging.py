@@ -34,7 +34,7 @@ def export_command(
     omit_packages: Annotated[bool, typer.Option("--omit-packages", help="Leave out layer 6 (packages).")] = False,
     k2s_version: Annotated[str | None, typer.Option(
         "--k2s-version", help="vnd.k2s.version and the file name \\[default: VERSION of the K2s install dir, "
-                              "else kaddons' version].", show_default=False)] = None,
+                              "else 0.0.0].", show_default=False)] = None,
     image_cache: Annotated[Path | None, typer.Option(
         "--image-cache", file_okay=False, help="Keep pulled image archives here; re-pulled only when a tag moved.",
         show_default=False)] = None,

@@ -10,6 +10,8 @@ Two files per repository ``addons/<repo>`` in ``<addons-dir>/.addon-sync-digests
   the digest file's. ``fingerprint`` (:func:`fingerprint`) identifies the files the sync put in
   place, so that a record is trusted only while it names what is on disk: files changed since by
   anyone (an edit, K2s's own import) make the next ``--check-digest`` sync fetch the addon again.
+  ``layers`` lists layers 0-3 the files came from: a new manifest with the same layers (a re-export
+  by a newer kaddons, an addon exported alone instead of with all) is recorded without a download.
 
 Both are written atomically and only after the content they describe is in place; before content is
 replaced the digest file is removed (:func:`clear_state`), so that at no moment does the recorded digest
@@ -32,14 +34,16 @@ from kaddons.addons.manifest import MANIFEST_FILE
 from kaddons.addons.names import check_name, is_single_implementation
 from kaddons.oci._layoutcore import atomic_file
 
-__all__ = ["SyncState", "addon_path", "clear_state", "fingerprint", "is_present", "read_state", "write_state"]
+__all__ = ["SyncState", "addon_path", "clear_state", "fingerprint", "is_present", "read_state", "still_installed",
+           "write_state"]
 
 
 @dataclass(frozen=True)
 class SyncState:
     """What was extracted for a repository: manifest ``digest``, ``reference`` (``HOST/addons/REPO:TAG``),
     ``addon`` and ``implementation`` (``None`` when only K2s's digest file is there), ``tag``, and the
-    ``fingerprint`` of the files put in place (``None``: recorded by an older kaddons)."""
+    ``fingerprint`` of the files put in place and the ``layers`` they came from (``<media type>@<digest>``
+    of layers 0-3, in manifest order; both ``None`` when recorded by an older kaddons)."""
 
     digest: str
     reference: str | None = None
@@ -47,11 +51,13 @@ class SyncState:
     implementation: str | None = None
     tag: str | None = None
     fingerprint: str | None = None
+    layers: tuple[str, ...] | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The sidecar object (also what a kept previous version is recorded with)."""
         return {"digest": self.digest, "reference": self.reference, "addon": self.addon,
-                "implementation": self.implementation, "tag": self.tag, "fingerprint": self.fingerprint}
+                "implementation": self.implementation, "tag": self.tag, "fingerprint": self.fingerprint,
+                "layers": list(self.layers) if self.layers is not None else None}
 
     @classmethod
     def from_json(cls, data: object) -> SyncState | None:
@@ -66,7 +72,11 @@ class SyncState:
         addon, implementation = text("addon"), text("implementation")
         if addon is not None and (check_name(addon) or implementation is None or check_name(implementation)):
             addon = implementation = None
-        return cls(data["digest"].lower(), text("reference"), addon, implementation, text("tag"), text("fingerprint"))
+        layers = data.get("layers")
+        if not (isinstance(layers, list) and all(isinstance(layer, str) for layer in layers)):
+            layers = None
+        return cls(data["digest"].lower(), text("reference"), addon, implementation, text("tag"), text("fingerprint"),
+                   tuple(layers) if layers is not None else None)
 
 
 def read_state(addons_dir: Path, repo: str) -> SyncState | None:
@@ -124,6 +134,16 @@ def fingerprint(directory: Path) -> str:
         digest.update(f"{path.relative_to(directory).as_posix()}\0{kind}\0{info.st_size}\0{info.st_mtime_ns}\0"
                       f"{info.st_ino}\n".encode("utf-8", "surrogateescape"))
     return f"sha256:{digest.hexdigest()}"
+
+
+def still_installed(addons_dir: Path, state: SyncState) -> bool:
+    """Whether what ``state`` records is on disk unchanged: present, and with the recorded fingerprint (when
+    there is one)."""
+    if state.addon is None or state.implementation is None or not is_present(addons_dir, state.addon,
+                                                                               state.implementation):
+        return False
+    return state.fingerprint is None or state.fingerprint == fingerprint(
+        addon_path(addons_dir, state.addon, state.implementation))
 
 
 def is_present(addons_dir: Path, addon: str, implementation: str) -> bool:

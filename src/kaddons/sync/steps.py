@@ -20,7 +20,7 @@ from kaddons.addons.artifact import AddonEntry, read_entry
 from kaddons.addons.extract import ExtractLimits
 from kaddons.addons.install import InstalledImplementation, StagedImplementation, install_implementation, new_staging
 from kaddons.addons.publish import ADDONS_NAMESPACE
-from kaddons.addons.unpack import CATALOG_KINDS, IMPL_FOLDER, stage_entry
+from kaddons.addons.unpack import CATALOG_KINDS, IMPL_FOLDER, catalog_layers, stage_entry
 from kaddons.errors import ContentError, InvalidManifestError
 from kaddons.oci import mediatypes as mt
 from kaddons.oci.models import Descriptor
@@ -29,10 +29,19 @@ from kaddons.oci.store import ReadOnlyStore
 from . import tags as tag_policies
 from .log import SyncLog
 from .source import AddonSource
-from .state import SyncState, addon_path, clear_state, fingerprint, is_present, read_state, write_state
+from .state import (
+    SyncState,
+    addon_path,
+    clear_state,
+    fingerprint,
+    is_present,
+    read_state,
+    still_installed,
+    write_state,
+)
 
-__all__ = ["Comparison", "Staged", "choose_tag", "compare", "fetch_entry", "record", "resolve_manifest", "stage",
-           "swap"]
+__all__ = ["Comparison", "Staged", "choose_tag", "compare", "fetch_entry", "record", "resolve_manifest",
+           "same_layers", "stage", "swap"]
 
 Log = Callable[[str], None]
 _RULE_TEXT = {"latest": "'latest' tag", "semver-desc": "semver-desc tag", "lexical-desc":
@@ -98,8 +107,7 @@ def compare(addons_dir: Path, name: str, digest: str) -> Comparison:
     if state.addon is None or state.implementation is None:
         return Comparison(state, False, True, f"'{name}': digest unchanged; reading the manifest to find the addon")
     if is_present(addons_dir, state.addon, state.implementation):
-        if state.fingerprint is not None and state.fingerprint != fingerprint(
-                addon_path(addons_dir, state.addon, state.implementation)):
+        if not still_installed(addons_dir, state):
             return Comparison(state, False, False, f"'{name}': digest unchanged but the files on disk changed since "
                                                    "the sync -- forcing re-sync")
         return Comparison(state, True, False, f"'{name}': digest unchanged ({digest}), skipping")
@@ -164,11 +172,8 @@ def swap(addons_dir: Path, staged: Staged, previous: SyncState | None) -> Instal
     entry = staged.entry
     name = entry.export_name
     kept = previous
-    if previous is not None and previous.addon is not None and previous.implementation is not None \
-            and previous.fingerprint is not None:
-        folder = addon_path(addons_dir, previous.addon, previous.implementation)
-        if not folder.is_dir() or fingerprint(folder) != previous.fingerprint:
-            kept = None  # the files were changed since that sync: the record does not describe what is kept
+    if previous is not None and previous.addon is not None and not still_installed(addons_dir, previous):
+        kept = None  # the files were changed since that sync: the record does not describe what is kept
     clear_state(addons_dir, name)
     try:
         return install_implementation(addons_dir, StagedImplementation(
@@ -181,10 +186,18 @@ def swap(addons_dir: Path, staged: Staged, previous: SyncState | None) -> Instal
         raise
 
 
+def same_layers(addons_dir: Path, entry: AddonEntry, state: SyncState | None) -> bool:
+    """Whether ``entry``'s layers 0-3 are the ones ``state`` recorded for the files on disk, and those files
+    are unchanged: then a new manifest digest (other annotations, a re-export) puts nothing new in place."""
+    return (state is not None and state.layers is not None and state.layers == catalog_layers(entry)
+            and (state.addon, state.implementation) == (entry.addon, entry.implementation)
+            and still_installed(addons_dir, state))
+
+
 def record(addons_dir: Path, entry: AddonEntry, digest: str, *, reference: str, tag: str) -> SyncState:
     """Record that ``entry`` (manifest ``digest``) is now on disk, with the :func:`~.state.fingerprint` of its
     folder; call it after :func:`swap`."""
     state = SyncState(digest.lower(), reference, entry.addon, entry.implementation, tag,
-                      fingerprint(addon_path(addons_dir, entry.addon, entry.implementation)))
+                      fingerprint(addon_path(addons_dir, entry.addon, entry.implementation)), catalog_layers(entry))
     write_state(addons_dir, entry.export_name, state)
     return state

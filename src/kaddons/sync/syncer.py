@@ -27,6 +27,7 @@ digest is always recorded (K2s only with ``-CheckDigest``) and only consulted wi
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -267,6 +268,12 @@ class Syncer:
                         addons_dir, entry.addon, entry.implementation):
                     log.info(f"'{name}': digest unchanged ({desc.digest}), skipping")
                     return self._skipped(name, progress, entry.addon, entry.implementation)
+                if steps.same_layers(addons_dir, entry, state):
+                    steps.record(addons_dir, entry, desc.digest, reference=reference, tag=tag)
+                    log.info(f"'{name}': {desc.digest} has the layers 0-3 already extracted; digest recorded, nothing "
+                             "downloaded")
+                    result = self._skipped(name, progress, entry.addon, entry.implementation)
+                    return dataclasses.replace(result, reason="same layers")
                 log.info(f"Pulling {reference}@{desc.digest} (layers 0-3)")
                 staged = steps.stage(store, entry, addons_dir, where=reference, limits=config.limits,
                                      log=log.info, warn=log.warn)
