@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import io
 import json
@@ -18,7 +19,7 @@ from kaddons.addons import format as fmt
 from kaddons.addons.export import ExportOptions, archive_file_name, export_addons
 from kaddons.errors import NotFoundError, UsageError
 from kaddons.oci.archive import ArchiveStore
-from tests.addons.conftest import ADDON_NAMES
+from tests.addons.conftest import ADDON_NAMES, writable_copy
 
 OMIT = ExportOptions(omit_images=True, omit_packages=True)
 EXPORT_NAMES = ["dashboard", "dicom", "ingress-nginx", "ingress-traefik", "ingress-nginx-gw", "metrics",
@@ -279,8 +280,6 @@ def test_name_selection_and_file_names(testdata: Path, tmp_path: Path) -> None:
 
 
 def test_k2s_version_from_the_install_dir_or_the_option(testdata: Path, tmp_path: Path) -> None:
-    from tests.addons.conftest import writable_copy
-
     install = tmp_path / "k2s"
     install.mkdir()
     writable_copy(testdata / "metrics", install / "addons" / "metrics")
@@ -382,3 +381,34 @@ def test_cli_export_prints_the_archive_and_exit_codes(testdata: Path, tmp_path: 
 
 def test_every_test_data_addon_is_covered() -> None:
     assert {n.partition("-")[0] for n in EXPORT_NAMES} == set(ADDON_NAMES)
+
+
+def test_files_k2s_leaves_out_are_reported_not_dropped_silently(testdata: Path, tmp_path: Path) -> None:
+    source = writable_copy(testdata, tmp_path / "addons")
+    metrics = source / "metrics"
+    (metrics / "helper.sh").write_text("#!/bin/sh\n")
+    (metrics / "NOTES.txt").write_text("notes\n")
+    (metrics / "docs").mkdir()
+    (metrics / "docs" / "README.md").write_text("docs\n")
+    (metrics / "manifests" / "values.yml").write_text("a: 1\n")  # manifests/ holds every file: not left out
+    warnings: list[str] = []
+    result = export_addons(source, ["metrics"], tmp_path / "out", dataclasses.replace(OMIT, warn=warnings.append))
+    [impl] = result.implementations
+    assert impl.left_out == [("NOTES.txt", "matches no layer rule"),
+                             ("docs/README.md", "only the top README.md is kept"),
+                             ("helper.sh", "matches no layer rule")]
+    assert warnings == ["metrics: 3 file(s) left out by K2s's layer rules: NOTES.txt (matches no layer rule), "
+                        "docs/README.md (only the top README.md is kept), helper.sh (matches no layer rule)"]
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "kaddons", "export", "metrics", "--addons-dir", str(source),
+                               "-d", str(tmp_path / "cli"), "--omit-images", "--omit-packages", *args],
+                              capture_output=True, text=True, timeout=120)
+
+    text = run()
+    assert text.returncode == 0 and "warning: metrics: 3 file(s) left out" in text.stderr
+    assert "warning:" not in run("--quiet").stderr
+    as_json = run("-o", "json")
+    assert "warning:" not in as_json.stderr
+    assert json.loads(as_json.stdout)["implementations"][0]["leftOut"][0] == {"path": "NOTES.txt",
+                                                                             "reason": "matches no layer rule"}

@@ -25,7 +25,8 @@ from .format import LayerKind
 from .manifest import MANIFEST_FILE
 from .tarball import Entry
 
-__all__ = ["CONFIG_ROOT_PATTERNS", "SCRIPT_PATTERNS", "check_member_names", "layer_entries", "walk_files"]
+__all__ = ["CONFIG_ROOT_PATTERNS", "SCRIPT_PATTERNS", "check_member_names", "layer_entries", "left_out",
+           "walk_files"]
 
 CONFIG_ROOT_PATTERNS = ("values.yaml", "values-*.yaml", "settings.json", "*.config.json", "*.config.yaml")
 """Layer 0 (b): files directly in the implementation directory copied to the config root."""
@@ -139,6 +140,31 @@ def layer_entries(impl_dir: Path, addon_name: str, *, manifest: Entry | None,
             result[kind] = sorted(entries, key=lambda e: e.name)
             check_member_names([e.name for e in entries], f"{kind.value} layer of {impl_dir}")
     return result
+
+
+def left_out(impl_dir: Path, layers: dict[LayerKind, list[Entry]], *, skip: Iterable[Path] = ()) -> list[
+        tuple[str, str]]:
+    """The files of ``impl_dir`` that none of ``layers`` holds, as ``(relative POSIX path, why)``, sorted.
+
+    K2s's rules [COMPAT] leave them out of the artifact; export reports them so that nothing is dropped
+    without a word. ``skip``: paths not to report (other implementations' folders below the addon's).
+    """
+    taken = {entry.source.resolve() for entries in layers.values() for entry in entries
+             if isinstance(entry.source, Path)}
+    skipped = [path.resolve() for path in skip]
+    missing = []
+    for rel, path in walk_files(impl_dir, confine=impl_dir):
+        resolved = path.resolve()
+        if resolved in taken or rel == MANIFEST_FILE or any(resolved.is_relative_to(s) for s in skipped):
+            continue
+        if rel.startswith("manifests/gitops-sync/"):
+            why = "replaced by the generated gitops-sync/"
+        elif path.name.lower() == "readme.md":
+            why = "only the top README.md is kept"
+        else:
+            why = "matches no layer rule"
+        missing.append((rel, why))
+    return sorted(missing)
 
 
 def check_member_names(names: Iterable[str], where: str) -> None:

@@ -38,7 +38,7 @@ from kaddons.oci.models import Descriptor, ImageIndex, ImageManifest, canonical_
 
 from . import format as fmt
 from .catalog import Addon, Implementation, discover
-from .contents import layer_entries, walk_files
+from .contents import layer_entries, left_out, walk_files
 from .format import LayerKind, layer_spec
 from .manifest import MANIFEST_FILE
 from .selection import Selection, select
@@ -56,10 +56,11 @@ class ExportOptions:
 
     ``omit_images`` / ``omit_packages`` skip layers 4-5 / 6 (no network then). ``k2s_version`` is
     written to ``vnd.k2s.version`` and the file name; ``None`` reads the ``VERSION`` file of the K2s
-    install directory holding the addons directory, else uses kaddons' version.
+    install directory holding the addons directory, else uses :data:`DEFAULT_K2S_VERSION`.
     ``registry_options`` gives the options for an image registry host (credentials, plain HTTP);
     ``image_cache`` keeps pulled image archives between exports (re-pulled only when the tag moved);
-    ``platform`` is the platform pulled for Linux images. ``log`` receives progress lines.
+    ``platform`` is the platform pulled for Linux images. ``log`` receives progress lines, ``warn`` one
+    line per implementation whose files K2s's layer rules leave out (the same list is in the result).
     ``gitops_flavor`` chooses the injected ``gitops-sync/`` Job (§2.5): ``k2s`` (K2s's Windows
     HostProcess Job, [COMPAT]) or ``kaddons`` (a Linux Job running ``kaddons sync``); see
     :mod:`kaddons.gitops.gitops_sync`.
@@ -73,12 +74,14 @@ class ExportOptions:
     platform: str = "linux/amd64"
     log: Callable[[str], None] | None = None
     gitops_flavor: str = "k2s"
+    warn: Callable[[str], None] | None = None
 
 
 @dataclass(frozen=True)
 class ExportedImplementation:
     """One image manifest of the archive: its names, ``tag`` (``v<version>``), manifest ``digest`` and
-    ``size`` (bytes), and the titles of its layers in order."""
+    ``size`` (bytes), the titles of its layers in order, and ``left_out``: the files of the implementation
+    that K2s's layer rules leave out, as ``(relative path, why)``."""
 
     addon: str
     implementation: str
@@ -88,6 +91,7 @@ class ExportedImplementation:
     digest: str
     size: int
     layers: list[str]
+    left_out: list[tuple[str, str]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -230,6 +234,12 @@ class _Builder:
         gitops = render_gitops_sync(impl.export_name, timestamp=self.timestamp, content_digest=_content_digest(plain),
                                     flavor=self.options.gitops_flavor)
         layers_in = layer_entries(impl.directory, addon.name, manifest=manifest_entry, gitops_sync=gitops)
+        dropped = left_out(impl.directory, layers_in)
+        if dropped and self.options.warn is not None:
+            shown = ", ".join(f"{rel} ({why})" for rel, why in dropped[:_MAX_LISTED])
+            more = f" and {len(dropped) - _MAX_LISTED} more" if len(dropped) > _MAX_LISTED else ""
+            self.options.warn(f"{impl.export_name}: {len(dropped)} file(s) left out by K2s's layer rules: "
+                              f"{shown}{more}")
         ordered = sorted(layers_in, key=lambda k: layer_spec(k).number)
         layers = [self.gzip_layer(kind, layers_in[kind]) for kind in ordered]
         if not self.options.omit_images:
@@ -263,10 +273,11 @@ class _Builder:
         titles = [(d.annotations or {}).get(fmt.ANN_TITLE, "") for d in layers]
         self._log(f"{impl.export_name}: {tag} {desc.digest} ({', '.join(titles)})")
         return desc, ExportedImplementation(addon.name, impl.name, impl.export_name, impl.version, tag, desc.digest,
-                                            len(raw), titles)
+                                            len(raw), titles, dropped)
 
 
 _MAX_PROBLEMS = 5
+_MAX_LISTED = 10
 
 
 def _make_output_dir(output_dir: Path) -> Path | None:

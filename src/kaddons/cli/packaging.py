@@ -23,6 +23,10 @@ def _log(message: str) -> None:
     typer.echo(message, err=True)
 
 
+def _warn(message: str) -> None:
+    typer.echo(f"warning: {message}", err=True)
+
+
 def export_command(
     names: Annotated[list[str] | None, typer.Argument(
         help="NAME [IMPLEMENTATION] pairs, or \"NAME IMPLEMENTATION\"; none: every addon.", show_default=False)] = None,
@@ -47,6 +51,9 @@ def export_command(
         "--gitops-flavor", metavar="k2s|kaddons",
         help="The Job injected as gitops-sync/ in every manifests layer: k2s (K2s's Windows HostProcess Job) "
              "or kaddons (a Linux Job running kaddons sync).")] = "k2s",
+    quiet: Annotated[bool, typer.Option(
+        "--quiet", "-q", help="No warning about files K2s's layer rules leave out (-o json always lists them).")]
+    = False,
     output: Output = OutputFormat.text,
     *,
     options: RegistryOptions,
@@ -68,12 +75,13 @@ def export_command(
     result = export_addons(root, names or [], directory, ExportOptions(
         omit_images=omit_images, omit_packages=omit_packages, k2s_version=k2s_version, registry_options=options_for,
         image_cache=image_cache, platform=platform, log=_log if output is OutputFormat.text else None,
-        gitops_flavor=gitops_flavor,
+        gitops_flavor=gitops_flavor, warn=None if quiet or output is OutputFormat.json else _warn,
     ))
     if output is OutputFormat.json:
         print_json({"path": str(result.path), "implementations": [
             {"addon": i.addon, "implementation": i.implementation, "exportName": i.export_name,
-             "version": i.version, "tag": i.tag, "digest": i.digest, "layers": i.layers}
+             "version": i.version, "tag": i.tag, "digest": i.digest, "layers": i.layers,
+             "leftOut": [{"path": rel, "reason": why} for rel, why in i.left_out]}
             for i in result.implementations]})
     else:
         typer.echo(f"Exported {len(result.implementations)} implementation(s) to {result.path}")
