@@ -304,6 +304,10 @@ def _stop(agent: subprocess.Popen[bytes]) -> int:
         raise SystemExit("kaddons agent did not stop within 30 s of SIGTERM") from None
 
 
+EVENTS_TOKEN = "benchmark-token"
+"""The shared token the registry's notifications carry to the agent (Authorization: Bearer ...)."""
+
+
 @contextlib.contextmanager
 def running_agent(host: str, catalog: Path, port: int, log: Path) -> Iterator[subprocess.Popen[bytes]]:
     """``kaddons agent`` (interval 1h) listening on 127.0.0.1:``port``; SIGTERM on exit, exit 0 checked."""
@@ -311,7 +315,8 @@ def running_agent(host: str, catalog: Path, port: int, log: Path) -> Iterator[su
         agent = subprocess.Popen(
             kaddons("agent", "--registry", f"oci://{host}", "--insecure", "--addons-dir", str(catalog),
                     "--interval", "1h", "--listen", f"127.0.0.1:{port}"),
-            stdout=out, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+            stdout=out, stderr=subprocess.STDOUT,
+            env={**os.environ, "PYTHONUNBUFFERED": "1", "KADDONS_EVENTS_TOKEN": EVENTS_TOKEN})
     try:
         deadline = time.monotonic() + 30
         while not _healthy(f"http://127.0.0.1:{port}/healthz"):
@@ -353,6 +358,7 @@ def measure_latency(work: Path, registry_dir: Path, catalog: Path, name: str,
         archives.append(export_addons(source, [name], out, OMIT).path)
     port = free_port()
     config = (f"notifications:\n  endpoints:\n    - name: kaddons\n      url: http://127.0.0.1:{port}/events\n"
+              f"      headers:\n        Authorization: [Bearer {EVENTS_TOKEN}]\n"
               "      timeout: 1s\n      threshold: 3\n      backoff: 1s\n")
     record, log = digest_path(catalog, name), work / "agent.log"
     latencies = []

@@ -27,7 +27,7 @@ from kaddons.sync import SyncConfig, Syncer
 from kaddons.sync._metrics import Metrics
 from kaddons.sync._server import AgentServer
 from kaddons.sync.agent import Agent, AgentOptions, Outcome, SyncerTarget
-from kaddons.sync.notifications import pushed_addons
+from kaddons.sync.notifications import MAX_ENVELOPE_BYTES, pushed_addons
 from tests.helpers.fault_proxy import FaultProxy
 from tests.helpers.registry import RunningRegistry, run_registry
 
@@ -287,8 +287,10 @@ def test_discovery_errors_do_not_stop_the_loop() -> None:
 def test_http_endpoints() -> None:
     metrics = Metrics()
     pushed: list[str] = []
-    server = AgentServer("127.0.0.1", 0, metrics=metrics, on_push=pushed.append, healthy=lambda: True)
+    server = AgentServer("127.0.0.1", 0, metrics=metrics, on_push=pushed.append, healthy=lambda: True,
+                         token="s3cret")
     server.start()
+    auth = {"Authorization": "Bearer s3cret"}
     try:
         base = f"http://127.0.0.1:{server.port}"
         assert httpx.get(f"{base}/healthz").status_code == 200
@@ -296,7 +298,11 @@ def test_http_endpoints() -> None:
         body = httpx.get(f"{base}/metrics").text
         assert 'kaddons_syncs_total{addon="metrics",result="synced"} 1.0' in body
         assert "kaddons_last_success_timestamp_seconds" in body
-        assert httpx.post(f"{base}/events", content=b"not json").status_code == 400
+        assert httpx.post(f"{base}/events", content=b"not json").status_code == 401  # no token
+        assert httpx.post(f"{base}/events", content=b"{}", headers={"Authorization": "Bearer guess"}).status_code == 401
+        assert httpx.post(f"{base}/events", content=b"not json", headers=auth).status_code == 400
+        big = httpx.post(f"{base}/events", content=b" " * (MAX_ENVELOPE_BYTES + 1), headers=auth)
+        assert big.status_code == 413
         assert httpx.get(f"{base}/nope").status_code == 404
         envelope = {"events": [
             {"action": "push", "target": {"mediaType": mt.OCI_MANIFEST, "repository": "addons/metrics", "tag": "v1"}},
@@ -305,10 +311,25 @@ def test_http_endpoints() -> None:
             {"action": "push", "target": {"mediaType": mt.OCI_MANIFEST, "repository": "other/x"}},
             {"action": "push", "target": {"mediaType": mt.OCI_MANIFEST, "repository": "addons/../etc"}},
         ]}
-        assert httpx.post(f"{base}/events", content=canonical_json(envelope)).status_code == 200
+        assert httpx.post(f"{base}/events", content=canonical_json(envelope), headers=auth).status_code == 200
         assert pushed == ["metrics"]
     finally:
         server.stop()
+
+
+def test_events_without_a_token_are_refused_unless_insecure() -> None:
+    envelope = canonical_json({"events": [{"action": "push", "target": {
+        "mediaType": mt.OCI_MANIFEST, "repository": "addons/metrics", "tag": "v1"}}]})
+    for insecure, status in ((False, 403), (True, 200)):
+        pushed: list[str] = []
+        server = AgentServer("127.0.0.1", 0, metrics=Metrics(), on_push=pushed.append, healthy=lambda: True,
+                             events_insecure=insecure)
+        server.start()
+        try:
+            answer = httpx.post(f"http://127.0.0.1:{server.port}/events", content=envelope)
+            assert answer.status_code == status and pushed == (["metrics"] if insecure else [])
+        finally:
+            server.stop()
 
 
 def test_the_real_registry_notifies_pushes_of_addon_manifests() -> None:
@@ -319,9 +340,10 @@ def test_the_real_registry_notifies_pushes_of_addon_manifests() -> None:
         pushed.append(name)
         got.set()
 
-    server = AgentServer("127.0.0.1", 0, metrics=Metrics(), on_push=on_push, healthy=lambda: True)
+    server = AgentServer("127.0.0.1", 0, metrics=Metrics(), on_push=on_push, healthy=lambda: True, token="t0ken")
     server.start()
     config = (f"notifications:\n  endpoints:\n    - name: kaddons\n      url: http://127.0.0.1:{server.port}/events\n"
+              "      headers:\n        Authorization: [Bearer t0ken]\n"
               "      timeout: 1s\n      threshold: 3\n      backoff: 1s\n")
     try:
         with run_registry(extra_config=config) as registry, Registry(registry.host,

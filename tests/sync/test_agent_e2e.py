@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -29,6 +30,7 @@ def _wait(condition: object, timeout: float) -> bool:
 def test_a_push_reaches_the_catalog_within_two_seconds(testdata: Path, tmp_path: Path) -> None:
     port = free_port()
     config = (f"notifications:\n  endpoints:\n    - name: kaddons\n      url: http://127.0.0.1:{port}/events\n"
+              "      headers:\n        Authorization: [Bearer e2e-token]\n"
               "      timeout: 1s\n      threshold: 3\n      backoff: 1s\n")
     out, catalog = tmp_path / "out", tmp_path / "catalog"
     out.mkdir()
@@ -38,7 +40,8 @@ def test_a_push_reaches_the_catalog_within_two_seconds(testdata: Path, tmp_path:
         agent = subprocess.Popen(
             [sys.executable, "-m", "kaddons", "agent", "--registry", f"oci://{registry.host}", "--insecure",
              "--addons-dir", str(catalog), "--interval", "1h", "--listen", f"127.0.0.1:{port}"],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1", "KADDONS_EVENTS_TOKEN": "e2e-token"})
         try:
             base = f"http://127.0.0.1:{port}"
             assert _wait(lambda: _get(f"{base}/healthz") == 200, 20), "the agent did not come up"
@@ -65,3 +68,28 @@ def _get(url: str) -> int:
         return httpx.get(url, timeout=1).status_code
     except httpx.HTTPError:
         return 0
+
+
+def test_the_agent_listens_on_loopback_by_default_and_names_a_busy_address(tmp_path: Path) -> None:
+    catalog = tmp_path / "catalog"
+    catalog.mkdir()
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = subprocess.run([sys.executable, "-m", "kaddons", "agent", "--registry", "oci://127.0.0.1:9",
+                               "--insecure", "--addons-dir", str(catalog), "--listen", f"127.0.0.1:{port}"],
+                              capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
+    assert done.stderr.startswith(f"error: cannot listen on 127.0.0.1:{port} (Address already in use)")
+    assert "--listen HOST:PORT" in done.stderr
+    helped = subprocess.run([sys.executable, "-m", "kaddons", "agent", "--help"], capture_output=True, text=True,
+                            timeout=60, env={**os.environ, "COLUMNS": "200"})
+    assert "127.0.0.1:8080" in helped.stdout and "0.0.0.0:8080" not in helped.stdout
+    empty = tmp_path / "token"
+    empty.write_text("\n")
+    bad = subprocess.run([sys.executable, "-m", "kaddons", "agent", "--registry", "oci://127.0.0.1:9",
+                          "--addons-dir", str(catalog), "--events-token-file", str(empty)],
+                         capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and bad.stderr.startswith(f"error: --events-token-file {empty} holds no token")

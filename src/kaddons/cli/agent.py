@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 import re
 import signal
 import sys
@@ -41,11 +42,26 @@ def parse_duration(text: str, what: str) -> float:
 
 
 def parse_listen(text: str) -> tuple[str, int]:
-    """``HOST:PORT`` or ``:PORT`` -> (host, port); UsageError otherwise."""
+    """``HOST:PORT`` or ``:PORT`` (every interface) -> (host, port); UsageError otherwise."""
     host, _, port = text.rpartition(":")
     if not port.isdigit() or int(port) > 65535:
-        raise UsageError(f"--listen {text!r} is not HOST:PORT (e.g. 0.0.0.0:8080 or :8080)")
+        raise UsageError(f"--listen {text!r} is not HOST:PORT (e.g. 127.0.0.1:8080, or :8080 for every interface)")
     return host.strip("[]") or "0.0.0.0", int(port)
+
+
+def read_token(path: Path | None) -> str | None:
+    """The events token: the first line of ``path``, else ``$KADDONS_EVENTS_TOKEN``, else ``None``.
+    Raises UsageError for an unreadable or empty file."""
+    if path is None:
+        return os.environ.get("KADDONS_EVENTS_TOKEN") or None
+    try:
+        token = path.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as err:
+        raise UsageError(f"--events-token-file {path} cannot be read ({getattr(err, 'strerror', None) or err})") \
+            from None
+    if not token or any(c.isspace() for c in token):
+        raise UsageError(f"--events-token-file {path} holds no token (one line without spaces)")
+    return token
 
 
 @with_registry_options
@@ -71,20 +87,30 @@ def agent_command(
                                              help="Addon syncs (so registry requests) at once, 1 to 64.")] = 4,
     listen: Annotated[str, typer.Option(
         "--listen", envvar="KADDONS_LISTEN",
-        help="HOST:PORT for POST /events (registry notifications), GET /healthz and GET /metrics.")]
-    = "0.0.0.0:8080",
+        help="HOST:PORT for POST /events (registry notifications), GET /healthz and GET /metrics; :PORT listens "
+             "on every interface.")]
+    = "127.0.0.1:8080",
+    events_token_file: Annotated[Path | None, typer.Option(
+        "--events-token-file", envvar="KADDONS_EVENTS_TOKEN_FILE", dir_okay=False, show_default=False,
+        help="A file holding the token POST /events must carry (Authorization: Bearer TOKEN, from the registry's "
+             "notifications.endpoints[].headers); or set KADDONS_EVENTS_TOKEN.")] = None,
+    events_insecure: Annotated[bool, typer.Option(
+        "--events-insecure", envvar="KADDONS_EVENTS_INSECURE",
+        help="Take notifications without a token (anyone reaching the port can trigger syncs).")] = False,
     *,
     options: RegistryOptions,
 ) -> None:
     """Sync addons continuously; a registry push notification syncs the pushed addon at once.
 
     Point the registry's notifications at http://THIS-HOST:PORT/events
-    (distribution config: notifications.endpoints[].url). Stops on SIGTERM or Ctrl-C
+    (distribution config: notifications.endpoints[].url), with the agent's token in
+    notifications.endpoints[].headers (Authorization: [Bearer TOKEN]). Stops on SIGTERM or Ctrl-C
     after the running syncs finish. Logs K2s's [AddonSync] lines on standard output.
     """
     root = resolve_addons_dir(addons_dir, k2s_install_dir)
     every = parse_duration(interval, "--interval")
     host, port = parse_listen(listen)
+    token = read_token(events_token_file)
     metrics = Metrics()
     options = dataclasses.replace(options, on_request=metrics.on_request)
     listed = None
@@ -103,9 +129,17 @@ def agent_command(
     with Syncer(config, log=SyncLog(sink)) as syncer:
         agent = Agent(SyncerTarget(syncer), AgentOptions(interval=every, jitter=jitter, concurrency=concurrency,
                                                          discovery_interval=every), metrics=metrics)
-        server = AgentServer(host, port, metrics=metrics, on_push=agent.trigger, prefix=config.spec.prefix,
-                             healthy=lambda: agent.healthy())
+        try:
+            server = AgentServer(host, port, metrics=metrics, on_push=agent.trigger, prefix=config.spec.prefix,
+                                 healthy=lambda: agent.healthy(), token=token, events_insecure=events_insecure)
+        except OSError as err:
+            raise UsageError(f"cannot listen on {host}:{port} ({err.strerror or err}): choose another address with "
+                             "--listen HOST:PORT") from None
         server.start()
+        if token is None and not events_insecure:
+            sink(None, "[AddonSync][WARN] Push notifications are off (POST /events answers 403): give the agent a "
+                       "token (KADDONS_EVENTS_TOKEN or --events-token-file) and the registry the same one, or pass "
+                       "--events-insecure")
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, lambda *_: stop.set())
         sink(None, f"[AddonSync] Agent listening on {host}:{server.port}; checking every {interval}")
