@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -116,3 +117,23 @@ def test_blob_fetch_of_corrupt_blob_writes_no_file(tmp_path: Path, layout: tuple
     assert "digest" in one_line_error(proc)
     assert not target.exists()
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".out.json")] == []
+
+
+@pytest.mark.parametrize("content", [None, "{not json", "[]"], ids=["missing", "malformed", "not-an-object"])
+def test_a_bad_registry_config_is_named_even_when_no_login_is_needed(
+        tmp_path: Path, registry: RunningRegistry, layout: tuple[Path, LayoutStore], content: str | None) -> None:
+    path, _ = layout
+    config = tmp_path / "docker" / "config.json"
+    if content is not None:
+        config.parent.mkdir()
+        config.write_text(content)
+    proc = kaddons("copy", f"oci-layout:{path}:1.0.0", f"oci://{registry.host}/cli/config-check", "--insecure",
+                   "--registry-config", str(config), check=False)
+    assert proc.returncode == 2
+    line = one_line_error(proc)
+    assert str(config) in line
+    assert ("does not exist" in line and "--registry-config" in line) if content is None else "fix or remove" in line
+    env_proc = subprocess.run([sys.executable, "-m", "kaddons", "repo", "ls", registry.host, "--insecure"],
+                              capture_output=True, timeout=120,
+                              env={**os.environ, "KADDONS_REGISTRY_CONFIG": str(config)})
+    assert env_proc.returncode == 2 and str(config) in one_line_error(env_proc)

@@ -17,7 +17,7 @@ from typing import Annotated, Any
 
 import typer
 
-from kaddons.oci.registry import RegistryOptions
+from kaddons.oci.registry import RegistryOptions, read_config
 from kaddons.sync.config import parse_bool, parse_concurrency
 
 
@@ -97,6 +97,8 @@ def with_registry_options(command: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         given = {name: kwargs.pop(name) for name, _, _ in _REGISTRY_FLAGS}
+        if given["registry_config"] is not None:  # checked now: a registry that needs no login would never read it
+            read_config(given["registry_config"], required=True)
         options = RegistryOptions(insecure=given["insecure"], ca_file=given["ca_file"], username=given["username"],
                                   password=given["password"], config_path=given["registry_config"])
         return command(*args, options=options, **kwargs)

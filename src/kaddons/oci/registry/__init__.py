@@ -17,9 +17,10 @@
 Errors are :mod:`kaddons.errors` only: no httpx exception escapes.
 """
 
+from kaddons.oci.registry._credentials import read_config
 from kaddons.oci.registry._http import retry_after_seconds
 from kaddons.oci.registry._options import RegistryOptions, RetryPolicy
 from kaddons.oci.registry._registry import Registry
 from kaddons.oci.registry._repository import Repository
 
-__all__ = ["Registry", "RegistryOptions", "Repository", "RetryPolicy", "retry_after_seconds"]
+__all__ = ["Registry", "RegistryOptions", "Repository", "RetryPolicy", "read_config", "retry_after_seconds"]

@@ -27,7 +27,8 @@ from typing import Any
 
 from kaddons.errors import AuthenticationError, UsageError
 
-__all__ = ["IDENTITY_TOKEN_USER", "Credentials", "default_config_path", "load_credentials", "normalize_server"]
+__all__ = ["IDENTITY_TOKEN_USER", "Credentials", "default_config_path", "load_credentials", "normalize_server",
+           "read_config"]
 
 #: The user name docker uses to say "the secret is an identity (refresh) token".
 IDENTITY_TOKEN_USER = "<token>"
@@ -62,27 +63,43 @@ def normalize_server(key: str) -> str:
     return "docker.io" if text in _DOCKER_HUB_ALIASES else text
 
 
-def load_credentials(host: str, config_path: Path | None = None) -> Credentials | None:
-    """The credentials the Docker config holds for ``host``, or ``None`` (anonymous).
+def read_config(path: Path, *, required: bool = False) -> dict[str, Any] | None:
+    """The Docker config at ``path`` as a JSON object; ``None`` when it does not exist and not ``required``.
 
-    A missing config file means anonymous. Raises :class:`UsageError` for a config that is not
-    JSON, and :class:`AuthenticationError` when a configured helper cannot be run or fails.
+    Raises :class:`UsageError` naming the file when it is required and missing (a ``--registry-config``
+    given on purpose), unreadable, not JSON, or not a JSON object.
     """
-    path = config_path or default_config_path()
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
+        if required:
+            raise UsageError(f"registry config {path} does not exist: fix --registry-config (a Docker config.json) "
+                             "or drop it") from None
         return None
-    except OSError as exc:
-        raise UsageError(
-            f"cannot read Docker config {path}: {exc.strerror}: fix its permissions or pass --username"
-        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise UsageError(f"cannot read Docker config {path}: {reason}: fix its permissions or pass --username") \
+            from None
     try:
         config = json.loads(text)
     except json.JSONDecodeError as exc:
         raise UsageError(f"Docker config {path} is not valid JSON (line {exc.lineno}): fix or remove it") from None
     if not isinstance(config, dict):
         raise UsageError(f"Docker config {path} is not a JSON object: fix or remove it")
+    return config
+
+
+def load_credentials(host: str, config_path: Path | None = None) -> Credentials | None:
+    """The credentials the Docker config holds for ``host``, or ``None`` (anonymous).
+
+    A missing default config file means anonymous; a missing ``config_path`` (given on purpose) is an
+    error. Raises :class:`UsageError` for a config that is not
+    JSON, and :class:`AuthenticationError` when a configured helper cannot be run or fails.
+    """
+    path = config_path or default_config_path()
+    config = read_config(path, required=config_path is not None)
+    if config is None:
+        return None
     wanted = normalize_server(host)
     helpers = config.get("credHelpers") or {}
     if isinstance(helpers, dict):
