@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from kaddons.errors import InvalidReferenceError
+from kaddons.errors import InvalidReferenceError, UsageError
 from kaddons.oci.reference import ARCHIVE, LAYOUT, REGISTRY, Reference, parse_reference, parse_registry_host
 
 DIGEST = "sha256:" + "ab" * 32
@@ -60,3 +62,28 @@ def test_registry_host_accepts_scheme_prefix_and_rejects_paths() -> None:
     assert parse_registry_host("registry.local/") == "registry.local"
     with pytest.raises(InvalidReferenceError):
         parse_registry_host("registry.local/addons")
+
+
+def test_https_urls_are_accepted_and_http_urls_say_what_to_write() -> None:
+    from kaddons.addons.publish import split_registry
+    from kaddons.gitops.options import parse_registry_url
+
+    assert parse_registry_host("https://registry.example.com:5000/") == "registry.example.com:5000"
+    assert parse_reference("https://registry.example.com/addons/metrics:v1").location == "registry.example.com"
+    assert split_registry("HTTPS://registry.example.com/team") == ("registry.example.com", "team/")
+    assert parse_registry_url("https://registry.example.com:5000") == "registry.example.com:5000"
+    for parse in (parse_registry_host, parse_reference, split_registry):
+        with pytest.raises(InvalidReferenceError, match=r"http:// means plain HTTP; write oci://127\.0\.0\.1:5000"):
+            parse("http://127.0.0.1:5000/addons/x:1" if parse is parse_reference else "http://127.0.0.1:5000")
+    with pytest.raises(UsageError, match="pass --insecure"):
+        parse_registry_url("http://127.0.0.1:5000")
+
+
+def test_cli_http_registry_is_one_line_with_the_way_out(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "kaddons", "sync", "--registry", "http://127.0.0.1:5000",
+                           "--addons-dir", str(tmp_path)], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stdout + done.stderr
+    assert "write oci://127.0.0.1:5000 and pass --insecure" in done.stderr

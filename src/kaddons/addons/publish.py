@@ -17,7 +17,7 @@ from pathlib import Path
 from kaddons.errors import InvalidReferenceError, LayoutError, NotFoundError, TagConflictError, UsageError
 from kaddons.oci.archive import ArchiveStore
 from kaddons.oci.copy import CopyObserver, CopyOptions, copy
-from kaddons.oci.reference import parse_registry_host, validate_repository, validate_tag
+from kaddons.oci.reference import parse_registry_host, strip_scheme, validate_repository, validate_tag
 from kaddons.oci.registry import Registry, RegistryOptions
 
 from .artifact import addon_entries
@@ -41,12 +41,12 @@ class PushedAddon:
 
 
 def split_registry(text: str) -> tuple[str, str]:
-    """``[oci://]HOST[:PORT][/PREFIX]`` -> (``HOST[:PORT]``, ``PREFIX/`` or ``""``).
+    """``[oci://|https://]HOST[:PORT][/PREFIX]`` -> (``HOST[:PORT]``, ``PREFIX/`` or ``""``).
 
     Raises :class:`InvalidReferenceError` for a malformed host, a prefix that is not a repository
     path, or a trailing tag/digest.
     """
-    stripped = text.removeprefix("oci://").strip("/")
+    stripped = strip_scheme(text).strip("/")
     host, _, prefix = stripped.partition("/")
     host = parse_registry_host(host)
     if prefix:

@@ -14,7 +14,7 @@ from pathlib import Path
 from kaddons.addons.images.reference import parse_image_reference
 from kaddons.addons.names import NAME_PATTERN
 from kaddons.errors import InvalidReferenceError, UsageError
-from kaddons.oci.reference import parse_registry_host
+from kaddons.oci.reference import parse_registry_host, strip_scheme
 from kaddons.sync._semver import ConstraintError, parse_constraints
 
 from ._choices import Engine, Flavor, parse_engine, parse_flavor
@@ -67,6 +67,11 @@ def parse_registry_url(text: str) -> str:
     repositories are always ``addons/<name>`` on that host, §5.2), or an invalid host or port.
     """
     way_out = "give only oci://HOST[:PORT], e.g. --registry oci://registry.local:5000"
+    if text.lower().startswith(("http://", "https://")):
+        try:
+            text = "oci://" + strip_scheme(text)
+        except InvalidReferenceError as err:
+            raise UsageError(f"registry URL {err}") from None
     if not text.startswith("oci://"):
         raise UsageError(f"registry URL {text!r} does not start with oci://: {way_out}")
     rest = text.removeprefix("oci://").rstrip("/")

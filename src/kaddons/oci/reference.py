@@ -60,9 +60,23 @@ def validate_tag(tag: str) -> str:
     return tag
 
 
+def strip_scheme(text: str) -> str:
+    """``text`` without its ``oci://`` or ``https://`` (the same registry: TLS is the default); raises
+    :class:`InvalidReferenceError` for ``http://``, saying what to write instead (plain HTTP is a
+    registry option, ``--insecure``, not part of the name)."""
+    lowered = text[:8].lower()
+    if lowered.startswith("http://"):
+        rest = text[len("http://"):]
+        raise InvalidReferenceError(f"{text!r}: http:// means plain HTTP; write oci://{rest} and pass --insecure")
+    for scheme in ("oci://", "https://"):
+        if lowered.startswith(scheme):
+            return text[len(scheme):]
+    return text
+
+
 def parse_registry_host(text: str) -> str:
-    """``[oci://]HOST[:PORT]`` -> ``HOST[:PORT]``; raises InvalidReferenceError otherwise."""
-    host = text.removeprefix("oci://").rstrip("/")
+    """``[oci://|https://]HOST[:PORT]`` -> ``HOST[:PORT]``; raises InvalidReferenceError otherwise."""
+    host = strip_scheme(text).rstrip("/")
     if not host or not _HOST.match(host):
         raise InvalidReferenceError(f"invalid registry {text!r}: expected HOST[:PORT], e.g. 127.0.0.1:5000")
     return host
@@ -134,7 +148,7 @@ def parse_reference(text: str) -> Reference:
             if not path:
                 raise InvalidReferenceError(f"invalid reference {text!r}: {kind}: needs a path")
             return Reference(kind, path, None, tag, digest)  # type: ignore[arg-type]
-    body = text.removeprefix("oci://")
+    body = strip_scheme(text)
     host, slash, path = body.partition("/")
     if not slash or not path:
         raise InvalidReferenceError(f"invalid reference {text!r}: expected {_EXAMPLES}")
