@@ -84,13 +84,20 @@ def test_where_the_addons_dir_comes_from(addons_dir: Path, tmp_path: Path) -> No
 def test_missing_addons_dir(tmp_path: Path) -> None:
     proc = kaddons(cwd=tmp_path)
     assert one_line_error(proc) == (
-        "error: addons directory addons (the default) not found; "
-        "set it with --addons-dir DIR, --k2s-install-dir DIR or KADDONS_ADDONS_DIR")
+        "error: no addons directory given and ./addons does not exist: pass --addons-dir DIR, "
+        "--k2s-install-dir DIR or set KADDONS_ADDONS_DIR")
     assert proc.returncode == 3
     proc = kaddons("--k2s-install-dir", str(tmp_path / "k"))
-    assert f"addons directory {tmp_path / 'k' / 'addons'} (--k2s-install-dir) not found" in one_line_error(proc)
+    assert f"addons directory {tmp_path / 'k' / 'addons'} (--k2s-install-dir) does not exist" in one_line_error(proc)
     proc = kaddons(env={"KADDONS_ADDONS_DIR": str(tmp_path / "x")})
-    assert f"addons directory {tmp_path / 'x'} (KADDONS_ADDONS_DIR) not found" in one_line_error(proc)
+    assert one_line_error(proc) == (f"error: addons directory {tmp_path / 'x'} (KADDONS_ADDONS_DIR) does not exist: "
+                                    f"create it (mkdir -p {tmp_path / 'x'}) or fix KADDONS_ADDONS_DIR")
+    proc = kaddons("--addons-dir", str(tmp_path / "y"))  # it was set: never "set it"
+    line = one_line_error(proc)
+    assert "(--addons-dir) does not exist: create it (mkdir -p" in line and "set it" not in line
+    (tmp_path / "file").write_text("x")
+    proc = kaddons("--addons-dir", str(tmp_path / "file"))
+    assert "(--addons-dir) is a file, not a directory" in one_line_error(proc) and proc.returncode == 2
 
 
 def test_synced_addon_shows_digest_and_source(addons_dir: Path) -> None:

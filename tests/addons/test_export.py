@@ -266,6 +266,8 @@ def test_name_selection_and_file_names(testdata: Path, tmp_path: Path) -> None:
         ("metrics", "ingress", "traefik"): ["metrics", "ingress-traefik"],
         ("ingress",): ["ingress-nginx", "ingress-traefik", "ingress-nginx-gw"],
         ("storage",): ["storage-smb"],
+        ("storage-smb",): ["storage-smb"],  # the export name, as import takes it and push prints it
+        ("ingress-nginx-gw", "metrics"): ["ingress-nginx-gw", "metrics"],
     }
     for names, expected in cases.items():
         out = tmp_path / "-".join(names).replace(" ", "_")

@@ -248,9 +248,16 @@ def test_rollback_of_a_multi_implementation_addon_restores_its_entry(testdata: P
     assert discover(v2).find("ingress", "nginx").description.endswith("nginx v2")
 
 
-def test_rollback_refusals(catalog: Path, tmp_path: Path) -> None:
+def test_rollback_refusals(small: str, catalog: Path, tmp_path: Path) -> None:
+    with pytest.raises(NotFoundError, match=r"no addon named metrics in .*: installed: none"):
+        rollback(catalog, "metrics")
+    assert sync_addons(config(f"oci://{small}", catalog, addons=("metrics",))).synced == 1
     with pytest.raises(NotFoundError, match="no previous version of metrics is kept"):
         rollback(catalog, "metrics")
+    with pytest.raises(NotFoundError, match=r"no addon named metrcs in .*: did you mean metrics\? installed: metrics"):
+        rollback(catalog, "metrcs")
+    with pytest.raises(NotFoundError, match="no addon named storage-smb"):  # "NAME IMPL" is read as the export name
+        rollback(catalog, "storage smb")
     with pytest.raises(NotFoundError, match="does not exist"):
         rollback(tmp_path / "nope", "metrics")
     with pytest.raises(UsageError):

@@ -4,7 +4,8 @@
 addon, word 1 (if any) the implementation (``"ingress nginx"``). Without an implementation word, the
 next argument is taken as the implementation when its first word is not the name of an addon
 (``ingress nginx`` -> ingress[nginx]; ``registry ingress nginx`` -> registry, ingress[nginx]).
-Addon names compare case-insensitively as in K2s. Unlike K2s, an unknown addon *or implementation* is
+An argument that is no addon's name may be an export name (``ingress-nginx``), as import accepts
+and push prints. Addon names compare case-insensitively as in K2s. Unlike K2s, an unknown addon *or implementation* is
 an error (K2s silently exports nothing for an unknown implementation, §8.10).
 """
 
@@ -35,6 +36,15 @@ def _find(catalog: Catalog, name: str) -> Addon | None:
     return next((a for a in catalog.addons if a.name.lower() == lowered), None)
 
 
+def _by_export_name(catalog: Catalog, name: str) -> tuple[Addon, str] | None:
+    lowered = name.lower()
+    for addon in catalog.addons:
+        for impl in addon.implementations:
+            if impl.export_name == lowered:
+                return addon, impl.name
+    return None
+
+
 def _known(catalog: Catalog) -> str:
     return ", ".join(a.name for a in catalog.addons) or "none"
 
@@ -62,6 +72,10 @@ def select(catalog: Catalog, names: Sequence[str]) -> list[Selection]:
                 i += 1
         i += 1
         addon = _find(catalog, words[0])
+        if addon is None and impl_name is None:  # the export name NAME-IMPL, as import and push print it
+            found = _by_export_name(catalog, words[0])
+            if found is not None:
+                addon, impl_name = found
         if addon is None:
             raise NotFoundError(f"no addon named {words[0]!r} in {catalog.addons_dir} (addons: {_known(catalog)})")
         if impl_name is None:

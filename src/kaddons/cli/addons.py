@@ -45,8 +45,9 @@ def resolve_addons_dir(addons_dir: Path | None, k2s_install_dir: Path | None) ->
     """The addons directory the options name, checked to exist.
 
     Precedence: ``--addons-dir``, then ``--k2s-install-dir``/``addons``, then ``$KADDONS_ADDONS_DIR``,
-    then ``./addons``. Raises :class:`~kaddons.errors.UsageError` when both options are given,
-    :class:`~kaddons.errors.NotFoundError` (one line, with the ways to set it) when it is no directory.
+    then ``./addons``. Raises :class:`~kaddons.errors.UsageError` when both options are given or the
+    path is a file, :class:`~kaddons.errors.NotFoundError` (one line: what does not exist, and the way
+    out) when it does not exist.
     """
     if addons_dir is not None and k2s_install_dir is not None:
         raise UsageError("give --addons-dir or --k2s-install-dir, not both")
@@ -59,9 +60,15 @@ def resolve_addons_dir(addons_dir: Path | None, k2s_install_dir: Path | None) ->
         path, origin = Path(env), ADDONS_DIR_ENV
     else:
         path, origin = Path("addons"), "the default"
+    if path.exists() and not path.is_dir():
+        raise UsageError(f"addons directory {path} ({origin}) is a file, not a directory: name the directory "
+                         "that holds the addon folders")
     if not path.is_dir():
-        raise NotFoundError(f"addons directory {path} ({origin}) not found; "
-                            f"set it with --addons-dir DIR, --k2s-install-dir DIR or {ADDONS_DIR_ENV}")
+        if origin == "the default":
+            raise NotFoundError(f"no addons directory given and ./{path} does not exist: pass --addons-dir DIR, "
+                                f"--k2s-install-dir DIR or set {ADDONS_DIR_ENV}")
+        raise NotFoundError(f"addons directory {path} ({origin}) does not exist: create it (mkdir -p {path}) or fix "
+                            f"{origin}")
     return path
 
 

@@ -13,11 +13,14 @@ the time until a fixed version is published (or the tag policy pins an older one
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from kaddons.addons.catalog import discover
 from kaddons.addons.install import catalog_lock, install_implementation, kept_record, put_back, recover, take_previous
+from kaddons.addons.names import export_name
 from kaddons.errors import NotFoundError, UsageError
 
 from .config import repository_name
@@ -43,18 +46,30 @@ def _same_message(name: str, digest: str | None) -> str:
             "to; publish a fixed version, or pin an older tag with kaddons sync --tag-policy tag:TAG")
 
 
+def _check_known(addons_dir: Path, name: str) -> None:
+    """Raise :class:`NotFoundError` naming the export names there are when no addon of ``name`` is installed."""
+    names = sorted(impl.export_name for addon in discover(addons_dir).addons for impl in addon.implementations)
+    if name not in names:
+        close = difflib.get_close_matches(name, names, n=1)
+        hint = f"did you mean {close[0]}? " if close else ""
+        raise NotFoundError(f"no addon named {name} in {addons_dir}: {hint}installed: {', '.join(names) or 'none'}")
+
+
 def rollback(addons_dir: str | Path, name: str, *, lock_timeout: float = 600.0) -> RollbackResult:
     """Swap the kept previous version of the addon exported as ``name`` back into ``addons_dir``.
 
-    ``name`` is an export name (``metrics``, ``ingress-nginx``; ``addons/`` may lead). Holds the catalog
-    lock. Raises :class:`~kaddons.errors.UsageError` for an invalid name and when the kept version is the
-    installed one (same digest or same files: rolling back would change nothing),
-    :class:`~kaddons.errors.NotFoundError` when the addons directory does not exist or no previous
-    version is kept,
+    ``name`` is an export name (``metrics``, ``ingress-nginx``; ``addons/`` may lead) or ``"NAME IMPL"``.
+    Holds the catalog lock. Raises :class:`~kaddons.errors.UsageError` for an invalid name and when the
+    kept version is the installed one (same digest or same files: rolling back would change nothing),
+    :class:`~kaddons.errors.NotFoundError` when the addons directory does not exist, no addon of that
+    name is installed (the message lists those that are), or no previous version is kept,
     :class:`~kaddons.errors.ContentError`/:class:`~kaddons.errors.AddonManifestError` when the kept
     version cannot be installed, ``OSError``.
     """
     addons_dir = Path(addons_dir)
+    words = name.split()
+    if len(words) == 2:  # "NAME IMPL", as export and import take it
+        name = export_name(*words)
     name = repository_name(name)
     if not addons_dir.is_dir():
         raise NotFoundError(f"addons directory {addons_dir} does not exist or is not a directory")
@@ -65,6 +80,8 @@ def rollback(addons_dir: str | Path, name: str, *, lock_timeout: float = 600.0) 
         previous = SyncState.from_json(record)
         if current is not None and previous is not None and previous.digest == current.digest:
             raise UsageError(_same_message(name, current.digest))
+        if not kept_record(addons_dir, name)[0] and current is None:
+            _check_known(addons_dir, name)
         kept = take_previous(addons_dir, name)
         try:
             restored = SyncState.from_json(kept.record)
