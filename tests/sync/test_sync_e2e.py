@@ -189,7 +189,10 @@ def test_cli_sync_from_environment_and_rollback(testdata: Path, all_archive: Pat
 
     first = kaddons("sync")
     assert first.returncode == 0, first.stderr
-    assert "[AddonSync] Addon sync completed. Synced: 2, Skipped (unchanged): 0, Failed: 0" in first.stdout
+    assert "[AddonSync] Addon sync completed. Synced: 2, Skipped (unchanged): 0, Failed: 0" in \
+        first.stdout.splitlines()[-1]
+    assert "'metrics': extracted config files, manifests/, scripts" in first.stdout  # what happened, per addon
+    assert "Layer 2 (Helm charts)" not in first.stdout
     assert "[AddonSync][ERROR]" not in first.stdout and first.stderr == ""
     again = kaddons("sync", "-o", "json")
     assert again.returncode == 0 and "Skipped (unchanged): 2" in again.stderr
@@ -201,7 +204,8 @@ def test_cli_sync_from_environment_and_rollback(testdata: Path, all_archive: Pat
     failed = kaddons("sync", "--addon", "nosuch", "--addon", "metrics", "--tag-policy", "tag:v1.0.0")
     assert failed.returncode == 1
     assert "[AddonSync][ERROR] Failed to sync 'nosuch': " in failed.stdout
-    assert "Synced: 0, Skipped (unchanged): 1, Failed: 1" in failed.stdout
+    assert "Synced: 0, Skipped (unchanged): 1, Failed: 1" in failed.stdout.splitlines()[-1]  # the summary is last
+    assert failed.stderr.startswith("error: 1 addon(s) failed to sync: nosuch (") and failed.stderr.count("\n") == 1
     nothing = kaddons("rollback", "metrics")
     assert nothing.returncode == 3 and nothing.stderr.startswith("error: no previous version of metrics")
     redone = kaddons("sync", "--addon", "metrics", KADDONS_CHECK_DIGEST="false")  # fetched, and the same files
@@ -223,6 +227,11 @@ def test_cli_sync_from_environment_and_rollback(testdata: Path, all_archive: Pat
     down = kaddons("sync", "--registry", "oci://127.0.0.1:9", KADDONS_REPOS="")
     assert down.returncode == 5 and "[AddonSync][ERROR]" in down.stdout
     assert "--repos-file or KADDONS_REPOS" in down.stdout
+    assert down.stderr.startswith("error: ") and down.stderr.count("\n") == 1 and "127.0.0.1:9" in down.stderr
+    down_json = kaddons("sync", "--registry", "oci://127.0.0.1:9", "-o", "json", KADDONS_REPOS="")
+    assert down_json.returncode == 5
+    answer = json.loads(down_json.stdout)
+    assert answer["exitCode"] == 5 and "127.0.0.1:9" in answer["error"]
 
 
 def test_one_syncer_serves_parallel_syncs(testdata: Path, all_archive: Path, registry: RunningRegistry,

@@ -82,7 +82,9 @@ def sync_command(
     Log lines are K2s's \\[AddonSync] lines on standard output
     (standard error with -o json, which prints one object per addon: repository,
     status, reason, tag, digest, reference, name, implementation, directory,
-    previousDigest).
+    previousDigest, previousReference; or, when the run cannot start, one object
+    with error and exitCode).
+    Errors are also said in one line on standard error.
     The exit code is 1 when any addon failed; the others are still synced.
     """
     root = resolve_addons_dir(addons_dir, k2s_install_dir)
@@ -100,10 +102,18 @@ def sync_command(
     log = _printer("stderr" if output is OutputFormat.json else "stdout")
     try:
         report = sync_addons(config, log=log)
-    except KaddonsError as err:  # already logged as an [AddonSync][ERROR] line
+    except KaddonsError as err:  # logged as an [AddonSync][ERROR] line; said once more for whoever reads stderr
+        if output is OutputFormat.json:
+            print_json({"error": " ".join(str(err).split()), "exitCode": err.exit_code})
+        else:
+            typer.echo(f"error: {' '.join(str(err).split())}", err=True)
         raise typer.Exit(err.exit_code) from None
     if output is OutputFormat.json:
         print_json(report.to_json())
+    elif report.failed:
+        failed = [f"{r.repository} ({r.reason})" for r in report.results if r.status == "failed"]
+        shown = "; ".join(failed[:3]) + (f"; and {len(failed) - 3} more" if len(failed) > 3 else "")
+        typer.echo(f"error: {len(failed)} addon(s) failed to sync: {shown}", err=True)
     if report.exit_code:
         raise typer.Exit(report.exit_code)
 

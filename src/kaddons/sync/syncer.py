@@ -36,6 +36,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal
 
+from kaddons.addons.artifact import AddonEntry
+from kaddons.addons.format import LayerKind, layer_for_media_type
 from kaddons.addons.install import catalog_lock, recover
 from kaddons.addons.names import is_single_implementation
 from kaddons.addons.publish import ADDONS_NAMESPACE
@@ -52,15 +54,21 @@ __all__ = ["AddonResult", "Status", "SyncReport", "Syncer", "sync_addons"]
 
 Status = Literal["synced", "skipped", "failed"]
 _RETRIED = (DigestError, RegistryUnavailableError)
-_LAYER_LINES = (
-    "Layer 0 (config files): extracted into the addon folder",
-    "Layer 1 (manifests): extracted into manifests/",
-    "Layer 2 (Helm charts): extracted into manifests/chart/",
-    "Layer 3 (scripts): extracted into the addon folder",
-    "Layer 4 (Linux images): SKIPPED - images are pulled from the registry when the addon is enabled",
-    "Layer 5 (Windows images): SKIPPED - images are pulled from the registry when the addon is enabled",
-    "Layer 6 (packages): SKIPPED - not needed in the addons directory",
-)
+_LAYER_PLACES = {LayerKind.CONFIG: "config files", LayerKind.MANIFESTS: "manifests/",
+                 LayerKind.CHARTS: "Helm charts (manifests/chart/)", LayerKind.SCRIPTS: "scripts"}
+
+
+def _layers_line(name: str, entry: AddonEntry) -> str:
+    """What the sync of ``entry`` extracted, and which of its layers stay in the registry."""
+    kinds = [spec.kind for spec in (layer_for_media_type(d.media_type) for d in entry.manifest.layers)
+             if spec is not None]
+    extracted = [_LAYER_PLACES[kind] for kind in kinds if kind in _LAYER_PLACES]
+    left = sorted({"images" if kind in (LayerKind.IMAGES_LINUX, LayerKind.IMAGES_WINDOWS) else "packages"
+                   for kind in kinds if kind not in _LAYER_PLACES})
+    line = f"'{name}': extracted {', '.join(extracted) or 'nothing'}"
+    if left:
+        line += f"; not fetched: {' and '.join(left)} (pulled when the addon is enabled)"
+    return line
 
 
 @dataclass(frozen=True)
@@ -300,6 +308,7 @@ class Syncer:
             log.info(f"Saved digest for '{name}': {desc.digest}")
             return AddonResult(name, "skipped", "content unchanged", **progress)
         log.info(f"Addon '{staged.entry.cli_name}' extracted successfully")
+        log.info(_layers_line(name, staged.entry))
         log.info(f"Saved digest for '{name}': {desc.digest}")
         return AddonResult(name, "synced", **progress)
 
@@ -426,12 +435,10 @@ def sync_addons(config: SyncConfig, only: Sequence[str] | None = None, *, log: S
     except KaddonsError as err:
         log.error(_reason(err))
         raise
-    log.info(report.summary())
     if report.failed:
         log.error(f"{report.failed} addon(s) failed to sync: "
                   f"{', '.join(r.repository for r in report.results if r.status == 'failed')}")
     elif report.synced:
-        for line in _LAYER_LINES:
-            log.info(line)
         log.info("Run 'kaddons ls' (or 'k2s addons ls') to see the synced addons")
+    log.info(report.summary())
     return report
