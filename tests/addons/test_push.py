@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
+import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -13,6 +16,7 @@ from kaddons.addons.export import ExportOptions, export_addons
 from kaddons.addons.publish import push_archive, split_registry
 from kaddons.errors import InvalidReferenceError, LayoutError
 from kaddons.oci.registry import Registry, RegistryOptions
+from tests.helpers.fault_proxy import FaultProxy
 from tests.helpers.registry import RunningRegistry
 
 PLAIN = RegistryOptions(insecure=True)
@@ -114,3 +118,36 @@ def test_a_published_version_tag_is_not_moved_without_force(testdata: Path, mult
         assert forced.returncode == 0, forced.stderr
         moved = client.repository(f"{prefix.split('/', 1)[1]}/addons/metrics").resolve("v1.0.0")
         assert moved.digest != first.digest
+
+
+def test_ctrl_c_says_interrupted_and_what_was_published(multi_archive: Path, registry: RunningRegistry) -> None:
+    prefix = f"ctrlc-{uuid.uuid4().hex[:8]}"
+    with FaultProxy(registry.url) as proxy:
+        hang = proxy.add_fault(method="PUT", path=r"/addons/ingress-nginx/manifests/", delay=30, times=None)
+        push = subprocess.Popen([sys.executable, "-m", "kaddons", "push", str(multi_archive),
+                                 f"{proxy.host}/{prefix}", "--insecure"],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        assert push.stdout is not None
+        first = push.stdout.readline()  # metrics is published before ingress-nginx's manifest hangs
+        assert first.startswith(f"{proxy.host}/{prefix}/addons/metrics:v1.0.0 sha256:"), first
+        deadline = time.monotonic() + 20
+        while hang.used == 0:
+            assert time.monotonic() < deadline and push.poll() is None
+            time.sleep(0.05)
+        push.send_signal(signal.SIGINT)
+        out, err = push.communicate(timeout=30)
+    assert push.returncode == 130, err
+    assert "Traceback" not in err and err.strip().splitlines()[-1].startswith("error: interrupted")
+    assert "ingress-nginx" not in out
+
+
+def test_ctrl_c_while_starting_is_one_line() -> None:
+    for delay in (0.05, 0.15):
+        proc = subprocess.Popen([sys.executable, "-m", "kaddons", "--help"], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+        time.sleep(delay)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+        assert "Traceback" not in err, err
+        if proc.returncode != 0:  # the help may have been printed before the signal came
+            assert proc.returncode == 130 and err == "error: interrupted\n", err

@@ -87,11 +87,13 @@ def _check_tags_free(client: Registry, host: str, prefix: str, targets: dict[tup
 
 def push_archive(archive: str | Path, registry: str, options: RegistryOptions | None = None, *,
                  tag: str | None = None, observer: CopyObserver | None = None,
-                 log: Callable[[str], None] | None = None, force: bool = False) -> list[PushedAddon]:
+                 log: Callable[[str], None] | None = None, force: bool = False,
+                 on_pushed: Callable[[PushedAddon], None] | None = None) -> list[PushedAddon]:
     """Copy every addon manifest of ``archive`` to ``registry`` (``HOST[:PORT][/PREFIX]``), one repository each.
 
     The tag is ``tag`` when given, else the entry's ``org.opencontainers.image.ref.name``, else
-    ``v<version>``. Returns one :class:`PushedAddon` per manifest, in index order. Raises
+    ``v<version>``. Returns one :class:`PushedAddon` per manifest, in index order; ``on_pushed`` gets
+    each as soon as its tag is set (so an interrupted push has said what it published). Raises
     :class:`LayoutError` for an archive without addons (or an entry without a tag),
     :class:`UsageError` for two entries with the same export name and tag,
     :class:`~kaddons.errors.TagConflictError` (before anything is pushed) when a tag other than
@@ -128,4 +130,6 @@ def push_archive(archive: str | Path, registry: str, options: RegistryOptions | 
                 if log is not None:
                     log(f"Pushed {reference} {result.root.digest}")
                 pushed.append(PushedAddon(name, reference, result.root.digest, result.copied, result.skipped))
+                if on_pushed is not None:
+                    on_pushed(pushed[-1])
     return pushed

@@ -6,14 +6,16 @@ Every :class:`~kaddons.errors.KaddonsError` becomes one line on standard error, 
 
 from __future__ import annotations
 
+import signal
 import sys
+from types import FrameType
 
 import typer
 
 from kaddons import __version__
 from kaddons.errors import KaddonsError
 
-from . import addons, agent, importing, oci, packaging
+from . import _interrupted_while_starting, addons, agent, importing, oci, packaging
 from . import sync as sync_cli
 from .gitops import gitops_app
 
@@ -52,15 +54,29 @@ def _root(
     """Deliver Kubernetes addons as OCI artifacts through GitOps."""
 
 
+class Interrupted(BaseException):
+    """Ctrl-C (SIGINT) while a command runs. Not a KeyboardInterrupt, which click turns into a bare exit:
+    it unwinds through every ``finally`` (staging folders are removed, locks released) up to :func:`main`."""
+
+
+def _interrupt(_signum: int, _frame: FrameType | None) -> None:
+    raise Interrupted
+
+
 def main() -> None:
-    """Console-script entry point: run the app, mapping library errors to exit codes."""
+    """Console-script entry point: run the app, mapping library errors to exit codes.
+
+    Ctrl-C prints ``error: interrupted`` and exits 130; what a command reported as done before it stays done.
+    """
+    if signal.getsignal(signal.SIGINT) in (signal.default_int_handler, _interrupted_while_starting):
+        signal.signal(signal.SIGINT, _interrupt)
     try:
         app()
     except KaddonsError as err:
         typer.echo(f"error: {err}", err=True)
         sys.exit(err.exit_code)
-    except KeyboardInterrupt:
-        typer.echo("error: interrupted", err=True)
+    except (Interrupted, KeyboardInterrupt):
+        typer.echo("error: interrupted (what was reported as done is done)", err=True)
         sys.exit(130)
     except OSError as err:
         typer.echo(f"error: {err.strerror or err}{f': {err.filename}' if err.filename else ''}", err=True)

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from kaddons.addons.export import ExportOptions, export_addons
-from kaddons.addons.publish import push_archive
+from kaddons.addons.publish import PushedAddon, push_archive
 from kaddons.errors import UsageError
 from kaddons.oci.reference import parse_registry_host
 from kaddons.oci.registry import RegistryOptions
@@ -105,14 +105,16 @@ def push_command(
 
     A tag that already names other content (a published version) is refused unless --force; latest moves.
     """
+    def published(p: PushedAddon) -> None:  # printed at once: an interrupted push has said what it published
+        if output is OutputFormat.text:
+            typer.echo(f"{p.reference} {p.digest}")
+
     with copy_progress() as observer:
-        pushed = push_archive(archive, registry, options, tag=tag, observer=observer, force=force)
+        pushed = push_archive(archive, registry, options, tag=tag, observer=observer, force=force,
+                              on_pushed=published)
     if output is OutputFormat.json:
         print_json([{"exportName": p.export_name, "reference": p.reference, "digest": p.digest,
                      "copied": p.copied, "skipped": p.skipped} for p in pushed])
-    else:
-        for p in pushed:
-            typer.echo(f"{p.reference} {p.digest}")
 
 
 export_command = with_registry_options(export_command)
