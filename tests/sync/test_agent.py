@@ -124,6 +124,33 @@ def test_failures_back_off_and_retry_after_is_honoured() -> None:
     assert 'kaddons_syncs_total{addon="a",result="failed"} 3.0' in text
 
 
+def test_a_pushed_tag_not_found_yet_is_looked_up_again_at_once() -> None:
+    """The registry announces a push before the tag resolves: the sync the notification starts must not wait
+    out the failure backoff (min_backoff 5 s here) but look again within a fraction of a second."""
+    target = RecordingTarget([])
+    missing = Outcome("failed", "tag 'v1' not found", not_found=True)
+    target.script["a"] = [missing, missing, Outcome("synced")]
+    target.script["b"] = [missing] * 10
+    agent = Agent(target, AgentOptions(interval=60, jitter=0, min_backoff=5, max_backoff=60, push_retries=4,
+                                       push_retry_delay=0.05))
+    stop = threading.Event()
+    thread = threading.Thread(target=agent.run, args=(stop,))
+    thread.start()
+    try:
+        agent.trigger("a")
+        wait_for(lambda: target.count("a") >= 3, timeout=3)
+        t = [when for name, when in target.calls if name == "a"]
+        assert t[2] - t[0] < 1.0, t
+        agent.trigger("b")  # never found: four quick retries, then the normal backoff
+        wait_for(lambda: target.count("b") >= 5, timeout=3)
+        time.sleep(0.8)
+        assert target.count("b") == 5
+    finally:
+        stop.set()
+        thread.join(timeout=10)
+    assert 'kaddons_syncs_total{addon="a",result="synced"} 1.0' in agent.metrics.render().decode()
+
+
 def test_backoff_is_the_longer_of_exponential_and_retry_after_within_the_cap() -> None:
     agent = Agent(RecordingTarget([]), AgentOptions(min_backoff=5, max_backoff=60))
     assert [agent.backoff(n) for n in (1, 2, 3, 4, 5)] == [5, 10, 20, 40, 60]

@@ -25,7 +25,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, Protocol
 
-from kaddons.errors import RegistryUnavailableError
+from kaddons.errors import NotFoundError, RegistryUnavailableError
 
 from ._metrics import Metrics
 
@@ -39,12 +39,14 @@ _log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Outcome:
-    """The result of one addon sync: ``status``, a one-line ``message``, and ``retry_after`` seconds
-    when the registry asked for a pause (429/503 ``Retry-After``)."""
+    """The result of one addon sync: ``status``, a one-line ``message``, ``retry_after`` seconds
+    when the registry asked for a pause (429/503 ``Retry-After``), and ``not_found`` when the failure
+    was a tag or repository the registry does not know (yet)."""
 
     status: Literal["synced", "skipped", "failed"]
     message: str = ""
     retry_after: float | None = None
+    not_found: bool = False
 
 
 class SyncTarget(Protocol):
@@ -64,7 +66,9 @@ class AgentOptions:
     """Timings in seconds. ``jitter`` is a fraction of ``interval`` (0.1: each period is 90-110% of it).
 
     After the n-th failure in a row an addon waits ``min_backoff * 2**(n-1)``, at least the registry's
-    ``Retry-After``, at most ``max_backoff``.
+    ``Retry-After``, at most ``max_backoff``. A sync started by a push notification that finds no tag
+    (the registry announces a push before the tag resolves) is tried again ``push_retries`` times after
+    ``push_retry_delay * 2**k`` seconds (0.1, 0.2, 0.4, 0.8) before that backoff applies.
     """
 
     interval: float = 300.0
@@ -73,6 +77,8 @@ class AgentOptions:
     discovery_interval: float = 300.0
     min_backoff: float = 5.0
     max_backoff: float = 3600.0
+    push_retries: int = 4
+    push_retry_delay: float = 0.1
 
 
 class Agent:
@@ -90,6 +96,7 @@ class Agent:
         self._failures: dict[str, int] = {}
         self._running: set[str] = set()
         self._again: set[str] = set()
+        self._pushed: dict[str, int] = {}  # push-triggered addons: quick retries of a not-found tag used
         self._names: set[str] = set()
         self._next_discovery = 0.0
         self.heartbeat = clock()
@@ -106,6 +113,7 @@ class Agent:
         """Sync ``name`` as soon as a slot is free (a push notification); runs again if it is running."""
         with self._cond:
             self.metrics.notifications.inc()
+            self._pushed[name] = 0
             if name in self._running:
                 self._again.add(name)
             else:
@@ -147,7 +155,12 @@ class Agent:
         self.metrics.record(name, outcome.status)
         with self._cond:
             self._running.discard(name)
-            if outcome.status == "failed":
+            quick = self._pushed.pop(name, None)
+            if outcome.status == "failed" and outcome.not_found and quick is not None \
+                    and quick < self.options.push_retries and name not in self._again:
+                self._pushed[name] = quick + 1  # the tag of a fresh push may not resolve yet: look again soon
+                delay = self.options.push_retry_delay * 2 ** quick
+            elif outcome.status == "failed":
                 failures = self._failures.get(name, 0) + 1
                 self._failures[name] = failures
                 delay = self.backoff(failures, outcome.retry_after)
@@ -157,6 +170,7 @@ class Agent:
                 delay = self._period()
             if name in self._again:  # pushed while it ran: that push is news, even after a failure
                 self._again.discard(name)
+                self._pushed[name] = 0
                 delay = delay if outcome.retry_after else 0.0
             self._schedule(name, now + delay)
             self._cond.notify_all()
@@ -216,4 +230,4 @@ class SyncerTarget:
     def sync(self, name: str) -> Outcome:
         result = self.syncer.sync_one(name)
         retry_after = result.error.retry_after if isinstance(result.error, RegistryUnavailableError) else None
-        return Outcome(result.status, result.reason, retry_after)
+        return Outcome(result.status, result.reason, retry_after, isinstance(result.error, NotFoundError))
