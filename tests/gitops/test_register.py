@@ -132,9 +132,11 @@ BAD_REGISTER = [
     (["metrics"], {"--interval": "1d"}, ["interval '1d'"]),
     (["metrics"], {"--semver": ">>1.0"}, ["semver constraint '>>1.0' does not parse", ">=0.0.0-0"]),
     (["metrics"], {"--semver": ">=1.0.0\t<2.0.0"}, ["white space"]),
-    (["metrics"], {"--registry": "oci://r.local/addons"}, ["has a path"]),
+    (["metrics"], {"--registry": "oci://r.local/addons"}, ["ends in /addons"]),
+    (["metrics"], {"--registry": "oci://r.local/team", "--flavor": "k2s"}, ["has a path", "knows no prefix"]),
     (["metrics"], {"--registry": "oci://r.local:5000:v1"}, ["names a tag"]),
-    (["metrics"], {"--registry": "http://r.local"}, ["does not start with oci://"]),
+    (["metrics"], {"--registry": "http://r.local"}, ["http:// means plain HTTP", "oci://r.local", "--insecure"]),
+    (["metrics"], {"--registry": "r.local"}, ["does not start with oci://"]),
     (["metrics"], {"--flavor": "flux"}, ["unknown flavor 'flux'"]),
     (["metrics"], {"--service-account": "Bad_Name"}, ["--service-account 'Bad_Name'"]),
 ]
@@ -183,3 +185,19 @@ def test_register_never_overwrites_a_file_that_is_not_kaddons(kaddons: CliRun, t
     assert_one_line_error(done, "kustomization.yaml, metrics.yaml would be overwritten", "not kaddons'")
     assert (out / "metrics.yaml").read_text() == "kind: MyOwnMetrics\n"
     assert sorted(p.name for p in out.iterdir()) == ["kustomization.yaml", "metrics.yaml"]
+
+
+def test_a_registry_prefix_reaches_every_object(kaddons: CliRun, tmp_path: Path) -> None:
+    """push and sync publish to PREFIX/addons/<name>: the cluster side must read the same repositories."""
+    registry = "oci://ghcr.io/example-org/platform"
+    register = kaddons("gitops", "register", "metrics", "--registry", registry, "-o", tmp_path / "registered")
+    assert register.returncode == 0, register.stderr
+    render = kaddons("gitops", "render", "--engine", "argocd", "--registry", registry, "-o", tmp_path / "tree")
+    assert render.returncode == 0, render.stderr
+    found = by_kind(kustomize_build(tmp_path / "registered"))
+    assert found[("OCIRepository", "addon-sync-metrics")]["spec"]["url"] == \
+        "oci://ghcr.io/example-org/platform/addons/metrics"
+    for obj in found.values():
+        validate(obj)
+    config = by_kind(kustomize_build(tmp_path / "tree"))[("ConfigMap", "addon-sync-config")]
+    assert config["data"]["REGISTRY_URL"] == registry  # what the poller and the Jobs pass to kaddons sync

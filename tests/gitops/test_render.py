@@ -344,8 +344,11 @@ def _not_pem(tmp_path: Path) -> Path:
 
 
 BAD_RENDER = [
-    ({"--registry": "oci://registry.local/addons"}, ["'oci://registry.local/addons'", "has a path",
-                                                     "oci://HOST[:PORT]"]),
+    ({"--registry": "oci://registry.local/addons"}, ["'oci://registry.local/addons'", "ends in /addons",
+                                                     "PREFIX/addons/<name>"]),
+    ({"--registry": "oci://registry.local/team", "--flavor": "k2s", "--sync-script": "SCRIPT"},
+     ["'oci://registry.local/team'", "has a path", "oci://HOST[:PORT]", "Sync-Addons.ps1 knows no prefix"]),
+    ({"--registry": "oci://registry.local/Team"}, ["no valid prefix"]),
     ({"--registry": "oci://registry.local:5000/addons/metrics:v1.0.0"}, ["names a tag"]),
     ({"--registry": "oci://registry.local:latest"}, ["names a tag"]),
     ({"--registry": "oci://registry.local@sha256:" + "a" * 64}, ["names a digest"]),

@@ -24,8 +24,9 @@ gitops_app = typer.Typer(
 )
 
 Registry = Annotated[str | None, typer.Option(
-    "--registry", metavar="oci://HOST[:PORT]", show_default=False,
-    help="The registry the addons are published to (repositories addons/<name>).")]
+    "--registry", metavar="oci://HOST[:PORT][/PREFIX]", show_default=False,
+    help="The registry the addons are published to (repositories [PREFIX/]addons/<name>; a prefix for the "
+         "kaddons flavor only).")]
 FlavorOption = Annotated[str, typer.Option(
     "--flavor", metavar="kaddons|k2s",
     help="kaddons: Linux pods running kaddons sync; k2s: K2s's Windows HostProcess pods.")]

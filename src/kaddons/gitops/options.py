@@ -14,7 +14,7 @@ from pathlib import Path
 from kaddons.addons.images.reference import parse_image_reference
 from kaddons.addons.names import NAME_PATTERN
 from kaddons.errors import InvalidReferenceError, UsageError
-from kaddons.oci.reference import parse_registry_host, strip_scheme
+from kaddons.oci.reference import parse_registry_host, strip_scheme, validate_repository
 from kaddons.sync._semver import ConstraintError, parse_constraints
 
 from ._choices import Engine, Flavor, parse_engine, parse_flavor
@@ -60,13 +60,24 @@ _DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9
 _PEM_CERTIFICATE = "-----BEGIN CERTIFICATE-----"
 
 
-def parse_registry_url(text: str) -> str:
-    """``oci://HOST[:PORT]`` -> ``HOST[:PORT]``.
+def _is_host(text: str) -> bool:
+    try:
+        parse_registry_host(text)
+    except InvalidReferenceError:
+        return False
+    return True
 
-    Raises :class:`UsageError` for a value without ``oci://``, with a path, a tag or a digest (the
-    repositories are always ``addons/<name>`` on that host, §5.2), or an invalid host or port.
+
+def parse_registry_url(text: str, *, allow_prefix: bool = False) -> str:
+    """``oci://HOST[:PORT][/PREFIX]`` -> ``HOST[:PORT][/PREFIX]`` (``https://`` is taken as ``oci://``).
+
+    ``allow_prefix``: a repository path prefix is allowed (the kaddons flavor: addons are read from
+    ``PREFIX/addons/<name>``, as ``kaddons push`` and ``sync`` do); without it, or when the prefix ends in
+    ``addons`` (repositories would be ``…/addons/addons/<name>``), a path is an error saying why.
+    Raises :class:`UsageError` for a value without ``oci://``, a tag or a digest, or an invalid host or port.
     """
-    way_out = "give only oci://HOST[:PORT], e.g. --registry oci://registry.local:5000"
+    example = "oci://HOST[:PORT][/PREFIX]" if allow_prefix else "oci://HOST[:PORT]"
+    way_out = f"give only {example}, e.g. --registry oci://registry.local:5000"
     if text.lower().startswith(("http://", "https://")):
         try:
             text = "oci://" + strip_scheme(text)
@@ -82,15 +93,22 @@ def parse_registry_url(text: str) -> str:
     port = after_brackets.partition(":")[2]
     if ":" in path.rpartition("/")[2] or ":" in port or (port and not port.isdigit()):
         raise UsageError(f"registry URL {text!r} names a tag: {way_out}")
-    if slash:
-        raise UsageError(f"registry URL {text!r} has a path (/{path}): {way_out}; addons are read from "
-                         "HOST/addons/<name>")
+    if slash and not allow_prefix:
+        raise UsageError(f"registry URL {text!r} has a path (/{path}): {way_out}; the k2s flavor reads addons "
+                         "from HOST/addons/<name> only (K2s's Sync-Addons.ps1 knows no prefix)")
+    if slash and path.rpartition("/")[2] == "addons":
+        raise UsageError(f"registry URL {text!r} ends in /addons: addons are read from PREFIX/addons/<name>, so "
+                         f"drop the trailing /addons (the registry path has a path /{path} too many)")
     if ":" in after_brackets and not (port and 0 < int(port) < 65536):
         raise UsageError(f"registry URL {text!r} has an invalid port {port!r}: {way_out}")
     try:
-        return parse_registry_host(host)
+        host = parse_registry_host(host)
+        if slash:
+            validate_repository(path)
     except InvalidReferenceError:
-        raise UsageError(f"registry URL {text!r} has no valid host: {way_out}") from None
+        what = "prefix" if slash and _is_host(host) else "host"
+        raise UsageError(f"registry URL {text!r} has no valid {what}: {way_out}") from None
+    return f"{host}/{path}" if slash else host
 
 
 def check_addon_name(name: str) -> str:

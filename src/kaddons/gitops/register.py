@@ -68,7 +68,8 @@ _NAME, _HOST, _INSECURE = "ADDON_NAME_PLACEHOLDER", "REGISTRY_HOST_PLACEHOLDER",
 class RegisterOptions:
     """Validated registration settings; build them with :func:`register_options`.
 
-    ``registry`` is ``HOST[:PORT]``; ``service_account`` the Kustomization's ``serviceAccountName``
+    ``registry`` is ``HOST[:PORT][/PREFIX]`` (a prefix for the kaddons flavor only); ``service_account``
+    the Kustomization's ``serviceAccountName``
     (``None``: none, K2s's behaviour); ``registry_secret`` makes the OCIRepository pull with the Secret
     :data:`REGISTRY_SECRET`.
     """
@@ -86,14 +87,14 @@ def register_options(registry: str, *, flavor: str | Flavor = Flavor.kaddons, in
                      interval: str = DEFAULT_INTERVAL, semver: str = DEFAULT_SEMVER,
                      service_account: str | None = None, registry_secret: bool = False) -> RegisterOptions:
     """Check every input; raises :class:`~kaddons.errors.UsageError` (one line) for an unknown flavor, a
-    registry URL that is not ``oci://HOST[:PORT]``, an interval that is not a Flux duration, a semver
-    constraint Flux would not parse, or an invalid ServiceAccount name.
+    registry URL that is not ``oci://HOST[:PORT][/PREFIX]`` (no prefix for k2s), an interval that is not a
+    Flux duration, a semver constraint Flux would not parse, or an invalid ServiceAccount name.
 
     ``service_account`` ``None`` means the flavor's default: :data:`RECONCILER` for ``kaddons``, none
     for ``k2s`` (K2s renders no such account; pass one to use an account of your own).
     """
     flavor = parse_flavor(flavor)
-    host = parse_registry_url(registry)
+    host = parse_registry_url(registry, allow_prefix=flavor is Flavor.kaddons)
     if service_account is None:
         account = RECONCILER if flavor is Flavor.kaddons else None
     else:

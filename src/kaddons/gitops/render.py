@@ -82,7 +82,8 @@ _LABELS = {"app.kubernetes.io/name": "addon-sync", "app.kubernetes.io/part-of": 
 class RenderOptions:
     """Validated render settings; build them with :func:`render_options`.
 
-    ``registry`` is ``HOST[:PORT]``; ``addons_dir``, ``image``, ``run_as_user`` and ``ca_pem`` are for
+    ``registry`` is ``HOST[:PORT][/PREFIX]`` (a prefix for the kaddons flavor only); ``addons_dir``,
+    ``image``, ``run_as_user`` and ``ca_pem`` are for
     the ``kaddons`` flavor, ``k2s_install_dir`` and ``sync_script`` (the text of ``Sync-Addons.ps1``)
     for the ``k2s`` flavor.
     """
@@ -112,7 +113,7 @@ def render_options(engine: str | Engine, registry: str, *, flavor: str | Flavor 
     while kaddons ships only a stand-in for K2s's script.
     """
     engine, flavor = parse_engine(engine), parse_flavor(flavor)
-    host = parse_registry_url(registry)
+    host = parse_registry_url(registry, allow_prefix=flavor is Flavor.kaddons)
     given = {"--addons-dir": addons_dir, "--image": image, "--run-as-user": run_as_user, "--ca-file": ca_file,
              "--k2s-install-dir": k2s_install_dir, "--sync-script": sync_script}
     other = ("--k2s-install-dir", "--sync-script") if flavor is Flavor.kaddons else (
