@@ -20,7 +20,7 @@ from kaddons.oci.archive import ArchiveStore
 from kaddons.oci.registry import Registry, RegistryOptions
 from tests.helpers.http_server import StaticServer
 from tests.helpers.images import push_image
-from tests.helpers.registry import RunningRegistry
+from tests.helpers.registry import RunningRegistry, free_port
 
 MANIFEST = """\
 apiVersion: v1
@@ -163,3 +163,35 @@ def test_cli_insecure_registry_flag(demo_addon: tuple[Path, StaticServer], regis
     ok = run("--insecure-registry", registry.host)
     assert ok.returncode == 0, ok.stderr
     assert "images-linux.tar" in ok.stderr
+
+
+def test_an_unreachable_image_registry_points_to_omit_images(tmp_path: Path) -> None:
+    addon = tmp_path / "addons" / "demo"
+    (addon / "manifests").mkdir(parents=True)
+    down = f"127.0.0.1:{free_port()}"  # nothing listens: what an air-gapped machine sees
+    (addon / "addon.manifest.yaml").write_text(MANIFEST.format(url=f"http://{down}", host=down))
+    (addon / "Enable.ps1").write_text("# enable\n")
+    (addon / "Disable.ps1").write_text("# disable\n")
+    (addon / "manifests" / "app.yaml").write_text(f"image: {down}/app:1.0\n")
+    done = subprocess.run([sys.executable, "-m", "kaddons", "export", "demo", "--addons-dir",
+                           str(tmp_path / "addons"), "-d", str(tmp_path / "out"), "--omit-packages"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 5 and "Traceback" not in done.stderr, done.stderr
+    line = done.stderr.strip().splitlines()[-1]
+    assert line.startswith("error: demo: its images cannot be pulled") and "--omit-images" in line
+    assert "--insecure" not in line
+
+
+def test_the_bundled_examples_find_every_file_their_images_are_named_in() -> None:
+    """examples/addons/metrics names ../common/manifests/windows-exporter/daemonset.yaml (K2s's layout)."""
+    from kaddons.addons import discover
+    from kaddons.addons.images import discover_images
+
+    examples = Path(__file__).resolve().parents[2] / "examples" / "addons"
+    catalog = discover(examples)
+    assert catalog.problems == []
+    for addon in catalog.addons:
+        for impl in addon.implementations:
+            images = discover_images(impl, addon.directory)  # raises for a file that is not there
+            if addon.name == "metrics":
+                assert any("windows-exporter" in image for image in images.windows), images

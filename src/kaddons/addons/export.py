@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from kaddons.errors import UsageError
+from kaddons.errors import RegistryUnavailableError, UsageError
 from kaddons.gitops import parse_flavor, render_gitops_sync
 from kaddons.oci import mediatypes
 from kaddons.oci._tarutil import tar_mtime
@@ -204,7 +204,16 @@ class _Builder:
         self._log(f"{impl.export_name}: pulling {len(images.linux)} Linux and {len(images.windows)} Windows images")
         cache = self.options.image_cache or (self.staging / "images")
         cache.mkdir(parents=True, exist_ok=True)
-        pulled = pull_images(images, cache, options_for=self.options.registry_options, platform=self.options.platform)
+        try:
+            pulled = pull_images(images, cache, options_for=self.options.registry_options,
+                                 platform=self.options.platform)
+        except RegistryUnavailableError as err:  # offline, most often: the way out is not --insecure
+            from kaddons.oci.registry._errors import INSECURE_HINT
+
+            reason = str(err).replace(INSECURE_HINT, "").rstrip(" ;:,")
+            raise RegistryUnavailableError(
+                f"{impl.export_name}: its images cannot be pulled ({reason}); without access to the image "
+                "registries, export with --omit-images (and --omit-packages)", retry_after=err.retry_after) from None
         layers = []
         for kind, windows in ((LayerKind.IMAGES_LINUX, False), (LayerKind.IMAGES_WINDOWS, True)):
             files = {p.file_name: p.path for p in pulled if p.windows == windows}

@@ -38,7 +38,7 @@ __all__ = [
 ERROR_BODY_LIMIT = 8 * 1024
 #: Statuses after which a request is retried (distribution-spec clients: 429 and transient 5xx).
 RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
-_INSECURE_HINT = "check the address, or use --insecure if the registry serves plain HTTP"
+INSECURE_HINT = "check the address, or use --insecure if the registry serves plain HTTP"
 
 
 def one_line(text: str, limit: int = 200) -> str:
@@ -165,14 +165,14 @@ def transport_error(exc: httpx.RequestError, method: str, what: str, attempts: i
         )
     if cause is not None:
         return RegistryUnavailableError(
-            f"TLS handshake with {host} failed ({_reason(exc)}){tries}: {_INSECURE_HINT}"
+            f"TLS handshake with {host} failed ({_reason(exc)}){tries}: {INSECURE_HINT}"
         )
     if isinstance(exc, httpx.ConnectError):
         try:
             plain = exc.request.url.scheme == "http"
         except RuntimeError:
             plain = False
-        hint = "check the address and that the registry is running" if plain else _INSECURE_HINT
+        hint = "check the address and that the registry is running" if plain else INSECURE_HINT
         return RegistryUnavailableError(f"cannot connect to registry {host} ({_reason(exc)}){tries}: {hint}")
     if isinstance(exc, httpx.TooManyRedirects):
         return RegistryUnavailableError(f"{method} {what}: too many redirects: check the registry address")
