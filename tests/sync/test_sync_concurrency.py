@@ -120,7 +120,8 @@ def test_failing_addons_do_not_disturb_the_others(testdata: Path, registry: Runn
         failed = [line for line in block if f"[AddonSync][ERROR] Failed to sync '{name}': " in line]
         assert len(failed) == (1 if name in ("no-such-addon", "dicom") else 0), name
     assert "Addon sync completed. Synced: 4, Skipped (unchanged): 0, Failed: 2" in lines.text
-    assert lines.lines[-1].endswith("[AddonSync][ERROR] 2 addon(s) failed to sync: no-such-addon, dicom")
+    assert lines.lines[-2].endswith("[AddonSync][ERROR] 2 addon(s) failed to sync: no-such-addon, dicom")
+    assert "Addon sync completed. Synced: " in lines.lines[-1]  # the summary line stays last
     assert_catalog_matches(testdata, catalog, only={"dashboard", "metrics", "ingress-nginx", "storage-smb"})
     assert not (catalog / "dicom").exists()
 
