@@ -77,10 +77,11 @@ def test_repo_ls_tags_manifest_and_blob_fetch(
 
     child = parse_index(raw).manifests[0]
     out_file = tmp_path / "child.json"
-    kaddons("blob", "fetch", f"{host}/addons/b@{child.digest}", "-o", str(out_file), "--insecure")
+    kaddons("blob", "fetch", f"{host}/addons/b@{child.digest}", "--file", str(out_file), "--insecure")
     assert out_file.read_bytes() == fetch_bytes(store, child)
-    kaddons("blob", "fetch", f"oci-layout:{path}@{child.digest}", "-o", str(tmp_path / "again.json"))
-    assert (tmp_path / "again.json").read_bytes() == out_file.read_bytes()
+    old = kaddons("blob", "fetch", f"oci-layout:{path}@{child.digest}", "-o", str(tmp_path / "again.json"))
+    assert (tmp_path / "again.json").read_bytes() == out_file.read_bytes()  # the old spelling still works
+    assert b"warning: -o/--output FILE is deprecated" in old.stderr and b"--file" in old.stderr
 
 
 def test_bad_reference_is_one_line_and_exit_2(tmp_path: Path) -> None:
@@ -112,7 +113,7 @@ def test_blob_fetch_of_corrupt_blob_writes_no_file(tmp_path: Path, layout: tuple
     blob.chmod(0o644)
     blob.write_bytes(blob.read_bytes().replace(b"{", b"[", 1))
     target = tmp_path / "out.json"
-    proc = kaddons("blob", "fetch", f"oci-layout:{path}@{child.digest}", "-o", str(target), check=False)
+    proc = kaddons("blob", "fetch", f"oci-layout:{path}@{child.digest}", "--file", str(target), check=False)
     assert proc.returncode == 4
     assert "digest" in one_line_error(proc)
     assert not target.exists()

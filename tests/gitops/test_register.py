@@ -49,7 +49,7 @@ def test_the_printed_stream_is_the_build_of_the_written_directory(kaddons: CliRu
     args = ["gitops", "register", *NAMES, "--registry", REGISTRY, "--flavor", flavor, "--semver", ">=1.0.0 <2.0.0"]
     printed = kaddons(*args)
     assert printed.returncode == 0, printed.stderr
-    written = kaddons(*args, "-o", tmp_path / "out")
+    written = kaddons(*args, "--output-dir", tmp_path / "out")
     assert written.returncode == 0, written.stderr
     assert canonical(load_stream(printed.stdout)) == canonical(kustomize_build(tmp_path / "out"))
 
@@ -149,7 +149,7 @@ def test_bad_input_is_one_line_and_writes_nothing(kaddons: CliRun, tmp_path: Pat
     flags = {"--registry": REGISTRY, **change}
     args = [x for item in flags.items() for x in item]
     out = tmp_path / "out"
-    assert_one_line_error(kaddons("gitops", "register", *names, *args, "-o", out), *needles)
+    assert_one_line_error(kaddons("gitops", "register", *names, *args, "--output-dir", out), *needles)
     assert not out.exists()
     assert_one_line_error(kaddons("gitops", "register", *names, *args), *needles)  # nothing printed either
 
@@ -157,7 +157,7 @@ def test_bad_input_is_one_line_and_writes_nothing(kaddons: CliRun, tmp_path: Pat
 def test_registering_one_at_a_time_keeps_earlier_registrations(kaddons: CliRun, tmp_path: Path) -> None:
     """Flux prunes what leaves a Kustomization: a second `register -o DIR` must not unregister the first addon."""
     out = tmp_path / "clusters" / "edge" / "addon-sync"
-    base = ["gitops", "register", "--registry", REGISTRY, "-o", out]
+    base = ["gitops", "register", "--registry", REGISTRY, "--output-dir", out]
     first = kaddons(*base[:2], "metrics", *base[2:])
     assert first.returncode == 0, first.stderr
     (out / "README.md").write_text("registrations of the edge cluster\n")  # the user's own file
@@ -181,7 +181,7 @@ def test_register_never_overwrites_a_file_that_is_not_kaddons(kaddons: CliRun, t
     out.mkdir()
     (out / "kustomization.yaml").write_text("resources: [metrics.yaml]\n")
     (out / "metrics.yaml").write_text("kind: MyOwnMetrics\n")
-    done = kaddons("gitops", "register", "metrics", "--registry", REGISTRY, "-o", out, "--force")
+    done = kaddons("gitops", "register", "metrics", "--registry", REGISTRY, "--output-dir", out, "--force")
     assert_one_line_error(done, "kustomization.yaml, metrics.yaml would be overwritten", "not kaddons'")
     assert (out / "metrics.yaml").read_text() == "kind: MyOwnMetrics\n"
     assert sorted(p.name for p in out.iterdir()) == ["kustomization.yaml", "metrics.yaml"]
@@ -190,9 +190,11 @@ def test_register_never_overwrites_a_file_that_is_not_kaddons(kaddons: CliRun, t
 def test_a_registry_prefix_reaches_every_object(kaddons: CliRun, tmp_path: Path) -> None:
     """push and sync publish to PREFIX/addons/<name>: the cluster side must read the same repositories."""
     registry = "oci://ghcr.io/example-org/platform"
-    register = kaddons("gitops", "register", "metrics", "--registry", registry, "-o", tmp_path / "registered")
+    register = kaddons("gitops", "register", "metrics", "--registry", registry,
+                       "--output-dir", tmp_path / "registered")
     assert register.returncode == 0, register.stderr
-    render = kaddons("gitops", "render", "--engine", "argocd", "--registry", registry, "-o", tmp_path / "tree")
+    render = kaddons("gitops", "render", "--engine", "argocd", "--registry", registry,
+                     "--output-dir", tmp_path / "tree")
     assert render.returncode == 0, render.stderr
     found = by_kind(kustomize_build(tmp_path / "registered"))
     assert found[("OCIRepository", "addon-sync-metrics")]["spec"]["url"] == \

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import difflib
+import json
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -75,7 +76,7 @@ def test_the_printed_stream_is_the_kustomize_build_of_the_written_tree(kaddons: 
         args += ["--sync-script", str(sync_script)]
     printed = kaddons(*args)
     assert printed.returncode == 0, printed.stderr
-    written = kaddons(*args, "-o", tmp_path / "tree")
+    written = kaddons(*args, "--output-dir", tmp_path / "tree")
     assert written.returncode == 0 and not written.stdout, written.stderr
     assert f"kubectl apply -k {tmp_path / 'tree'}" in written.stderr
     stream = load_stream(printed.stdout)
@@ -379,13 +380,14 @@ def test_bad_input_is_one_line_and_writes_nothing(kaddons: CliRun, tmp_path: Pat
     values = {"NOT_PEM": str(_not_pem(tmp_path)), "MISSING": str(tmp_path / "missing.pem"), "SCRIPT": str(sync_script)}
     args = [x for flag, value in flags.items() if value is not None for x in (flag, values.get(value, value))]
     fresh = tmp_path / "fresh"
-    assert_one_line_error(kaddons("gitops", "render", *args, "-o", fresh), *needles)
+    assert_one_line_error(kaddons("gitops", "render", *args, "--output-dir", fresh), *needles)
     assert not fresh.exists()
     earlier = tmp_path / "earlier"  # an earlier output stays as it was, even with --force
-    good = ["gitops", "render", "--engine", "argocd", "--registry", "oci://registry.local:5000", "-o", earlier]
+    good = ["gitops", "render", "--engine", "argocd", "--registry", "oci://registry.local:5000",
+            "--output-dir", earlier]
     assert kaddons(*good).returncode == 0
     before = _tree(earlier)
-    assert_one_line_error(kaddons("gitops", "render", *args, "-o", earlier, "--force"), *needles)
+    assert_one_line_error(kaddons("gitops", "render", *args, "--output-dir", earlier, "--force"), *needles)
     assert _tree(earlier) == before
 
 
@@ -393,9 +395,25 @@ def test_cli_refuses_a_non_empty_output_directory(kaddons: CliRun, tmp_path: Pat
     out = tmp_path / "out"
     out.mkdir()
     (out / "mine.txt").write_text("x")
-    done = kaddons("gitops", "render", "--engine", "fluxcd", "--registry", "oci://r.local", "-o", out)
+    done = kaddons("gitops", "render", "--engine", "fluxcd", "--registry", "oci://r.local", "--output-dir", out)
     assert_one_line_error(done, str(out), "--force")
     assert [p.name for p in out.iterdir()] == ["mine.txt"]
-    added = kaddons("gitops", "render", "--engine", "fluxcd", "--registry", "oci://r.local", "-o", out, "--force")
+    added = kaddons("gitops", "render", "--engine", "fluxcd", "--registry", "oci://r.local",
+                    "--output-dir", out, "--force")
     assert added.returncode == 0, added.stderr
     assert (out / "mine.txt").read_text() == "x" and (out / "kustomization.yaml").is_file()
+
+
+def test_dash_o_is_a_format_and_the_old_directory_spelling_still_works(kaddons: CliRun, tmp_path: Path) -> None:
+    args = ["gitops", "render", "--engine", "fluxcd", "--registry", REGISTRY]
+    as_json = kaddons(*args, "-o", "json")
+    assert as_json.returncode == 0, as_json.stderr
+    assert json.loads(as_json.stdout) == load_stream(kaddons(*args).stdout)
+    assert not (tmp_path / "json").exists() and not Path("json").exists()
+    assert load_stream(kaddons(*args, "-o", "yaml").stdout) == load_stream(kaddons(*args).stdout)
+    old = kaddons(*args, "-o", tmp_path / "tree")  # deprecated: a directory, with a warning naming --output-dir
+    assert old.returncode == 0, old.stderr
+    assert f"warning: -o {tmp_path / 'tree'} as a directory is deprecated" in old.stderr
+    assert (tmp_path / "tree" / "kustomization.yaml").is_file()
+    both = kaddons(*args, "-o", "json", "--output-dir", tmp_path / "x")
+    assert_one_line_error(both, "give one of them")

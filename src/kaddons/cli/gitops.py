@@ -32,12 +32,43 @@ FlavorOption = Annotated[str, typer.Option(
     help="kaddons: Linux pods running kaddons sync; k2s: K2s's Windows HostProcess pods.")]
 Insecure = Annotated[bool, typer.Option("--insecure", help="The registry speaks plain HTTP (no TLS).")]
 OutputDir = Annotated[Path | None, typer.Option(
-    "--output-dir", "-o", file_okay=False, show_default=False,
+    "--output-dir", file_okay=False, show_default=False,
     help="Write the files here (kubectl apply -k DIR) instead of printing one YAML stream. kaddons replaces only "
          "files it wrote there (recorded in DIR/.kaddons-owned); other files are never changed.")]
+OutputOption = Annotated[str | None, typer.Option(
+    "--output", "-o", metavar="yaml|json", show_default=False,
+    help="Format of what is printed without --output-dir: yaml (one stream, the default) or json (one list). "
+         "-o DIR (a directory) still works for one release, with a warning: use --output-dir DIR.")]
 Force = Annotated[bool, typer.Option(
     "--force", help="Write into a non-empty directory kaddons has no record of, and replace kaddons' files that "
                     "were edited by hand. Files that are not kaddons' are never changed.")]
+
+
+_FORMATS = ("yaml", "json")
+
+
+def _destination(output: str | None, output_dir: Path | None) -> tuple[str, Path | None]:
+    """(format, directory) from -o and --output-dir; -o with anything but a format is the old -o DIR."""
+    if output is None or output.lower() in _FORMATS:
+        if output is not None and output_dir is not None:
+            raise UsageError(f"-o {output} prints; --output-dir writes files: give one of them")
+        return (output or "yaml").lower(), output_dir
+    if output_dir is not None:
+        raise UsageError(f"-o {output!r} is not a format (yaml or json): write to a directory with --output-dir only")
+    typer.echo(f"warning: -o {output} as a directory is deprecated and will mean a format only: use --output-dir "
+               f"{output}", err=True)
+    return "yaml", Path(output)
+
+
+def _print(stream: str, fmt: str) -> None:
+    if fmt == "json":
+        import json
+
+        from kaddons.gitops._yaml import load_documents
+
+        sys.stdout.write(json.dumps(load_documents(stream), indent=2) + "\n")
+    else:
+        sys.stdout.write(stream)
 
 
 def _counts(done: WriteResult) -> str:
@@ -84,13 +115,14 @@ def render_command(
         help="k2s flavor: K2s's Sync-Addons.ps1 (addons\\common\\manifests\\addon-sync\\base\\scripts), for the "
              "ConfigMap addon-sync-script.")] = None,
     output_dir: OutputDir = None,
+    output: OutputOption = None,
     force: Force = False,
 ) -> None:
     """Render the cluster side of addon-sync: namespace k2s-addon-sync, its ServiceAccount and ConfigMaps,
     and the engine's part.
 
-    With -o DIR, DIR/kustomization.yaml builds it all (kubectl apply -k DIR);
-    without, the built objects are printed (kubectl apply -f -).
+    With --output-dir DIR, DIR/kustomization.yaml builds it all (kubectl apply -k DIR);
+    without, the built objects are printed (kubectl apply -f -; -o json: as one JSON list).
     Registry credentials: create the kubernetes.io/dockerconfigjson Secret addon-sync-registry
     in k2s-addon-sync; render never writes secrets.
     """
@@ -99,8 +131,9 @@ def render_command(
     options = render_options(engine, _registry(registry), flavor=flavor, insecure=insecure, addons_dir=addons_dir,
                              image=image, run_as_user=run_as_user, ca_file=ca_file,
                              k2s_install_dir=k2s_install_dir, sync_script=sync_script)
+    fmt, output_dir = _destination(output, output_dir)
     if output_dir is None:
-        sys.stdout.write(render_stream(options))
+        _print(render_stream(options), fmt)
         return
     done = write_rendered(render_tree(options), output_dir, force=force)
     path = done.directory
@@ -130,20 +163,22 @@ def register_command(
         "--registry-secret", help="Flux pulls with the Secret addon-sync-registry (kubernetes.io/dockerconfigjson).")]
     = False,
     output_dir: OutputDir = None,
+    output: OutputOption = None,
     force: Force = False,
 ) -> None:
     """Register addons with FluxCD: per addon an OCIRepository (addon-sync-NAME) following addons/NAME
     and a Kustomization applying the artifact's gitops-sync/ Job.
 
     Apply the fluxcd tree of `kaddons gitops render --engine fluxcd` first.
-    With -o DIR, one DIR/NAME.yaml per addon and DIR/kustomization.yaml listing every addon registered
+    With --output-dir DIR, one DIR/NAME.yaml per addon and DIR/kustomization.yaml listing every addon registered
     there: registering more addons later adds them, earlier registrations stay;
     without, one YAML stream.
     """
     options = register_options(_registry(registry), flavor=flavor, insecure=insecure, interval=interval,
                                semver=semver, service_account=service_account, registry_secret=registry_secret)
+    fmt, output_dir = _destination(output, output_dir)
     if output_dir is None:
-        sys.stdout.write(register_stream(names, options))
+        _print(register_stream(names, options), fmt)
         return
     done, every = register_into(output_dir, names, options, force=force)
     path = done.directory

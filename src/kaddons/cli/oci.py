@@ -122,11 +122,22 @@ def manifest_fetch(
 def blob_fetch(
     reference: Annotated[str, typer.Argument(
         help="HOST[:PORT]/REPO@DIGEST, oci-layout:PATH@DIGEST or oci-archive:FILE@DIGEST.")],
-    output_file: Annotated[str, typer.Option("--output", "-o", help="File to write; - for standard output.")],
+    file: Annotated[str | None, typer.Option("--file", help="File to write; - for standard output.",
+                                             show_default=False)] = None,
+    old_output: Annotated[str | None, typer.Option(
+        "--output", "-o", hidden=True, help="Deprecated spelling of --file (-o is for formats).")] = None,
     *,
     options: RegistryOptions,
 ) -> None:
     """Download a blob by digest, verified; the file appears only once all of it verified."""
+    if old_output is not None:
+        if file is not None:
+            raise UsageError("give --file only (-o/--output is its deprecated spelling)")
+        typer.echo(f"warning: -o/--output FILE is deprecated (-o is for formats): use --file {old_output}", err=True)
+        file = old_output
+    if file is None:
+        raise UsageError("no file given: pass --file FILE, or --file - for standard output")
+    output_file = file
     ref = parse_reference(reference)
     if ref.digest is None:
         raise UsageError(f"{reference}: a blob is fetched by digest: REF@sha256:<hex>")
