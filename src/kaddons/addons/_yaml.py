@@ -32,11 +32,44 @@ class _Constructor(SafeConstructor):
 _Constructor.add_constructor("tag:yaml.org,2002:timestamp", SafeConstructor.construct_yaml_str)
 
 
+MAX_EXPANDED_NODES = 100_000
+"""Nodes a document may have once its aliases are expanded (K2s's Go loader refuses excessive aliasing)."""
+
+
+def _expanded_nodes(node: Any, memo: dict[int, int], depth: int = 0) -> int:
+    """Nodes of ``node`` with every alias expanded; shared nodes are counted once per reference."""
+    known = memo.get(id(node))
+    if known is not None:
+        return known
+    if depth > 1000:
+        return MAX_EXPANDED_NODES + 1
+    value = node.value
+    if isinstance(value, list):
+        children = [item for pair in value for item in pair] if value and isinstance(value[0], tuple) else value
+        count = 1 + sum(_expanded_nodes(child, memo, depth + 1) for child in children)
+    else:
+        count = 1
+    memo[id(node)] = min(count, MAX_EXPANDED_NODES + 1)
+    return memo[id(node)]
+
+
+def _check_aliases(yaml: YAML, text: str, source: str) -> None:
+    """Refuse a document whose aliases expand it beyond :data:`MAX_EXPANDED_NODES` (a billion-laughs bomb)."""
+    if "&" not in text or "*" not in text:
+        return
+    root = yaml.compose(text)
+    if root is not None and _expanded_nodes(root, {}) > MAX_EXPANDED_NODES:
+        raise AddonManifestError(source, f"its YAML aliases expand it to more than {MAX_EXPANDED_NODES} nodes: "
+                                         "refusing it (K2s's loader refuses excessive aliasing too)")
+
+
 def parse_yaml(text: str, source: str) -> Any:
-    """Parse YAML 1.2 safely (duplicate keys are errors); errors name ``source``, line and column."""
+    """Parse YAML 1.2 safely (duplicate keys are errors, alias bombs are refused); errors name ``source``,
+    line and column."""
     yaml = YAML(typ="safe", pure=True)  # YAML 1.2; duplicate keys raise
     yaml.Constructor = _Constructor
     try:
+        _check_aliases(yaml, text, source)
         return yaml.load(text)
     except MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark

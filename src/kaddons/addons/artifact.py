@@ -96,6 +96,10 @@ def read_entry(store: ReadOnlyStore, desc: Descriptor, *, where: str) -> AddonEn
         raise InvalidManifestError(f"{what} is a {desc.media_type!r}, not an image manifest: an addon is one "
                                    "image manifest per implementation")
     manifest = parse_manifest(fetch_bytes(store, desc), what=what)
+    if desc.media_type != mt.OCI_MANIFEST or manifest.media_type not in (None, mt.OCI_MANIFEST):
+        given = manifest.media_type if desc.media_type == mt.OCI_MANIFEST else desc.media_type
+        raise InvalidManifestError(f"{what} is a {given!r}: the addon format requires an OCI image manifest "
+                                   f"({mt.OCI_MANIFEST}); re-export it")
     sources = (manifest.annotations, desc.annotations)
     addon = _annotation(fmt.ANN_ADDON_NAME, *sources)
     if addon is None:
@@ -116,22 +120,44 @@ def addon_entries(store: ReadOnlyStore, descriptors: Sequence[Descriptor], *, wh
     """The addon entries among ``descriptors`` (index entries), in order, repeated ones included.
 
     Entries that are not image manifests, or carry no ``vnd.k2s.addon.name`` anywhere, are skipped
-    and described to ``warn`` (§7.5 item 2). Raises what :func:`read_entry` raises.
+    and described to ``warn`` (§7.5 item 2), at most :data:`MAX_WARNINGS` of them, then one line with
+    the count. Raises what :func:`read_entry` raises.
     """
     entries = []
+    capped = _Capped(warn)
     for desc in descriptors:
         what = f"{where}: manifest {desc.digest}"
         if desc.media_type not in mt.MANIFEST_TYPES:
-            if warn is not None:
-                warn(f"{what}: skipped, {desc.media_type!r} is not an image manifest")
+            capped(f"{what}: skipped, {desc.media_type!r} is not an image manifest")
             continue
         entry = read_entry(store, desc, where=where)
         if entry is None:
-            if warn is not None:
-                warn(f"{what}: skipped, it has no {fmt.ANN_ADDON_NAME} annotation")
+            capped(f"{what}: skipped, it has no {fmt.ANN_ADDON_NAME} annotation")
             continue
         entries.append(entry)
+    capped.finish()
     return entries
+
+
+MAX_WARNINGS = 20
+"""Warnings about skipped index entries said one by one; the rest are counted in one line."""
+
+
+class _Capped:
+    """Passes the first :data:`MAX_WARNINGS` lines to ``warn`` (``None``: none); :meth:`finish` counts the rest."""
+
+    def __init__(self, warn: Warn | None) -> None:
+        self._warn = warn
+        self._said = 0
+
+    def __call__(self, line: str) -> None:
+        self._said += 1
+        if self._warn is not None and self._said <= MAX_WARNINGS:
+            self._warn(line)
+
+    def finish(self) -> None:
+        if self._warn is not None and self._said > MAX_WARNINGS:
+            self._warn(f"... and {self._said - MAX_WARNINGS} more index entries skipped likewise")
 
 
 def read_entries(store: IndexedStore, where: str, warn: Warn) -> list[AddonEntry]:

@@ -8,8 +8,10 @@ Layer blobs come from artifacts nobody vouches for, so extraction confines and b
   backslashes and NUL characters are refused; a leading ``./`` (K2s writes ``./x``) is accepted;
 * two names that differ only in case (between members, or with what ``dest`` already holds) are
   refused: they would overwrite each other on Windows, where K2s runs;
-* the expanded size and the number of members are limited (:class:`ExtractLimits`), against
-  decompression bombs;
+* the expanded size, the expansion ratio of gzip layers and the number of members are limited
+  (:class:`ExtractLimits`), against decompression bombs;
+* a file name that occurs twice in one tar is refused (readers disagree on which copy counts), as are
+  names equal to another after Unicode normalization (NFC/NFD) or case folding;
 * the blob is read to its end and verified after the tar ends, so a digest mismatch or content longer
   than its descriptor is detected even when the tar stops early.
 
@@ -24,6 +26,7 @@ import contextlib
 import os
 import re
 import tarfile
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
@@ -32,12 +35,17 @@ from kaddons.errors import ContentError, UnsafeContentError, UsageError
 from kaddons.oci._tarutil import member_kind
 from kaddons.oci.digest import VerifyingReader
 
-__all__ = ["DEFAULT_MAX_BYTES", "DEFAULT_MAX_MEMBERS", "ExtractLimits", "extract_tar", "format_size", "parse_size"]
+__all__ = ["DEFAULT_MAX_BYTES", "DEFAULT_MAX_MEMBERS", "DEFAULT_MAX_RATIO", "DEFAULT_RATIO_FLOOR", "ExtractLimits",
+           "extract_tar", "format_size", "parse_size"]
 
 DEFAULT_MAX_BYTES = 4 * 1024**3
 """Default limit of the bytes one tar may expand to: 4 GiB."""
 DEFAULT_MAX_MEMBERS = 100_000
 """Default limit of the members (files and directories) of one tar."""
+DEFAULT_MAX_RATIO = 200
+"""Default limit of expanded bytes per compressed byte of a gzip layer (text compresses 5-20 times)."""
+DEFAULT_RATIO_FLOOR = 32 * 1024**2
+"""Expanded bytes below which the ratio is not checked: 32 MiB."""
 _CHUNK = 1 << 20
 _DRIVE = re.compile(r"^[A-Za-z]:")
 _UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1000, "m": 1000**2, "mb": 1000**2, "g": 1000**3, "gb": 1000**3,
@@ -47,18 +55,23 @@ _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$")
 
 @dataclass(frozen=True)
 class ExtractLimits:
-    """Bounds for one tar: ``max_bytes`` of file content written, ``max_members`` headers read.
+    """Bounds for one tar: ``max_bytes`` of file content written, ``max_members`` headers read, and for a
+    gzip tar ``max_ratio``: once more than ``ratio_floor`` bytes are written, the bytes written may be at
+    most ``max_ratio`` times the compressed bytes read so far (a bomb is stopped after ``ratio_floor``
+    bytes instead of ``max_bytes``).
 
     Raises :class:`~kaddons.errors.UsageError` for a limit that is not positive.
     """
 
     max_bytes: int = DEFAULT_MAX_BYTES
     max_members: int = DEFAULT_MAX_MEMBERS
+    max_ratio: int = DEFAULT_MAX_RATIO
+    ratio_floor: int = DEFAULT_RATIO_FLOOR
 
     def __post_init__(self) -> None:
-        if self.max_bytes <= 0 or self.max_members <= 0:
-            raise UsageError(f"extraction limits must be positive, got {self.max_bytes} bytes "
-                             f"and {self.max_members} members")
+        if min(self.max_bytes, self.max_members, self.max_ratio, self.ratio_floor) <= 0:
+            raise UsageError(f"extraction limits must be positive, got {self.max_bytes} bytes, "
+                             f"{self.max_members} members, ratio {self.max_ratio} after {self.ratio_floor} bytes")
 
 
 def parse_size(text: str) -> int:
@@ -104,6 +117,11 @@ def _member_path(info: tarfile.TarInfo, what: str) -> str | None:
     return "/".join(parts)
 
 
+def _key(path: str) -> str:
+    """What makes two names the same file somewhere: case (Windows) and Unicode normalization (NFC/NFD)."""
+    return unicodedata.normalize("NFC", path).lower()
+
+
 class _Tree:
     """What ``dest`` holds (pre-existing and written): exact path by lowercase path, and which are dirs."""
 
@@ -120,7 +138,7 @@ class _Tree:
 
     def _add(self, path: str, *, is_dir: bool) -> None:
         path = path.removeprefix("./")
-        self.names[path.lower()] = path
+        self.names[_key(path)] = path
         if is_dir:
             self.dirs.add(path)
 
@@ -130,10 +148,10 @@ class _Tree:
         for depth in range(1, len(parts) + 1):
             prefix = "/".join(parts[:depth])
             want_dir = is_dir or depth < len(parts)
-            known = self.names.get(prefix.lower())
+            known = self.names.get(_key(prefix))
             if known is not None and known != prefix:
-                raise UnsafeContentError(f"{self.what}: member {member!r} collides with {known!r} when case is "
-                                         "ignored (as on Windows): refusing it")
+                raise UnsafeContentError(f"{self.what}: member {member!r} collides with {known!r} when case and "
+                                         "Unicode normalization are ignored (as on Windows and macOS): refusing it")
             if known is not None and want_dir != (prefix in self.dirs):
                 existing = "directory" if prefix in self.dirs else "file"
                 raise UnsafeContentError(f"{self.what}: member {member!r} conflicts with the {existing} {prefix!r}: "
@@ -141,8 +159,29 @@ class _Tree:
             self._add(prefix, is_dir=want_dir)
 
 
+class _Counting:
+    """A read-only stream that counts the bytes read through it (the compressed bytes of a gzip layer)."""
+
+    def __init__(self, stream: BinaryIO) -> None:
+        self._stream = stream
+        self.count = 0
+
+    def read(self, n: int = -1) -> bytes:
+        data = self._stream.read(n)
+        self.count += len(data)
+        return data
+
+
+def _check_ratio(written: int, compressed: _Counting | None, limits: ExtractLimits, what: str) -> None:
+    if compressed is not None and written > limits.ratio_floor and written > limits.max_ratio * max(
+            compressed.count, 1):
+        raise UnsafeContentError(f"{what} expands more than {limits.max_ratio} times its compressed size "
+                                 f"({format_size(written)} from {compressed.count} bytes read): refusing it as a "
+                                 "decompression bomb")
+
+
 def _write_file(source: BinaryIO, target: Path, info: tarfile.TarInfo, budget: list[int], limits: ExtractLimits,
-                what: str) -> None:
+                what: str, compressed: _Counting | None) -> None:
     flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
     fd = os.open(target, flags, 0o644)
     with os.fdopen(fd, "wb") as out:
@@ -150,6 +189,7 @@ def _write_file(source: BinaryIO, target: Path, info: tarfile.TarInfo, budget: l
             budget[0] += len(chunk)
             if budget[0] > limits.max_bytes:
                 raise _too_big(what, limits)
+            _check_ratio(budget[0], compressed, limits, what)
             out.write(chunk)
         os.fchmod(out.fileno(), 0o755 if info.mode & 0o111 else 0o644)
     _set_mtime(target, info.mtime)
@@ -197,7 +237,8 @@ def extract_tar(stream: BinaryIO, dest: Path, *, gzip: bool, limits: ExtractLimi
     dir_times: list[tuple[Path, float]] = []
     budget, members = [0], 0
     try:
-        with tarfile.open(fileobj=stream, mode="r|gz" if gzip else "r|") as tar:
+        compressed = _Counting(stream) if gzip else None
+        with tarfile.open(fileobj=compressed or stream, mode="r|gz" if gzip else "r|") as tar:
             for info in tar:
                 members += 1
                 if members > limits.max_members:
@@ -206,6 +247,9 @@ def extract_tar(stream: BinaryIO, dest: Path, *, gzip: bool, limits: ExtractLimi
                 path = _member_path(info, what)
                 if path is None:
                     continue
+                if path in written and not info.isdir():
+                    raise UnsafeContentError(f"{what}: member {info.name!r} occurs twice: refusing it (which copy "
+                                             "counts depends on the reader)")
                 tree.claim(path, is_dir=info.isdir(), member=info.name)
                 target = dest / path
                 if info.isdir():
@@ -218,7 +262,7 @@ def extract_tar(stream: BinaryIO, dest: Path, *, gzip: bool, limits: ExtractLimi
                 source = tar.extractfile(info)
                 if source is None:  # pragma: no cover - regular files always have content
                     continue
-                _write_file(source, target, info, budget, limits, what)
+                _write_file(source, target, info, budget, limits, what, compressed)
                 written[path] = None
         if isinstance(stream, VerifyingReader):
             stream.verify_to_end()

@@ -385,12 +385,12 @@ def install_implementation(addons_dir: Path, staged: StagedImplementation, *,
     if base.is_symlink() or (base.exists() and not base.is_dir()):
         raise ContentError(f"{base} exists and is not a directory: move it away and import again")
     installed = _read_manifest(manifest_path)
-    if installed is not None and (base / impl).exists():
+    if installed is not None:
         current = load_manifest(manifest_path)
         listed = [i.name for i in current.spec.implementations]
-        if impl not in listed and addon in listed:
-            raise ContentError(f"{base / impl} belongs to the single-implementation addon {addon!r}: refusing to "
-                               f"replace it with implementation {impl!r}; remove {base} first")
+        if impl not in listed and addon in listed:  # an artifact must not turn a single addon into a multi one
+            raise ContentError(f"{base} holds the single-implementation addon {addon!r}: refusing to add an "
+                               f"implementation {impl!r} to it; remove {base} first if that is what you want")
     merged = merge_manifest(installed, staged.manifest.decode("utf-8-sig"), only=[impl],
                             existing_source=str(manifest_path),
                             imported_source=f"imported {MANIFEST_FILE} of {name}")

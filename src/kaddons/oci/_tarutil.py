@@ -74,8 +74,8 @@ def _check(archive: Path, info: tarfile.TarInfo) -> str | None:
 def scan(archive: Path) -> dict[str, Member]:
     """Read every header of an uncompressed tar once: normalised name -> :class:`Member` (files only).
 
-    Later members of the same name replace earlier ones (as extraction would). Raises
-    :class:`LayoutError` for a file that is not an (uncompressed) tar, and for members that are
+    Raises :class:`LayoutError` for a file that is not an (uncompressed) tar, for a name that occurs
+    twice (two ``index.json``: readers would disagree on which counts), and for members that are
     absolute, contain ``..``, or are links/devices/directories where layout files or blobs belong.
     """
     members: dict[str, Member] = {}
@@ -88,6 +88,9 @@ def scan(archive: Path) -> dict[str, Member]:
                 for info in tar:
                     name = _check(archive, info)
                     if name is not None and info.isreg():
+                        if name in members:
+                            raise LayoutError(f"{archive} holds {name} twice: refusing it (which copy counts "
+                                              "depends on the reader)")
                         members[name] = Member(info.offset_data, info.size)
     except tarfile.TarError as exc:
         raise LayoutError(f"{archive} is not a tar archive: {exc}") from None

@@ -36,7 +36,7 @@ from kaddons.oci._layoutcore import (
 from kaddons.oci._tarutil import Member, Section, copy_file, dir_info, file_info, scan, tar_mtime
 from kaddons.oci.digest import VerifyingReader
 from kaddons.oci.layout import LayoutStore
-from kaddons.oci.models import Descriptor, ImageIndex
+from kaddons.oci.models import MAX_MANIFEST_BYTES, Descriptor, ImageIndex
 
 __all__ = ["ArchiveStore", "BlobSource", "BlobWriter", "write_archive", "write_blobs_archive"]
 
@@ -147,6 +147,9 @@ class _ArchiveReader(IndexedContent):
     def _read_small(self, name: str) -> bytes:
         if name not in self.members:
             raise LayoutError(f"{self.path} has no {name} member: image-layout.md requires one at the archive root")
+        if self.members[name].size > MAX_MANIFEST_BYTES:
+            raise LayoutError(f"{self.path}: {name} is {self.members[name].size} bytes, more than the "
+                              f"{MAX_MANIFEST_BYTES} bytes allowed for a manifest or index: refusing it")
         with self.open_member(self.members[name]) as f:
             return f.read()
 

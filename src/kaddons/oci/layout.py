@@ -38,7 +38,7 @@ from kaddons.oci._layoutcore import (
     with_tag,
 )
 from kaddons.oci.digest import VerifyingReader, verifying
-from kaddons.oci.models import Descriptor, ImageIndex, canonical_json
+from kaddons.oci.models import MAX_MANIFEST_BYTES, Descriptor, ImageIndex, canonical_json
 from kaddons.oci.reference import validate_tag
 
 __all__ = ["LayoutStore"]
@@ -96,7 +96,12 @@ class LayoutStore(IndexedContent):
 
     def _read_file(self, name: str) -> bytes:
         try:
-            return (self.root / name).read_bytes()
+            with open(self.root / name, "rb") as handle:
+                data = handle.read(MAX_MANIFEST_BYTES + 1)
+            if len(data) > MAX_MANIFEST_BYTES:
+                raise LayoutError(f"{self.root}: {name} is larger than the {MAX_MANIFEST_BYTES} bytes allowed for a "
+                                  "manifest or index: refusing it")
+            return data
         except FileNotFoundError:
             raise LayoutError(f"{self.root}: missing {name} file, required by image-layout.md") from None
         except OSError as exc:

@@ -121,9 +121,26 @@ def canonical_json(obj: Any) -> bytes:
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
+class _DuplicateKey(ValueError):
+    pass
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """An object hook refusing a key given twice: readers disagree on which one counts (a parser differential)."""
+    doc: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in doc:
+            raise _DuplicateKey(key)
+        doc[key] = value
+    return doc
+
+
 def _load(raw: bytes, what: str) -> dict[str, Any]:
     try:
-        doc = json.loads(raw)
+        doc = json.loads(raw, object_pairs_hook=_unique_keys)
+    except _DuplicateKey as exc:
+        raise InvalidManifestError(f"{what} has the key {str(exc)!r} twice: refusing it (readers would disagree "
+                                   "on its content)") from None
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise InvalidManifestError(f"{what} is not valid JSON: {exc}") from None
     if not isinstance(doc, dict):
@@ -138,7 +155,8 @@ def _first_error(exc: ValidationError) -> str:
 
 
 def parse_manifest(raw: bytes, *, what: str = "manifest") -> ImageManifest:
-    """Parse an image manifest; raises :class:`InvalidManifestError` naming ``what`` and the field."""
+    """Parse an image manifest; raises :class:`InvalidManifestError` naming ``what`` and the field (a key
+    given twice in one object included)."""
     doc = _load(raw, what)
     try:
         return ImageManifest.model_validate(doc)
@@ -147,7 +165,8 @@ def parse_manifest(raw: bytes, *, what: str = "manifest") -> ImageManifest:
 
 
 def parse_index(raw: bytes, *, what: str = "index") -> ImageIndex:
-    """Parse an image index; raises :class:`InvalidManifestError` naming ``what`` and the field."""
+    """Parse an image index; raises :class:`InvalidManifestError` naming ``what`` and the field (a key given
+    twice in one object included)."""
     doc = _load(raw, what)
     try:
         return ImageIndex.model_validate(doc)
