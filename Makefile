@@ -18,6 +18,7 @@ bench: system-deps $(STAMP)  ## Benchmarks: copy vs skopeo, export vs tar | sha2
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks scripts
+	$(VENV)/bin/mypy
 
 system-deps:
 	@scripts/system-deps.sh

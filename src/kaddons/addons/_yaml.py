@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic_core import ErrorDetails
-from ruamel.yaml import YAML, YAMLError
+from ruamel.yaml import YAML
 from ruamel.yaml.constructor import SafeConstructor
-from ruamel.yaml.error import MarkedYAMLError
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from kaddons.errors import AddonManifestError
 

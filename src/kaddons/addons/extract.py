@@ -29,7 +29,7 @@ import tarfile
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import BinaryIO
+from typing import IO, BinaryIO, Protocol, cast
 
 from kaddons.errors import ContentError, UnsafeContentError, UsageError
 from kaddons.oci._tarutil import member_kind
@@ -162,7 +162,7 @@ class _Tree:
 class _Counting:
     """A read-only stream that counts the bytes read through it (the compressed bytes of a gzip layer)."""
 
-    def __init__(self, stream: BinaryIO) -> None:
+    def __init__(self, stream: Readable) -> None:
         self._stream = stream
         self.count = 0
 
@@ -180,7 +180,7 @@ def _check_ratio(written: int, compressed: _Counting | None, limits: ExtractLimi
                                  "decompression bomb")
 
 
-def _write_file(source: BinaryIO, target: Path, info: tarfile.TarInfo, budget: list[int], limits: ExtractLimits,
+def _write_file(source: IO[bytes], target: Path, info: tarfile.TarInfo, budget: list[int], limits: ExtractLimits,
                 what: str, compressed: _Counting | None) -> None:
     flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
     fd = os.open(target, flags, 0o644)
@@ -214,7 +214,13 @@ def _make_dir(path: Path, what: str, member: str) -> None:
         raise UnsafeContentError(f"{what}: member {member!r} would be written through a non-directory: refusing it")
 
 
-def extract_tar(stream: BinaryIO, dest: Path, *, gzip: bool, limits: ExtractLimits, what: str) -> list[str]:
+class Readable(Protocol):
+    """What :func:`extract_tar` reads: a binary stream (a file, a :class:`~kaddons.oci.digest.VerifyingReader`)."""
+
+    def read(self, n: int = -1, /) -> bytes: ...
+
+
+def extract_tar(stream: Readable, dest: Path, *, gzip: bool, limits: ExtractLimits, what: str) -> list[str]:
     """Extract the tar (gzip-compressed if ``gzip``) read from ``stream`` into the directory ``dest``.
 
     ``stream`` is read once, front to back (tarfile stream mode); when it is a
@@ -238,7 +244,8 @@ def extract_tar(stream: BinaryIO, dest: Path, *, gzip: bool, limits: ExtractLimi
     budget, members = [0], 0
     try:
         compressed = _Counting(stream) if gzip else None
-        with tarfile.open(fileobj=compressed or stream, mode="r|gz" if gzip else "r|") as tar:
+        source_stream = cast(BinaryIO, compressed or stream)  # tarfile reads it with read(n) only
+        with tarfile.open(fileobj=source_stream, mode="r|gz" if gzip else "r|") as tar:
             for info in tar:
                 members += 1
                 if members > limits.max_members:
@@ -271,6 +278,6 @@ def extract_tar(stream: BinaryIO, dest: Path, *, gzip: bool, limits: ExtractLimi
         raise ContentError(f"{what} is not {kind}: {exc}") from None
     except EOFError:
         raise ContentError(f"{what} ends in the middle of the tar: the layer is truncated") from None
-    for path, mtime in reversed(dir_times):
-        _set_mtime(path, mtime)
+    for folder, mtime in reversed(dir_times):
+        _set_mtime(folder, mtime)
     return list(written)

@@ -139,7 +139,7 @@ def _check_layer_sizes(store: ArchiveStore, entry: AddonEntry, where: str) -> No
 
 
 def _load_images(entry: AddonEntry, directory: Path, images: list[str], log: Log, warn: Log) -> None:
-    loader = next(((shutil.which(tool), args) for tool, args in _LOADERS if shutil.which(tool)), None)
+    loader = next(((found, args) for tool, args in _LOADERS if (found := shutil.which(tool)) is not None), None)
     if loader is None:
         log(f"{entry.export_name}: {len(images)} image archive(s) placed in {directory}; no ctr or nerdctl on "
             "PATH, so they were not loaded")

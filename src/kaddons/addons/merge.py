@@ -16,7 +16,7 @@ import io
 from collections.abc import Iterable
 from typing import Any
 
-from ruamel.yaml import YAMLError
+from ruamel.yaml.error import YAMLError
 
 from kaddons.errors import AddonManifestError
 

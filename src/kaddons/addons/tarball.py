@@ -27,7 +27,7 @@ import tarfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import BinaryIO
+from typing import IO, BinaryIO
 
 from kaddons.oci._tarutil import copy_file
 from kaddons.oci.digest import ALGORITHM
@@ -104,7 +104,7 @@ def write_layer(out: BinaryIO, entries: Iterable[Entry], *, mtime: int, compress
     """
     gz = gzip.GzipFile(filename="", mode="wb", fileobj=out, mtime=0, compresslevel=_GZIP_LEVEL) if compress else None
     target = gz if gz is not None else out
-    with tarfile.open(fileobj=target, mode="w", format=tarfile.PAX_FORMAT) as tar:  # type: ignore[arg-type]
+    with tarfile.open(fileobj=target, mode="w", format=tarfile.PAX_FORMAT) as tar:
         for name, entry in _with_parents(entries):
             if entry is None:
                 tar.addfile(_info(name, mtime=mtime, directory=True))
@@ -167,7 +167,7 @@ class TarOfFiles:
             self._digest = f"{ALGORITHM}:{h.hexdigest()}"
         return self._digest
 
-    def write_to(self, out: BinaryIO) -> None:
+    def write_to(self, out: IO[bytes]) -> None:
         """Append the tar to ``out``, which must be a real file (``fileno``)."""
         for segment in self._segments():
             if isinstance(segment, bytes):

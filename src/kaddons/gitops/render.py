@@ -141,7 +141,8 @@ def render_options(engine: str | Engine, registry: str, *, flavor: str | Flavor 
 
 
 def _quoted(value: str) -> DoubleQuotedScalarString:
-    return DoubleQuotedScalarString(value)
+    quoted: DoubleQuotedScalarString = DoubleQuotedScalarString(value)
+    return quoted
 
 
 def _bool(value: bool) -> str:

@@ -102,7 +102,7 @@ def parse_layout_header(raw: bytes, where: str) -> dict[str, Any]:
         raise LayoutError(
             f"{where}: imageLayoutVersion is {version!r}, {_RULE} requires {LAYOUT_VERSION!r}"
         )
-    return doc
+    return dict(doc)
 
 
 def parse_index_file(raw: bytes, where: str) -> ImageIndex:

@@ -8,7 +8,7 @@ import os
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import IO, BinaryIO
+from typing import IO
 
 from kaddons.errors import LayoutError, UsageError
 from kaddons.oci._layoutcore import INDEX_FILE, LAYOUT_FILE
@@ -152,7 +152,7 @@ def dir_info(name: str, mtime: int) -> tarfile.TarInfo:
     return info
 
 
-def copy_file(source: Path, out: BinaryIO, size: int) -> None:
+def copy_file(source: Path, out: IO[bytes], size: int) -> None:
     """Append exactly ``size`` bytes of ``source`` to ``out`` (a real file), in the kernel when possible."""
     out.flush()
     with source.open("rb") as src:

@@ -18,7 +18,7 @@ import weakref
 from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import BinaryIO, Literal, Protocol
+from typing import IO, BinaryIO, Literal, Protocol
 
 from kaddons.errors import LayoutError, NotFoundError, UsageError
 from kaddons.oci._layoutcore import (
@@ -48,7 +48,7 @@ class BlobWriter(Protocol):
 
     def size(self) -> int: ...
 
-    def write_to(self, out: BinaryIO) -> None: ...
+    def write_to(self, out: IO[bytes]) -> None: ...
 
 
 BlobSource = bytes | Path | BlobWriter

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Literal
+from typing import Final, Literal
 
 from kaddons.errors import InvalidReferenceError, UnsupportedDigestError
 from kaddons.oci.digest import validate_digest
@@ -30,9 +30,9 @@ __all__ = [
     "validate_tag",
 ]
 
-REGISTRY = "registry"
-LAYOUT = "oci-layout"
-ARCHIVE = "oci-archive"
+REGISTRY: Final = "registry"
+LAYOUT: Final = "oci-layout"
+ARCHIVE: Final = "oci-archive"
 Kind = Literal["registry", "oci-layout", "oci-archive"]
 
 _REPOSITORY = re.compile(r"^[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*)*$")
@@ -147,7 +147,7 @@ def parse_reference(text: str) -> Reference:
             path, tag, digest = _split_reference(text, text[len(kind) + 1 :])
             if not path:
                 raise InvalidReferenceError(f"invalid reference {text!r}: {kind}: needs a path")
-            return Reference(kind, path, None, tag, digest)  # type: ignore[arg-type]
+            return Reference(LAYOUT if kind == LAYOUT else ARCHIVE, path, None, tag, digest)
     body = strip_scheme(text)
     host, slash, path = body.partition("/")
     if not slash or not path:

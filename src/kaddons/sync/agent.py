@@ -15,6 +15,7 @@ The agent knows nothing of registries or catalogs: it drives a :class:`SyncTarge
 
 from __future__ import annotations
 
+import functools
 import heapq
 import logging
 import random
@@ -129,7 +130,7 @@ class Agent:
         """
         options = self.options
         exponential = options.min_backoff * 2 ** min(max(failures - 1, 0), 64)
-        return min(options.max_backoff, max(exponential, retry_after or 0.0))
+        return float(min(options.max_backoff, max(exponential, retry_after or 0.0)))
 
     def _discover(self, now: float) -> None:
         try:
@@ -176,7 +177,7 @@ class Agent:
             self._cond.notify_all()
 
     def _pop_ready(self, now: float) -> list[str]:
-        ready = []
+        ready: list[str] = []
         free = self.options.concurrency - len(self._running)
         while self._due and self._due[0][0] <= now and len(ready) < free:
             at, name = heapq.heappop(self._due)
@@ -201,7 +202,7 @@ class Agent:
                     for name in self._pop_ready(now):
                         self._running.add(name)
                         future = pool.submit(self.target.sync, name)
-                        future.add_done_callback(lambda f, n=name: self._finished(n, f))
+                        future.add_done_callback(functools.partial(self._finished, name))
                     if len(self._running) >= self.options.concurrency:
                         wake = self._clock() + 1.0  # a finishing sync notifies
                     else:

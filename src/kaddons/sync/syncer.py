@@ -29,7 +29,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -366,7 +366,8 @@ class _InOrder:
             self._cond.notify_all()
 
 
-def _sync_in_order(syncer: Syncer, names: Sequence[str], concurrency: int, log: SyncLog) -> Iterator[AddonResult]:
+def _sync_in_order(syncer: Syncer, names: Sequence[str], concurrency: int,
+                   log: SyncLog) -> Generator[AddonResult, None, None]:
     """Sync ``names`` with up to ``concurrency`` at once; yields the results in the order of ``names``.
 
     With more than one at a time, each addon logs into its own :class:`~kaddons.sync.log.BufferedLog`,

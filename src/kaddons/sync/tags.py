@@ -195,7 +195,7 @@ def _culture_key(text: str) -> tuple[tuple[tuple[int, ...], ...], int]:
     punctuation/symbols < digits < letters and letters case-folded. Secondary: the number of
     ignored characters (``coop`` before ``co-op``). Callers add the ordinal text as last key.
     """
-    primary = []
+    primary: list[tuple[int, ...]] = []
     ignored = 0
     for char in text:
         if char in "-'":

@@ -72,7 +72,8 @@ def select_manifest(entries: list[Descriptor], wanted: Platform) -> Descriptor |
     """
     candidates = [entry for entry in entries if matches(entry, wanted)]
     default = [entry for entry in candidates if (p := _of(entry)) is not None and p.variant is None]
-    return (default or candidates or [None])[0]
+    chosen = default or candidates
+    return chosen[0] if chosen else None
 
 
 def describe(entries: list[Descriptor]) -> str:

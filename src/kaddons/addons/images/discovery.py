@@ -111,7 +111,7 @@ def _read(path: Path, scan: Callable[[Iterable[str]], list[_T]]) -> list[_T]:
 
 
 def _yaml_files(root: Path) -> list[Path]:
-    found = []
+    found: list[Path] = []
     for folder, dirs, files in os.walk(root):
         dirs.sort()
         found.extend(Path(folder, name) for name in files if name.lower().endswith(".yaml"))

@@ -133,9 +133,9 @@ def _from_auth_entry(entry: dict[str, Any], key: str, path: Path) -> Credentials
         if not sep:
             raise UsageError(f"Docker config {path}: auths[{key!r}].auth is not base64 of user:password")
         return Credentials(user, password)
-    user, password = entry.get("username"), entry.get("password")
-    if isinstance(user, str) and user and isinstance(password, str):
-        return Credentials(user, password)
+    name, secret = entry.get("username"), entry.get("password")
+    if isinstance(name, str) and name and isinstance(secret, str):
+        return Credentials(name, secret)
     return None
 
 

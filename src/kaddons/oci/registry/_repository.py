@@ -34,7 +34,7 @@ def _is_digest(reference: str) -> bool:
 
 
 def _media_type(response: httpx.Response) -> str:
-    return response.headers.get("content-type", "").split(";", 1)[0].strip()
+    return str(response.headers.get("content-type", "")).split(";", 1)[0].strip()
 
 
 def _embedded_media_type(raw: bytes, named: str) -> str:
