@@ -116,12 +116,17 @@ CRASH = """
 import os, sys
 from pathlib import Path
 from kaddons.addons import install
+mode = sys.argv[3]
 real_rename = os.rename
 def rename(source, target):
-    if "staging" in str(source):  # the second rename of the swap: die as a killed process would
+    if mode == "fallback" and "staging" in str(source):  # the second rename of the two-rename swap
+        os._exit(9)
+    if mode == "exchanged" and "previous" in str(target):  # after the exchange, keeping the old version
         os._exit(9)
     real_rename(source, target)
 install.os.rename = rename
+if mode == "fallback":
+    install.exchange = lambda a, b: False  # a file system without renameat2(RENAME_EXCHANGE)
 addons, source = Path(sys.argv[1]), Path(sys.argv[2])
 staging = install.new_staging(addons, "crash")
 (staging / "impl").mkdir()
@@ -131,16 +136,33 @@ install.install_implementation(addons, install.StagedImplementation(
 """
 
 
-def test_recover_puts_back_what_a_crash_in_the_middle_of_a_swap_moved_away(addons: Path, testdata: Path) -> None:
+def test_recover_puts_back_what_a_two_rename_swap_moved_away(addons: Path, testdata: Path) -> None:
+    """Where the file system has no atomic exchange, a crash between the two renames leaves a gap that the
+    journal closes."""
     manifest = (testdata / "metrics" / "addon.manifest.yaml").read_bytes()
     install_implementation(addons, stage(addons, testdata / "metrics", "metrics", "metrics", manifest))
-    crashed = subprocess.run([sys.executable, "-c", CRASH, str(addons), str(testdata / "metrics")], timeout=60)
+    crashed = subprocess.run([sys.executable, "-c", CRASH, str(addons), str(testdata / "metrics"), "fallback"],
+                             timeout=60)
     assert crashed.returncode == 9
     assert not (addons / "metrics").exists()  # the crash left the addon missing
     assert recover(addons) == ["metrics"]
     assert files(addons / "metrics") == files(testdata / "metrics")
     assert os.listdir(addons / ".kaddons" / "staging") == []
     assert recover(addons) == []  # nothing left to do
+
+
+def test_an_exchange_swaps_the_whole_folder_and_recover_keeps_the_old_one(addons: Path, testdata: Path) -> None:
+    manifest = (testdata / "metrics" / "addon.manifest.yaml").read_bytes()
+    install_implementation(addons, stage(addons, testdata / "metrics", "metrics", "metrics", manifest))
+    crashed = subprocess.run([sys.executable, "-c", CRASH, str(addons), str(testdata / "metrics"), "exchanged"],
+                             timeout=60)
+    assert crashed.returncode == 9
+    assert files(addons / "metrics") == {"Enable.ps1": b"v2", "addon.manifest.yaml": manifest}  # new, complete
+    assert recover(addons) == []
+    kept = addons / ".kaddons" / "previous" / "metrics"
+    assert {k: v for k, v in files(kept).items() if k != PREVIOUS_MANIFEST} == \
+        {k: v for k, v in files(testdata / "metrics").items() if k != "addon.manifest.yaml"}
+    assert os.listdir(addons / ".kaddons" / "staging") == []
 
 
 def test_an_addon_removed_on_purpose_is_not_brought_back(addons: Path, testdata: Path) -> None:

@@ -1,10 +1,14 @@
-"""Crash safety and concurrency of ``kaddons sync`` run as real processes (issue 4: faults).
+"""Crash safety and concurrency of ``kaddons sync`` run as real processes (issue 4: faults; issue 16).
 
-* SIGKILL at random points (>= 30 runs): afterwards every addon is the old or the new version complete
-  (or, mid-swap, missing with the journal that puts the old one back, which the next run does first),
-  and the recorded digest never names content that is not on disk; the next sync completes.
-* Random kills rarely land inside a swap (it takes microseconds), so a second test kills the sync at
-  every one of its file-system changes in turn (rename, replace, unlink), with the same checks.
+The promise: after SIGKILL at any moment, a reader (``ls``, K2s) sees every addon as the complete old or
+the complete new version, listed with its own manifest entry, with no temporary file in it, and a recorded
+digest never names content that is not on disk.
+
+* SIGKILL at random points (>= 30 runs), checked at the moment of the kill and after recovery; the next
+  sync completes.
+* Random kills rarely land inside a swap (it takes microseconds), so a second test kills at every one of
+  the file-system changes in turn (rename, replace, unlink, link, mkdir, rmtree, the atomic exchange) of an
+  update, a first install and a rollback, single- and multi-implementation addons alike.
 * Two syncs at once on one catalog: serialised by the catalog lock, no corruption.
 """
 
@@ -24,7 +28,7 @@ from pathlib import Path
 
 import pytest
 
-from kaddons.addons import discover, load_manifest
+from kaddons.addons import discover
 from kaddons.addons.catalog import sync_record
 from kaddons.addons.install import catalog_lock, recover
 from kaddons.sync import sync_addons
@@ -87,25 +91,6 @@ def _version_of(versions: Versions, name: str, folder: Path) -> str:
     return matching[0]
 
 
-def check_after_kill(versions: Versions, catalog: Path) -> None:
-    """The invariants right after a kill, before anything repairs the catalog."""
-    for name in NAMES:
-        addon, implementation = LOCATIONS[name]
-        folder = addon_path(catalog, addon, implementation)
-        record = sync_record(catalog, name)
-        if not folder.exists():  # killed between the two renames of the swap: the journal brings it back
-            assert (catalog / ".kaddons" / "previous" / f"{name}.json").is_file(), name
-            assert (catalog / ".kaddons" / "previous" / name).is_dir(), name
-            assert record is None, f"{name}: a digest is recorded for content that is not on disk"
-            continue
-        version = _version_of(versions, name, folder)
-        if record is not None:
-            assert versions.digests[record.digest] == version, f"{name}: the digest names the other version"
-    load_manifest(catalog / "ingress" / "addon.manifest.yaml")  # never half-written
-    if (catalog / "metrics").exists():
-        load_manifest(catalog / "metrics" / "addon.manifest.yaml")
-
-
 def check_after_recovery(versions: Versions, catalog: Path) -> dict[str, str]:
     """After the repair every run starts with: each addon present, old or new, listed; returns their versions."""
     with catalog_lock(catalog):
@@ -148,7 +133,7 @@ def test_sigkill_at_random_points_leaves_old_or_new_complete(versions: Versions,
         proc.stdout.close()
         if proc.wait(timeout=30) == -signal.SIGKILL:
             killed_mid_run += 1
-        check_after_kill(versions, catalog)
+        check_as_a_reader_sees_it(versions, catalog, first_install=False)
         mixed.add(tuple(sorted(check_after_recovery(versions, catalog).items())))
     assert killed_mid_run >= RUNS // 2  # most kills landed inside a run
     assert len(mixed) > 2  # and left different mixtures of old and new
@@ -178,7 +163,7 @@ def test_two_syncs_at_once_are_serialised(versions: Versions, catalog: Path) -> 
 
 
 STEP_KILL = """
-import os, sys
+import os, shutil, sys
 from pathlib import Path
 limit, calls = int(sys.argv[1]), [0]
 
@@ -190,37 +175,80 @@ def counted(function):
         return function(*args, **kwargs)
     return call
 
-os.rename, os.replace, os.unlink = counted(os.rename), counted(os.replace), counted(os.unlink)
+# Every file-system change a sync, an install or a rollback makes.
+os.rename, os.replace, os.unlink, os.link, os.mkdir = (counted(os.rename), counted(os.replace), counted(os.unlink),
+                                                      counted(os.link), counted(os.mkdir))
+shutil.rmtree = counted(shutil.rmtree)
+from kaddons.addons import install
+install.exchange = counted(install.exchange)
 from kaddons.oci.registry import RegistryOptions
-from kaddons.sync import SyncConfig, sync_addons
-report = sync_addons(SyncConfig(registry=sys.argv[2], addons_dir=Path(sys.argv[3]), tag_policy="tag:v1.0.1",
-                                repositories=("ingress-nginx", "metrics"), options=RegistryOptions(insecure=True)))
+from kaddons.sync import SyncConfig, rollback, sync_addons
+scenario, registry, catalog = sys.argv[2], sys.argv[3], Path(sys.argv[4])
+if scenario == "rollback":
+    rollback(catalog, "metrics")
+    rollback(catalog, "ingress-nginx")
+    sys.exit(0)
+report = sync_addons(SyncConfig(registry=registry, addons_dir=catalog, tag_policy="tag:v1.0.1",
+                                repositories=("ingress-nginx", "metrics", "ingress-traefik"),
+                                options=RegistryOptions(insecure=True), concurrency=1))
 sys.exit(report.exit_code)
 """
 
 
-def test_a_kill_at_every_file_system_step_of_a_sync(versions: Versions, tmp_path: Path) -> None:
+def check_as_a_reader_sees_it(versions: Versions, catalog: Path, *, first_install: bool) -> None:
+    """What ``ls`` and K2s see at the moment of a kill, before anything repairs: every listed implementation
+    is complete in one version, its manifest entry is that version's, nothing but its files is in its
+    folder, and a recorded digest names what is on disk. Only a first install may find an addon absent."""
+    found = discover(catalog)
+    assert found.problems == [], found.problems
+    listed = {impl.export_name: impl for addon in found.addons for impl in addon.implementations}
+    for name in NAMES:
+        addon, implementation = LOCATIONS[name]
+        folder = addon_path(catalog, addon, implementation)
+        if name not in listed:
+            assert first_install and not folder.exists(), f"{name}: its folder is there but it is not listed"
+            assert sync_record(catalog, name) is None
+            continue
+        assert folder.is_dir(), f"{name} is listed but its folder is missing"
+        version = _version_of(versions, name, folder)  # complete, and no stray (temporary) file in it
+        record = sync_record(catalog, name)
+        if record is not None:
+            assert versions.digests[record.digest] == version, f"{name}: the digest names the other version"
+        if name == "ingress-nginx":
+            assert listed[name].description == versions.descriptions[version], "manifest entry and folder disagree"
+    assert not [p for p in catalog.rglob("*.tmp") if ".kaddons" not in p.parts], "a temporary file is visible"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("scenario", ["update", "first install", "rollback"])
+def test_a_kill_at_every_file_system_step(versions: Versions, tmp_path: Path, scenario: str) -> None:
     pristine = tmp_path / "pristine"
     pristine.mkdir()
-    assert sync_addons(config(versions.registry, pristine, tag_policy="tag:v1.0.0",
-                              repositories=tuple(NAMES))).synced == len(NAMES)
+    if scenario != "first install":
+        assert sync_addons(config(versions.registry, pristine, tag_policy="tag:v1.0.0",
+                                  repositories=tuple(NAMES))).synced == len(NAMES)
+    if scenario == "rollback":
+        assert sync_addons(config(versions.registry, pristine, tag_policy="tag:v1.0.1",
+                                  repositories=tuple(NAMES))).synced == len(NAMES)
     catalog = tmp_path / "catalog"
-    missing = journaled = 0
-    for step in range(1, 200):
+    for step in range(1, 400):
         shutil.rmtree(catalog, ignore_errors=True)
         shutil.copytree(pristine, catalog, symlinks=True)
-        code = subprocess.run([sys.executable, "-c", STEP_KILL, str(step), versions.registry, str(catalog)],
-                              timeout=60).returncode
+        code = subprocess.run([sys.executable, "-c", STEP_KILL, str(step), scenario, versions.registry,
+                               str(catalog)], timeout=60).returncode
         if code == 0:
             break
         assert code == 9
-        journaled += any(p.name.endswith(".json") and not p.name.endswith(".kept.json")
-                         for p in (catalog / ".kaddons" / "previous").glob("*"))
-        missing += not (catalog / "metrics").exists() or not (catalog / "ingress" / "nginx").exists()
-        check_after_kill(versions, catalog)
-        check_after_recovery(versions, catalog)
+        check_as_a_reader_sees_it(versions, catalog, first_install=scenario == "first install")
+        with catalog_lock(catalog):
+            recover(catalog)
+        check_as_a_reader_sees_it(versions, catalog, first_install=scenario == "first install")
+        staging = catalog / ".kaddons" / "staging"
+        assert not staging.exists() or os.listdir(staging) == []
     else:
-        pytest.fail("the sync never completed")
-    assert step > 20 and missing >= 2 and journaled >= 4  # the swaps' windows were hit
-    seen = check_after_recovery(versions, catalog)
-    assert (seen["metrics"], seen["ingress-nginx"]) == ("v1.0.1", "v1.0.1")
+        pytest.fail("the run never completed")
+    assert step > 10  # the kills landed inside the swaps, not only before them
+    seen = {name: _version_of(versions, name, addon_path(catalog, *LOCATIONS[name]))
+            for name in ("metrics", "ingress-nginx")}
+    expected = "v1.0.0" if scenario == "rollback" else "v1.0.1"
+    assert seen == {"metrics": expected, "ingress-nginx": expected}

@@ -2,25 +2,28 @@
 
 Import and sync stage what they extract under ``<addons-dir>/.kaddons/staging/`` (same file system,
 and a dot-directory, so discovery never sees it), then call :func:`install_implementation`, which
-moves a complete implementation into place by renames:
+builds the complete new addon folder in staging and puts it in place in one atomic step:
 
 * single-implementation addon (implementation name == addon name): the staged folder, with the
   imported ``addon.manifest.yaml`` verbatim, becomes ``<addons-dir>/<addon>/`` (K2s §3.6);
-* multi-implementation: the staged folder becomes ``<addons-dir>/<addon>/<impl>/`` (never with a
-  stray manifest in it, §7.5 item 6), then the merged ``<addons-dir>/<addon>/addon.manifest.yaml``
-  (:func:`~kaddons.addons.merge.merge_manifest`) is written atomically: the manifest is the commit
-  point that makes the implementation visible to ``ls``.
+* multi-implementation: a new ``<addon>/`` is built with the other implementations hard-linked from
+  the installed one (same inodes, no byte copied), the staged folder as ``<impl>/`` (never with a
+  stray manifest in it, §7.5 item 6) and the merged ``addon.manifest.yaml``
+  (:func:`~kaddons.addons.merge.merge_manifest`).
 
-The swap renames the installed folder to ``.kaddons/previous/<export name>/`` (replacing an older
-one; its ``addon.manifest.yaml`` is renamed so that K2s's unlimited-depth discovery never sees a
-duplicate), then renames the staged folder into place. Until the install is complete a journal next
-to it records where it came from, so that :func:`recover` can put it back when a crash left the
-target missing, or write the merged addon manifest when the new folder was already in place; a
-failure that is not a crash is rolled back at once. The previous version stays, with
-``previous/<export name>.kept.json`` saying what it is (its sync record; for a multi-implementation
-addon, the addon manifest that listed it), for :func:`take_previous` (``kaddons rollback``). The
-implementation folder is replaced, not merged into: files removed from the artifact disappear (K2s merges, §8.22).
-Other implementations' folders are never touched. Everything here runs under :func:`catalog_lock`.
+The new folder and the installed one are exchanged by ``renameat2(RENAME_EXCHANGE)``
+(:mod:`._exchange`): at every moment a reader sees the complete old addon or the complete new one, its
+manifest always listing exactly the implementations whose folders are there, and no temporary file
+inside (catalog files are written with their temporary file in staging, :func:`write_catalog_file`).
+A first install is one rename. On a file system without the exchange, the installed folder is renamed
+away and the new one into place, with a journal that :func:`recover` uses to put the old one back after
+a crash between the two. The replaced implementation is then kept as ``.kaddons/previous/<export
+name>/`` (its ``addon.manifest.yaml`` renamed so that K2s's unlimited-depth discovery never sees a
+duplicate), with ``previous/<export name>.kept.json`` saying what it is (its sync record; for a
+multi-implementation addon, the addon manifest that listed it), for :func:`take_previous` (``kaddons
+rollback``). The implementation folder is replaced, not merged into: files removed from the artifact
+disappear (K2s merges, §8.22). Other implementations' files are never changed. Everything here runs
+under :func:`catalog_lock`.
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ import filelock
 from kaddons.errors import AddonManifestError, ContentError, KaddonsError, NotFoundError, UnsafeContentError
 from kaddons.oci._layoutcore import atomic_file
 
+from ._exchange import exchange
 from .catalog import digest_path, sidecar_path
 from .manifest import MANIFEST_FILE, MAX_MANIFEST_SIZE, AddonManifest, load_manifest, parse_manifest_bytes
 from .merge import merge_manifest
@@ -49,6 +53,7 @@ __all__ = [
     "IMAGES_DIR", "PACKAGES_DIR", "PREVIOUS_MANIFEST", "STATE_DIR", "InstalledImplementation", "KeptVersion",
     "StagedImplementation", "catalog_lock", "install_implementation", "install_shared", "kept_path", "kept_record",
     "merge_tree", "new_staging", "put_back", "recover", "same_tree", "state_dir", "take_previous",
+    "write_catalog_file",
 ]
 
 STATE_DIR = ".kaddons"
@@ -126,6 +131,16 @@ class InstalledImplementation:
     unchanged: bool = False
 
 
+def write_catalog_file(addons_dir: Path, path: Path, data: bytes) -> None:
+    """Write ``path`` (a file of the catalog outside ``.kaddons/``: a sync record, an addon file) atomically,
+    its temporary file in ``.kaddons/staging/`` so that no reader ever sees one beside it, even after a crash
+    (:func:`recover` clears staging). Raises ``OSError``."""
+    staging = state_dir(addons_dir) / "staging"
+    staging.mkdir(parents=True, exist_ok=True)
+    with atomic_file(path, tmp_dir=staging) as out:
+        out.write(data)
+
+
 def _write_atomic(path: Path, data: bytes) -> None:
     with atomic_file(path) as out:
         out.write(data)
@@ -182,7 +197,7 @@ def _record_cleared(addons_dir: Path, name: str) -> Iterator[None]:
     except BaseException:
         for path, data in kept.items():
             with contextlib.suppress(OSError):
-                _write_atomic(path, data)
+                write_catalog_file(addons_dir, path, data)
         raise
 
 
@@ -196,57 +211,10 @@ def kept_path(addons_dir: Path, name: str) -> Path:
 
 
 def _restore(previous: Path, target: Path) -> None:
+    """Move a kept version back to ``target`` (its manifest renamed back): the legacy journal's repair."""
     if (previous / PREVIOUS_MANIFEST).is_file():
         os.replace(previous / PREVIOUS_MANIFEST, previous / MANIFEST_FILE)
     os.rename(previous, target)
-
-
-def _swap(addons_dir: Path, staged: Path, target: Path, name: str, *, kept: dict[str, Any] | None = None,
-          manifest: str | None = None) -> Path | None:
-    """Move ``staged`` to ``target``, keeping an installed ``target`` as ``previous/<name>``.
-
-    Returns the journal (``previous/<name>.json``) that stays while the swap is not complete: the
-    caller removes it once everything of the install is in place. The journal names ``target``, the
-    ``staged`` folder, whether the installed folder was ``moved`` to ``previous/<name>``, and the
-    addon ``manifest`` text still to be written (multi-implementation); :func:`recover` completes or
-    undoes the install from it after a crash. ``kept`` (what the installed version is: its sync
-    record, its addon manifest) is written to ``previous/<name>.kept.json`` before the installed
-    folder moves there. A failure of the second rename puts the previous version back at once.
-    Without an installed ``target`` and without ``manifest``, there is nothing to journal: ``None``.
-    """
-    staged.chmod(0o755)
-    if target.is_symlink() or (target.exists() and not target.is_dir()):
-        raise ContentError(f"{target} exists and is not a directory: move it away and import again")
-    moved = target.exists()
-    if not moved and manifest is None:
-        os.rename(staged, target)
-        return None
-    previous_root = _previous(addons_dir)
-    previous_root.mkdir(parents=True, exist_ok=True)
-    previous, journal = previous_root / name, previous_root / f"{name}.json"
-    if moved:
-        kept_path(addons_dir, name).unlink(missing_ok=True)  # first: a half-removed old version is never "kept"
-        if previous.exists():
-            shutil.rmtree(previous)
-        _write_atomic(kept_path(addons_dir, name), json.dumps({
-            "target": target.relative_to(addons_dir).as_posix(), **(kept or {})}).encode())
-    record: dict[str, Any] = {"target": target.relative_to(addons_dir).as_posix(),
-                              "staged": staged.relative_to(addons_dir).as_posix(), "moved": moved}
-    if manifest is not None:
-        record["manifest"] = manifest
-    _write_atomic(journal, json.dumps(record).encode())
-    if moved:
-        os.rename(target, previous)
-        if (previous / MANIFEST_FILE).is_file():
-            os.replace(previous / MANIFEST_FILE, previous / PREVIOUS_MANIFEST)
-    try:
-        os.rename(staged, target)
-    except BaseException:
-        if moved:
-            _restore(previous, target)
-        journal.unlink()
-        raise
-    return journal
 
 
 def _journal_target(addons_dir: Path, relative: object) -> Path | None:
@@ -256,15 +224,98 @@ def _journal_target(addons_dir: Path, relative: object) -> Path | None:
     return None
 
 
-def _replay(addons_dir: Path, journal: Path) -> bool:
-    """Undo or complete the install ``journal`` describes; True when a previous version was put back."""
+def _inside_staging(addons_dir: Path, relative: object) -> Path | None:
+    """A path a journal names under ``.kaddons/staging/`` (and nowhere else), or ``None``."""
+    if not isinstance(relative, str):
+        return None
+    root = (state_dir(addons_dir) / "staging").resolve()
+    path = (addons_dir / relative).resolve()
+    return path if path.is_relative_to(root) and path != root else None
+
+
+def _link_tree(source: Path, target: Path) -> None:
+    """A copy of ``source`` at ``target`` made of hard links (the same inodes: no byte is copied), or of real
+    copies where the file system has no hard links. Symlinks are not expected in a catalog and refused."""
+    for folder, dirs, files in os.walk(source):
+        here = Path(folder)
+        there = target / here.relative_to(source)
+        there.mkdir(mode=0o755, exist_ok=True)
+        for name in dirs:
+            if (here / name).is_symlink():
+                raise ContentError(f"{here / name} is a symbolic link: an addon folder holds none; remove it")
+        for name in files:
+            if (here / name).is_symlink():
+                raise ContentError(f"{here / name} is a symbolic link: an addon folder holds none; remove it")
+            try:
+                os.link(here / name, there / name)
+            except OSError:
+                shutil.copy2(here / name, there / name)
+
+
+def _commit(addons_dir: Path, new: Path, target: Path, name: str, impl: str | None, kept: dict[str, Any]) -> None:
+    """Put the complete addon folder ``new`` at ``target`` in one atomic step, then keep what it replaced.
+
+    ``impl``: the implementation folder of a multi-implementation addon (``None``: the whole folder is
+    the implementation). A first install is one rename. Otherwise a journal (``previous/<name>.json``:
+    the target, where the old folder goes, the new folder's inode) is written, the two folders are
+    exchanged by ``renameat2(RENAME_EXCHANGE)`` (where the file system cannot, the old folder is renamed
+    away and the new one into place; :func:`recover` undoes a crash between the two), and
+    :func:`_finish` moves the replaced implementation to ``previous/<name>/`` and drops the rest. At no
+    moment does a reader see a mix of versions, an implementation listed without its folder, or a gap.
+    """
+    if not target.exists() and not target.is_symlink():
+        os.rename(new, target)
+        return
+    previous_root = _previous(addons_dir)
+    previous_root.mkdir(parents=True, exist_ok=True)
+    journal = previous_root / f"{name}.json"
+    old = new.with_name(f"{new.name}.replaced")
+    record: dict[str, Any] = {"target": target.relative_to(addons_dir).as_posix(),
+                              "new": new.relative_to(addons_dir).as_posix(), "inode": new.stat().st_ino,
+                              "impl": impl, "kept": kept}
+    record["old"] = record["new"]  # after the exchange, ``new``'s path holds the old folder
+    _write_atomic(journal, json.dumps(record).encode())  # before: recover() tells by the inode whether it happened
+    if not exchange(new, target):
+        record["old"] = old.relative_to(addons_dir).as_posix()
+        _write_atomic(journal, json.dumps(record).encode())
+        os.rename(target, old)
+        try:
+            os.rename(new, target)
+        except BaseException:
+            os.rename(old, target)
+            journal.unlink()
+            raise
+    _finish(addons_dir, journal, record)
+
+
+def _finish(addons_dir: Path, journal: Path, record: dict[str, Any]) -> None:
+    """The swap ``record`` describes is done: keep the replaced implementation, drop the rest, the journal last."""
+    name = journal.stem
+    old = _inside_staging(addons_dir, record.get("old"))
+    target = _journal_target(addons_dir, record.get("target"))
+    impl = record.get("impl")
+    if old is not None and target is not None and old.is_dir():
+        replaced = old / impl if isinstance(impl, str) and not check_name(impl) else old
+        if replaced.is_dir():
+            previous = _previous(addons_dir) / name
+            kept_path(addons_dir, name).unlink(missing_ok=True)  # first: a half-removed old version is never "kept"
+            if previous.exists():
+                shutil.rmtree(previous)
+            found = record.get("kept")
+            kept: dict[str, Any] = found if isinstance(found, dict) else {}
+            _write_atomic(kept_path(addons_dir, name), json.dumps({
+                "target": record["target"] if not isinstance(impl, str) else f"{record['target']}/{impl}",
+                **kept}).encode())
+            if (replaced / MANIFEST_FILE).is_file():
+                os.replace(replaced / MANIFEST_FILE, replaced / PREVIOUS_MANIFEST)
+            os.rename(replaced, previous)
+        shutil.rmtree(old, ignore_errors=True)
+    journal.unlink(missing_ok=True)
+
+
+def _replay_legacy(addons_dir: Path, journal: Path, record: dict[str, Any]) -> bool:
+    """Undo or complete an install journaled by kaddons before the whole-folder swap; True when restored."""
     previous = journal.parent / journal.stem
-    try:
-        record = json.loads(journal.read_bytes())
-    except (OSError, ValueError):
-        record = None
-    if not isinstance(record, dict):
-        return False
     target = _journal_target(addons_dir, record.get("target"))
     if target is None:
         return False
@@ -278,19 +329,40 @@ def _replay(addons_dir: Path, journal: Path) -> bool:
         return False
     manifest = record.get("manifest")
     if staged_gone and isinstance(manifest, str) and target.parent != addons_dir:
-        _write_atomic(target.parent / MANIFEST_FILE, manifest.encode("utf-8"))  # the swap was done: finish it
+        write_catalog_file(addons_dir, target.parent / MANIFEST_FILE, manifest.encode("utf-8"))  # finish it
+    return False
+
+
+def _replay(addons_dir: Path, journal: Path) -> bool:
+    """Undo or complete the install ``journal`` describes; True when the previous version was put back."""
+    try:
+        record = json.loads(journal.read_bytes())
+    except (OSError, ValueError):
+        record = None
+    if not isinstance(record, dict):
+        return False
+    if "inode" not in record:
+        return _replay_legacy(addons_dir, journal, record)
+    target = _journal_target(addons_dir, record.get("target"))
+    old = _inside_staging(addons_dir, record.get("old"))
+    if target is None or old is None:
+        return False
+    if not target.exists() and old.is_dir():  # renamed away, the new folder not yet in place: put it back
+        os.rename(old, target)
+        return True
+    if target.is_dir() and target.stat().st_ino == record.get("inode"):
+        _finish(addons_dir, journal, record)  # the new folder is in place: keep the old one, as the install would
     return False
 
 
 def recover(addons_dir: Path) -> list[str]:
     """Repair what a crash in the middle of an install left, and drop stale staging folders.
 
-    Call it holding :func:`catalog_lock`, before installing. For every install that did not complete
-    (its journal is still there): when its target folder is missing, the previous version is moved
-    back (its manifest renamed back); when the new folder was already in place, the addon manifest
-    that makes it visible is written (a multi-implementation install is completed). Previous versions
-    of completed swaps are left alone, so an addon folder removed on purpose stays removed. Returns
-    the export names restored to their previous version.
+    Call it holding :func:`catalog_lock`, before installing. For every install whose journal is still
+    there: when the new folder is in place, the replaced implementation is kept as the install would
+    have kept it; when the old folder had been renamed away and the new one was not yet in place (file
+    systems without an atomic exchange), the old one is put back. Journals of older kaddons versions are
+    replayed as they were written. Returns the export names put back to their previous version.
     """
     addons_dir = Path(addons_dir)
     restored = []
@@ -301,11 +373,14 @@ def recover(addons_dir: Path) -> list[str]:
             continue
         if _replay(addons_dir, journal):
             restored.append(journal.stem)
-        journal.unlink()
+        journal.unlink(missing_ok=True)
     staging = state_dir(addons_dir) / "staging"
     if staging.is_dir():
         for leftover in staging.iterdir():
-            shutil.rmtree(leftover, ignore_errors=True)
+            if leftover.is_dir() and not leftover.is_symlink():
+                shutil.rmtree(leftover, ignore_errors=True)
+            else:
+                leftover.unlink(missing_ok=True)  # a temporary file of a catalog write
     return restored
 
 
@@ -339,16 +414,18 @@ def install_implementation(addons_dir: Path, staged: StagedImplementation, *,
                            record: Mapping[str, Any] | None = None) -> InstalledImplementation:
     """Move ``staged`` into the catalog at ``addons_dir`` (see the module for where and how).
 
-    The staged folder is consumed. Hold :func:`catalog_lock` and call :func:`recover` first. The
-    version it replaces is kept as ``.kaddons/previous/<export name>/`` (one per export name) with
-    ``record`` (the sync record of the replaced version, JSON-serialisable, or ``None``) and, for a
-    multi-implementation addon, the addon manifest it was listed in: :func:`take_previous` gives it back.
+    The staged folder is consumed; its parent (a staging folder of the caller) is used to build the new
+    addon folder. Hold :func:`catalog_lock` and call :func:`recover` first. The version it replaces is
+    kept as ``.kaddons/previous/<export name>/`` (one per export name) with ``record`` (the sync record
+    of the replaced version, JSON-serialisable, or ``None``) and, for a multi-implementation addon, the
+    addon manifest it was listed in: :func:`take_previous` gives it back.
     Raises :class:`~kaddons.errors.UnsafeContentError` for addon or implementation names that break
     the name rule (checked before any path is built), :class:`~kaddons.errors.AddonManifestError`
     when the imported manifest is invalid or is not for this addon and implementation, or the
     installed manifest cannot be merged with it, :class:`~kaddons.errors.ContentError` when a
     single-implementation import would replace a folder holding another addon or other
-    implementations, ``OSError`` for file-system failures.
+    implementations, or an implementation would be added to a single-implementation addon,
+    ``OSError`` for file-system failures.
 
     When the installed implementation already has exactly the staged files (and, multi-implementation,
     the addon manifest would not change), nothing moves: the result says ``unchanged``, the kept previous
@@ -364,6 +441,9 @@ def install_implementation(addons_dir: Path, staged: StagedImplementation, *,
     base = addons_dir / addon
     manifest_path = base / MANIFEST_FILE
     stray = staged.directory / MANIFEST_FILE
+    if base.is_symlink() or (base.exists() and not base.is_dir()):
+        raise ContentError(f"{base} exists and is not a directory: move it away and import again")
+    staged.directory.chmod(0o755)
     if is_single_implementation(addon, impl):
         if manifest_path.exists():
             current = load_manifest(manifest_path)
@@ -378,12 +458,8 @@ def install_implementation(addons_dir: Path, staged: StagedImplementation, *,
             shutil.rmtree(staged.directory)
             return InstalledImplementation(addon, impl, name, base, manifest_path, files, unchanged=True)
         with _record_cleared(addons_dir, name):
-            journal = _swap(addons_dir, staged.directory, base, name, kept={"record": record, "manifest": None})
-        if journal is not None:
-            journal.unlink()
+            _commit(addons_dir, staged.directory, base, name, None, {"record": record, "manifest": None})
         return InstalledImplementation(addon, impl, name, base, manifest_path, files)
-    if base.is_symlink() or (base.exists() and not base.is_dir()):
-        raise ContentError(f"{base} exists and is not a directory: move it away and import again")
     installed = _read_manifest(manifest_path)
     if installed is not None:
         current = load_manifest(manifest_path)
@@ -401,22 +477,25 @@ def install_implementation(addons_dir: Path, staged: StagedImplementation, *,
     if installed == merged and same_tree(staged.directory, target):
         shutil.rmtree(staged.directory)
         return InstalledImplementation(addon, impl, name, target, manifest_path, files, unchanged=True)
-    base.mkdir(mode=0o755, exist_ok=True)
-    moved = target.exists()
+    # The whole new addon folder is built beside the staged implementation: the other implementations as
+    # hard links (their files keep their inodes), this one, and the merged manifest; then one swap.
+    new = staged.directory.parent / f"{addon}.addon"
+    new.mkdir(mode=0o755)
+    if base.is_dir():
+        for entry in sorted(base.iterdir()):
+            if entry.name in (impl, MANIFEST_FILE):
+                continue
+            if entry.is_dir() and not entry.is_symlink():
+                _link_tree(entry, new / entry.name)
+            elif entry.is_file() and not entry.is_symlink():
+                try:
+                    os.link(entry, new / entry.name)
+                except OSError:
+                    shutil.copy2(entry, new / entry.name)
+    os.rename(staged.directory, new / impl)
+    _write_atomic(new / MANIFEST_FILE, merged.encode("utf-8"))
     with _record_cleared(addons_dir, name):
-        journal = _swap(addons_dir, staged.directory, target, name, kept={"record": record, "manifest": installed},
-                        manifest=merged)
-        try:
-            _write_atomic(manifest_path, merged.encode("utf-8"))
-        except BaseException:
-            shutil.rmtree(target, ignore_errors=True)
-            if moved:
-                _restore(_previous(addons_dir) / name, target)
-            if journal is not None:
-                journal.unlink()
-            raise
-    if journal is not None:
-        journal.unlink()
+        _commit(addons_dir, new, base, name, impl, {"record": record, "manifest": installed})
     return InstalledImplementation(addon, impl, name, target, manifest_path, files)
 
 

@@ -30,9 +30,9 @@ from pathlib import Path
 from typing import Any
 
 from kaddons.addons.catalog import digest_path, sidecar_path, sync_record
+from kaddons.addons.install import write_catalog_file
 from kaddons.addons.manifest import MANIFEST_FILE
 from kaddons.addons.names import check_name, is_single_implementation
-from kaddons.oci._layoutcore import atomic_file
 
 __all__ = ["SyncState", "addon_path", "clear_state", "fingerprint", "is_present", "read_state", "still_installed",
            "write_state"]
@@ -104,10 +104,9 @@ def write_state(addons_dir: Path, repo: str, state: SyncState) -> None:
     """
     folder = digest_path(addons_dir, repo).parent
     folder.mkdir(parents=True, exist_ok=True)
-    with atomic_file(sidecar_path(addons_dir, repo)) as out:
-        out.write(json.dumps(state.to_json(), sort_keys=True).encode("utf-8"))
-    with atomic_file(digest_path(addons_dir, repo)) as out:
-        out.write(state.digest.encode("utf-8"))
+    write_catalog_file(addons_dir, sidecar_path(addons_dir, repo),
+                       json.dumps(state.to_json(), sort_keys=True).encode("utf-8"))
+    write_catalog_file(addons_dir, digest_path(addons_dir, repo), state.digest.encode("utf-8"))
 
 
 def clear_state(addons_dir: Path, repo: str) -> None:
@@ -124,13 +123,17 @@ def addon_path(addons_dir: Path, addon: str, implementation: str) -> Path:
 
 
 def fingerprint(directory: Path) -> str:
-    """``sha256:<hex>`` over the path, type, size, modification time (ns) and inode of every entry of
-    ``directory``: one ``stat`` per entry, no file is read. Anything that replaces or edits a file
-    changes it; renaming the folder does not. Raises ``OSError`` when ``directory`` cannot be listed."""
+    """``sha256:<hex>`` over the path, type, size, modification time (ns) and inode of every file (and
+    anything else that is not a directory) below ``directory``: one ``stat`` per entry, no file is read.
+    Anything that adds, removes, replaces or edits a file changes it; renaming the folder does not, nor
+    does rebuilding its directories around the same files (an install of a sibling implementation links
+    them into a new addon folder). Raises ``OSError`` when ``directory`` cannot be listed."""
     digest = hashlib.sha256()
     for path in sorted(Path(directory).rglob("*")):
         info = path.lstat()
-        kind = "d" if stat.S_ISDIR(info.st_mode) else "f" if stat.S_ISREG(info.st_mode) else "o"
+        if stat.S_ISDIR(info.st_mode):
+            continue
+        kind = "f" if stat.S_ISREG(info.st_mode) else "o"
         digest.update(f"{path.relative_to(directory).as_posix()}\0{kind}\0{info.st_size}\0{info.st_mtime_ns}\0"
                       f"{info.st_ino}\n".encode("utf-8", "surrogateescape"))
     return f"sha256:{digest.hexdigest()}"
