@@ -32,7 +32,7 @@ def kaddons(*args: str, cwd: Path | None = None, env: dict[str, str] | None = No
 def table(proc: subprocess.CompletedProcess[str]) -> list[list[str]]:
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
-    assert all(line == line.rstrip() for line in lines)
+    assert lines and all(line == line.rstrip() for line in lines)
     return [line.split() for line in lines]
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from kaddons.errors import AuthenticationError, TLSVerificationError, UsageError
+from kaddons.errors import AuthenticationError, RegistryResponseError, TLSVerificationError, UsageError
 from kaddons.oci.models import Descriptor
 from kaddons.oci.registry import Registry, RegistryOptions, RetryPolicy
 from kaddons.oci.registry._auth import Challenge, merge_scopes, parse_challenges
@@ -143,7 +143,7 @@ def test_unreadable_ca_file_is_a_usage_error(tmp_path: Path) -> None:
 
 def test_plain_http_client_against_tls_registry_names_the_problem(basic_registry: SecureRegistry) -> None:
     with Registry(basic_registry.host, RegistryOptions(insecure=True, retry=FAST)) as registry, \
-            pytest.raises(Exception) as caught:
+            pytest.raises(RegistryResponseError) as caught:
         registry.ping()
     assert caught.type.__module__ == "kaddons.errors"  # no httpx exception escapes
     assert "400 Bad Request" in str(caught.value) and "drop --insecure" in str(caught.value)

@@ -17,7 +17,7 @@ from kaddons.addons.catalog import digest_path, sidecar_path
 from kaddons.addons.importer import import_archive
 from kaddons.addons.install import catalog_lock, kept_record
 from kaddons.addons.publish import push_archive
-from kaddons.errors import InvalidReferenceError, NotFoundError, UsageError
+from kaddons.errors import InvalidReferenceError, KaddonsError, NotFoundError, UsageError
 from kaddons.sync import (
     SyncConfig,
     Syncer,
@@ -262,7 +262,7 @@ def test_rollback_refusals(small: str, catalog: Path, tmp_path: Path) -> None:
         rollback(tmp_path / "nope", "metrics")
     with pytest.raises(UsageError):
         rollback(catalog, "../lib")
-    with catalog_lock(catalog, timeout=5), pytest.raises(Exception, match="another kaddons process"):
+    with catalog_lock(catalog, timeout=5), pytest.raises(KaddonsError, match="another kaddons process"):
         rollback(catalog, "metrics", lock_timeout=0.1)
 
 
