@@ -15,11 +15,11 @@ from typing import Any
 
 import pytest
 
-from kaddons.addons import format as fmt
 from kaddons.addons.export import ExportOptions, archive_file_name, export_addons
 from kaddons.errors import NotFoundError, UsageError
 from kaddons.oci.archive import ArchiveStore
 from tests.addons.conftest import ADDON_NAMES, writable_copy
+from tests.helpers.k2s_facts import FORMAT as fmt
 
 OMIT = ExportOptions(omit_images=True, omit_packages=True)
 EXPORT_NAMES = ["dashboard", "dicom", "ingress-nginx", "ingress-traefik", "ingress-nginx-gw", "metrics",

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 
-from kaddons.addons import format as fmt
 from kaddons.addons.export import ExportOptions, export_addons
 from kaddons.addons.images import image_file_name
 from kaddons.errors import NotFoundError
@@ -20,6 +19,7 @@ from kaddons.oci.archive import ArchiveStore
 from kaddons.oci.registry import Registry, RegistryOptions
 from tests.helpers.http_server import StaticServer
 from tests.helpers.images import push_image
+from tests.helpers.k2s_facts import FORMAT as fmt
 from tests.helpers.registry import RunningRegistry, free_port
 
 MANIFEST = """\

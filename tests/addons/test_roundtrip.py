@@ -10,25 +10,18 @@ from pathlib import Path
 import pytest
 
 from kaddons.addons import discover
-from kaddons.addons.contents import layer_entries
 from kaddons.addons.export import ExportOptions, export_addons
-from kaddons.addons.format import LayerKind
 from kaddons.addons.importer import import_archive
+from tests.helpers.k2s_facts import catalog_files
 from tests.helpers.registry import RunningRegistry
 
 OMIT = ExportOptions(omit_images=True, omit_packages=True)
 
 
-def _expected_files(impl_dir: Path, addon: str) -> dict[str, Path]:
-    """Where each exported source file lands in the imported implementation directory (§3.5, §3.6)."""
-    layers = layer_entries(impl_dir, addon, manifest=None)
-    expected: dict[str, Path] = {}
-    for kind, prefix in ((LayerKind.MANIFESTS, "manifests/"), (LayerKind.CHARTS, "manifests/chart/"),
-                         (LayerKind.SCRIPTS, ""), (LayerKind.CONFIG, "")):
-        for entry in layers.get(kind, []):
-            assert isinstance(entry.source, Path)
-            expected[prefix + entry.name] = entry.source
-    return expected
+def _expected_files(impl_dir: Path, addon: str) -> dict[str, bytes]:
+    """Where each exported source file lands in the imported implementation directory (§3.5, §3.6), by K2s's
+    rules as the tests write them (:mod:`tests.helpers.k2s_facts`), not by the exporter under test."""
+    return catalog_files(impl_dir, addon)
 
 
 @pytest.fixture(scope="module")
@@ -60,8 +53,8 @@ def test_every_implementation_has_exactly_its_layer_0_to_3_files(testdata: Path,
                 assert not (target_dir / "addon.manifest.yaml").exists(), "stray manifest (§7.5 item 6)"
             generated = {"manifests/gitops-sync/kustomization.yaml", "manifests/gitops-sync/sync-job.yaml"}
             assert present == set(expected) | generated, rel
-            for name, source in expected.items():
-                assert (target_dir / name).read_bytes() == source.read_bytes(), f"{rel}/{name}"
+            for name, data in expected.items():
+                assert (target_dir / name).read_bytes() == data, f"{rel}/{name}"
 
 
 def test_files_k2s_does_not_export_stay_out(imported: Path) -> None:

@@ -17,7 +17,6 @@ Layer contents follow the export rules of §2.4 for the addons used by the tests
 
 from __future__ import annotations
 
-import fnmatch
 import gzip as gzip_module
 import hashlib
 import io
@@ -29,30 +28,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kaddons.addons.format import (
-    ANN_ADDON_COUNT,
-    ANN_ADDON_NAME,
-    ANN_CREATED,
-    ANN_DESCRIPTION,
-    ANN_EXPORT_DATE,
-    ANN_EXPORT_NAME,
-    ANN_EXPORT_TYPE,
-    ANN_IMPLEMENTATION,
-    ANN_K2S_VERSION,
-    ANN_LICENSES,
-    ANN_REF_NAME,
-    ANN_TITLE,
-    ANN_VENDOR,
-    ANN_VERSION,
-    ARTIFACT_TYPE,
-    CONFIG_MEDIA_TYPE,
-    LICENSES,
-    VENDOR,
-    LayerKind,
-    layer_spec,
-)
 from kaddons.addons.names import export_name
 from kaddons.oci import mediatypes as mt
+from tests.helpers.k2s_facts import ANN, ARTIFACT_TYPE, CONFIG_MEDIA_TYPE, LICENSES, VENDOR, k2s_layer, layer_files
+
+ANN_ADDON_COUNT, ANN_ADDON_NAME, ANN_CREATED = ANN["addon_count"], ANN["addon_name"], ANN["created"]
+ANN_DESCRIPTION, ANN_EXPORT_DATE, ANN_EXPORT_NAME = ANN["description"], ANN["export_date"], ANN["export_name"]
+ANN_EXPORT_TYPE, ANN_IMPLEMENTATION, ANN_K2S_VERSION = ANN["export_type"], ANN["implementation"], ANN["k2s_version"]
+ANN_LICENSES, ANN_REF_NAME, ANN_TITLE = ANN["licenses"], ANN["ref_name"], ANN["title"]
+ANN_VENDOR, ANN_VERSION = ANN["vendor"], ANN["version"]
 
 __all__ = [
     "EXPORT_DATE", "K2S_VERSION", "MTIME", "Artifact", "Layer", "addon_artifact", "digest", "filtered_manifest",
@@ -62,9 +46,6 @@ __all__ = [
 K2S_VERSION = "2.0.0"
 EXPORT_DATE = "2026-08-22T16:23:08Z"  # local time with a literal Z, as K2s writes it (§8.1)
 MTIME = 1_787_000_000
-_CONFIG_PATTERNS = ("values.yaml", "values-*.yaml", "settings.json", "*.config.json", "*.config.yaml")
-_DOC_PATTERNS = ("*.png", "*.jpg", "*.jpeg", "*.gif", "*.svg", "*.drawio", "*.drawio.png", "*.md", "*.ndjson",
-                 "*.json", "*.license", "dockerfile*")
 
 
 def digest(data: bytes) -> str:
@@ -146,9 +127,10 @@ class Layer:
         return desc
 
 
-def layer(kind: LayerKind, files: dict[str, bytes]) -> Layer:
-    """The K2s layer of ``kind`` holding ``files`` (gzip or plain as the layer table says)."""
-    spec = layer_spec(kind)
+def layer(kind: object, files: dict[str, bytes]) -> Layer:
+    """The K2s layer of ``kind`` (a kind name, or an enum member whose value is one) holding ``files``
+    (gzip or plain as the layer table of §2.9 says)."""
+    spec = k2s_layer(kind)
     return Layer(spec.media_type, k2s_tar(files, gzip=spec.gzip), spec.title)
 
 
@@ -202,16 +184,6 @@ class Artifact:
         return [self.config_blob(), *(item.data for item in self.layers), self.manifest_blob()]
 
 
-def _matches(name: str, patterns: tuple[str, ...]) -> bool:
-    return any(fnmatch.fnmatchcase(name.lower(), pattern) for pattern in patterns)
-
-
-def _tree(root: Path) -> dict[str, bytes]:
-    if not root.is_dir():
-        return {}
-    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
-
-
 def filtered_manifest(text: str, implementation: str) -> str:
     """The manifest with only ``implementation`` in ``spec.implementations``, as Export.ps1's yq filter
     leaves it (header and layout kept). Text-based: items start with ``    - name:`` in K2s's files."""
@@ -250,27 +222,21 @@ def addon_artifact(testdata: Path, addon: str, implementation: str | None = None
         manifest_text = filtered_manifest(manifest_text, implementation)
     manifest = manifest_text.encode("utf-8")
     name = export_name(addon, implementation)
-    config = {"addon.manifest.yaml": manifest}
-    config |= {p.name: p.read_bytes() for p in sorted(impl_dir.iterdir())
-               if p.is_file() and _matches(p.name, _CONFIG_PATTERNS)}
-    config |= {f"config/{path}": data for path, data in _tree(impl_dir / "config").items()}
-    manifests = _tree(impl_dir / "manifests") | _gitops_sync(testdata, name)
-    charts = _tree(impl_dir / "manifests" / "chart")
-    scripts = {"README.md": (impl_dir / "README.md").read_bytes()} if (impl_dir / "README.md").is_file() else {}
-    for path, data in _tree(impl_dir).items():
-        leaf = path.rsplit("/", 1)[-1]
-        if leaf.lower().endswith((".ps1", ".psm1")) or (_matches(leaf, _DOC_PATTERNS) and leaf != "README.md"):
-            scripts[path] = data
-    layers = [layer(LayerKind.CONFIG, config), layer(LayerKind.MANIFESTS, manifests)]
-    if (impl_dir / "manifests" / "chart").is_dir():
-        layers.append(layer(LayerKind.CHARTS, charts))
-    layers.append(layer(LayerKind.SCRIPTS, scripts))
+    routed = layer_files(impl_dir, addon)
+    config = {"addon.manifest.yaml": manifest} | routed["config"]
+    manifests = routed["manifests"] | _gitops_sync(testdata, name)
+    charts = routed.get("charts", {})
+    scripts = routed["scripts"]
+    layers = [layer("config", config), layer("manifests", manifests)]
+    if "charts" in routed:
+        layers.append(layer("charts", charts))
+    layers.append(layer("scripts", scripts))
     if images:
-        layers.append(layer(LayerKind.IMAGES_LINUX, images))
+        layers.append(layer("images-linux", images))
     if windows_images:
-        layers.append(layer(LayerKind.IMAGES_WINDOWS, windows_images))
+        layers.append(layer("images-windows", windows_images))
     if packages:
-        layers.append(layer(LayerKind.PACKAGES, packages))
+        layers.append(layer("packages", packages))
     files = {f"manifests/{p}": d for p, d in manifests.items()} | {f"manifests/chart/{p}": d for p, d in charts.items()}
     files |= scripts | {p: d for p, d in config.items() if p != "addon.manifest.yaml"}
     if implementation == addon:

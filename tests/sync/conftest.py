@@ -9,13 +9,12 @@ from pathlib import Path
 import pytest
 
 from kaddons.addons import discover
-from kaddons.addons.contents import layer_entries
 from kaddons.addons.export import ExportOptions, export_addons
-from kaddons.addons.format import LayerKind
 from kaddons.addons.publish import PushedAddon, push_archive
 from kaddons.oci.registry import RegistryOptions, RetryPolicy
 from kaddons.sync import SyncConfig, SyncLog
 from tests.addons.conftest import testdata, writable_copy  # noqa: F401  (the testdata fixture, shared)
+from tests.helpers.k2s_facts import catalog_files
 
 OMIT = ExportOptions(omit_images=True, omit_packages=True)
 FAST_RETRY = RetryPolicy(attempts=3, base_delay=0.01, max_delay=0.05, max_elapsed=10.0)
@@ -24,16 +23,10 @@ GENERATED = {"manifests/gitops-sync/kustomization.yaml", "manifests/gitops-sync/
 
 
 def source_files(impl_dir: Path, addon: str) -> dict[str, bytes]:
-    """What a synced implementation folder must hold for the source folder ``impl_dir`` (§3.5-3.6):
-    layers 0-3 routed to their places, without the generated gitops-sync files and the manifest."""
-    layers = layer_entries(impl_dir, addon, manifest=None)
-    expected: dict[str, bytes] = {}
-    for kind, prefix in ((LayerKind.MANIFESTS, "manifests/"), (LayerKind.CHARTS, "manifests/chart/"),
-                         (LayerKind.SCRIPTS, ""), (LayerKind.CONFIG, "")):
-        for entry in layers.get(kind, []):
-            assert isinstance(entry.source, Path)
-            expected[prefix + entry.name] = entry.source.read_bytes()
-    return expected
+    """What a synced implementation folder must hold for the source folder ``impl_dir`` (§3.5-3.6): layers 0-3
+    routed to their places by K2s's rules as the tests write them (:mod:`tests.helpers.k2s_facts`), without the
+    generated gitops-sync files and the manifest."""
+    return catalog_files(impl_dir, addon)
 
 
 def tree(folder: Path) -> dict[str, bytes]:
