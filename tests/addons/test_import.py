@@ -163,7 +163,9 @@ def test_registry_round_trip_layout_imports(tmp_path: Path, addons: Path, testda
     assert implementations(addons, "ingress") == ["nginx"]
 
 
-def test_config_files_images_and_packages_are_routed(tmp_path: Path, addons: Path, testdata: Path) -> None:
+def test_config_files_images_and_packages_are_routed(tmp_path: Path, addons: Path, testdata: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KADDONS_IMAGE_LOADER", "none")  # never the host's ctr or nerdctl
     smb = addon_artifact(testdata, "storage", "smb", images={"registry.k8s.io_sig-storage_smbplugin_v1.tar": b"L"},
                          windows_images={"windows_registry.k8s.io_smbplugin_v1.tar": b"W"},
                          packages={"debianpackages/samba/samba_4.deb": b"deb", "linuxpackages/tool": b"t"})
@@ -183,9 +185,30 @@ def test_config_files_images_and_packages_are_routed(tmp_path: Path, addons: Pat
                                "windows_registry.k8s.io_smbplugin_v1.tar"]
     assert files(addons / ".packages" / "storage") == {"debianpackages/samba/samba_4.deb": b"deb",
                                                         "linuxpackages/tool": b"t"}
-    assert any("no ctr or nerdctl on PATH" in line for line in logged)
+    assert any("KADDONS_IMAGE_LOADER is none, so they were not loaded" in line for line in logged)
     assert any("kaddons only places them" in line for line in logged)
     assert [a.name for a in discover(addons).addons] == ["storage"]
+
+
+def test_images_are_loaded_with_the_configured_runtime_command(tmp_path: Path, addons: Path, testdata: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """The seam that stands for ``ctr -n k8s.io images import``: a recording command, never the host's runtime."""
+    calls = tmp_path / "calls.txt"
+    recorder = tmp_path / "recorder.py"
+    recorder.write_text("import sys\nwith open(sys.argv[1], 'a') as f:\n    f.write(' '.join(sys.argv[2:]) + '\\n')\n"
+                        "sys.exit(3 if sys.argv[-1].endswith('bad.tar') else 0)\n")
+    monkeypatch.setenv("KADDONS_IMAGE_LOADER", f"{sys.executable} {recorder} {calls} -n k8s.io images import")
+    smb = addon_artifact(testdata, "storage", "smb", images={"good.tar": b"L", "bad.tar": b"B"})
+    logged: list[str] = []
+    import_archive(archive(tmp_path, smb), addons, log=logged.append)
+    images = addons / ".images" / "storage"
+    assert sorted(calls.read_text().splitlines()) == [f"-n k8s.io images import {images / 'bad.tar'}",
+                                                      f"-n k8s.io images import {images / 'good.tar'}"]
+    assert any("loaded good.tar with" in line for line in logged)
+    assert any("loading bad.tar with" in line and "failed (exit 3)" in line for line in logged)
+    monkeypatch.setenv("KADDONS_IMAGE_LOADER", "'unterminated")
+    with pytest.raises(UsageError, match="KADDONS_IMAGE_LOADER"):
+        import_archive(archive(tmp_path, smb), addons)
 
 
 def test_charts_layer_goes_below_manifests(tmp_path: Path, addons: Path, testdata: Path) -> None:

@@ -422,3 +422,23 @@ def test_a_push_during_a_failing_sync_runs_it_again_at_once() -> None:
     finally:
         stop.set()
         thread.join(timeout=10)
+
+
+def test_healthz_answers_503_once_the_sync_loop_stalls() -> None:
+    """What a liveness probe relies on: /healthz follows the loop's heartbeat, over real HTTP."""
+    now = [1000.0]
+    agent = Agent(RecordingTarget([]), AgentOptions(), clock=lambda: now[0])
+    server = AgentServer("127.0.0.1", 0, metrics=Metrics(), on_push=lambda _name: None, healthy=agent.healthy)
+    server.start()
+    try:
+        url = f"http://127.0.0.1:{server.port}/healthz"
+        assert httpx.get(url).status_code == 200
+        now[0] += 29.0
+        assert httpx.get(url).status_code == 200
+        now[0] += 2.0  # no loop iteration for 31 s: stalled
+        stalled = httpx.get(url)
+        assert stalled.status_code == 503 and stalled.text == "sync loop stalled\n"
+        agent.heartbeat = now[0]  # the loop runs again
+        assert httpx.get(url).status_code == 200
+    finally:
+        server.stop()

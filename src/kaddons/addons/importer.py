@@ -22,6 +22,8 @@ Differences from K2s's ``Import.ps1``, on purpose:
 
 from __future__ import annotations
 
+import os
+import shlex
 import shutil
 import subprocess
 from collections.abc import Callable, Sequence
@@ -138,11 +140,36 @@ def _check_layer_sizes(store: ArchiveStore, entry: AddonEntry, where: str) -> No
                                       f"descriptor says {desc.size}: refusing it")
 
 
+IMAGE_LOADER_ENV = "KADDONS_IMAGE_LOADER"
+"""The command that loads an image archive into the node's container runtime, the archive's path appended
+(e.g. ``nerdctl -n k8s.io load -i``); ``none``: place the archives only. Unset: ``ctr`` or ``nerdctl`` on PATH."""
+
+
+def image_loader() -> tuple[str, tuple[str, ...]] | None:
+    """The program and arguments that load one image archive (its path is appended), or ``None``: from
+    :data:`IMAGE_LOADER_ENV` when set, else the first of ``ctr``, ``nerdctl`` found on ``PATH``.
+    Raises :class:`~kaddons.errors.UsageError` for a variable that is not a command."""
+    configured = os.environ.get(IMAGE_LOADER_ENV)
+    if configured is not None:
+        if configured.strip().lower() == "none":
+            return None
+        try:
+            words = shlex.split(configured)
+        except ValueError as err:
+            raise UsageError(f"{IMAGE_LOADER_ENV} {configured!r} is not a command ({err})") from None
+        if not words:
+            raise UsageError(f"{IMAGE_LOADER_ENV} is empty: give a command, or none")
+        return words[0], tuple(words[1:])
+    return next(((found, args) for tool, args in _LOADERS if (found := shutil.which(tool)) is not None), None)
+
+
 def _load_images(entry: AddonEntry, directory: Path, images: list[str], log: Log, warn: Log) -> None:
-    loader = next(((found, args) for tool, args in _LOADERS if (found := shutil.which(tool)) is not None), None)
+    loader = image_loader()
     if loader is None:
-        log(f"{entry.export_name}: {len(images)} image archive(s) placed in {directory}; no ctr or nerdctl on "
-            "PATH, so they were not loaded")
+        why = (f"{IMAGE_LOADER_ENV} is none" if os.environ.get(IMAGE_LOADER_ENV) is not None
+               else "no ctr or nerdctl on PATH")
+        log(f"{entry.export_name}: {len(images)} image archive(s) placed in {directory}; {why}, so they were not "
+            "loaded")
         return
     program, args = loader
     for image in images:
@@ -238,6 +265,7 @@ def import_archive(archive: str | Path, addons_dir: str | Path, names: Sequence[
 
     if not addons_dir.is_dir():
         raise NotFoundError(f"addons directory {addons_dir} does not exist or is not a directory")
+    image_loader()  # a bad KADDONS_IMAGE_LOADER fails before anything is installed
     where = str(archive)
     done: list[ImportedImplementation] = []
     try:

@@ -11,6 +11,7 @@ import sys
 from types import FrameType
 
 import typer
+from typer._click import exceptions as click_errors  # typer's own click: its usage errors, to print them in one line
 
 from kaddons import __version__
 from kaddons.errors import KaddonsError
@@ -71,7 +72,20 @@ def main() -> None:
     if signal.getsignal(signal.SIGINT) in (signal.default_int_handler, _interrupted_while_starting):
         signal.signal(signal.SIGINT, _interrupt)
     try:
-        app()
+        result = app(standalone_mode=False)
+    except click_errors.NoArgsIsHelpError as err:
+        err.show()
+        sys.exit(2)
+    except click_errors.UsageError as err:  # a bad flag or value: one line, as every other error
+        where = f" (kaddons {err.ctx.command_path.partition(' ')[2]} --help)".replace("  ", " ") if err.ctx else ""
+        typer.echo(f"error: {' '.join(err.format_message().split())}{where}", err=True)
+        sys.exit(2)
+    except click_errors.ClickException as err:
+        typer.echo(f"error: {' '.join(err.format_message().split())}", err=True)
+        sys.exit(err.exit_code)
+    except typer.Abort:
+        typer.echo("error: interrupted (what was reported as done is done)", err=True)
+        sys.exit(130)
     except KaddonsError as err:
         typer.echo(f"error: {err}", err=True)
         sys.exit(err.exit_code)
@@ -81,3 +95,4 @@ def main() -> None:
     except OSError as err:
         typer.echo(f"error: {err.strerror or err}{f': {err.filename}' if err.filename else ''}", err=True)
         sys.exit(1)
+    sys.exit(result if isinstance(result, int) else 0)
