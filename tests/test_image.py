@@ -204,6 +204,19 @@ def test_two_stages_on_python_slim_pinned_to_a_minor_version(dockerfile: list[St
     assert dockerfile[0].name, "the builder stage is named, for the runtime stage to mount its wheel"
 
 
+def test_the_base_image_python_is_one_the_project_supports(dockerfile: list[Stage]) -> None:
+    """The image's Python must satisfy requires-python, and be the version ruff and mypy check the code for
+    (the oldest supported): code that runs in CI on a newer Python must not fail in the image."""
+    match = re.fullmatch(r"python:3\.(\d+)-slim(-[a-z]+)?", dockerfile[-1].base)
+    assert match is not None
+    minor = int(match[1])
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    required = re.fullmatch(r">=3\.(\d+)", project["project"]["requires-python"])
+    assert required is not None and minor >= int(required[1]), "the image runs a Python the project does not support"
+    assert project["tool"]["ruff"]["target-version"] == f"py3{minor}"
+    assert project["tool"]["mypy"]["python_version"] == f"3.{minor}"
+
+
 def test_entrypoint_is_the_console_script_in_exec_form(dockerfile: list[Stage]) -> None:
     runtime = dockerfile[-1]
     scripts = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]["scripts"]
