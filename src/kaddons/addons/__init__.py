@@ -9,28 +9,68 @@ Nothing here talks to a registry; :mod:`kaddons.oci` knows nothing about addons.
 
 from __future__ import annotations
 
-from .catalog import (
-    DEFAULT_VERSION,
-    DIGESTS_DIR,
-    Addon,
-    Catalog,
-    CatalogProblem,
-    Implementation,
-    SyncRecord,
-    digest_path,
-    discover,
-    sidecar_path,
-    sync_record,
-)
-from .manifest import (
-    MANIFEST_FILE,
-    AddonImplementation,
-    AddonManifest,
-    load_manifest,
-    parse_manifest_bytes,
-    parse_manifest_text,
-)
-from .names import check_name, export_name, is_single_implementation, is_valid_name
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .catalog import (
+        DEFAULT_VERSION,
+        DIGESTS_DIR,
+        Addon,
+        Catalog,
+        CatalogProblem,
+        Implementation,
+        SyncRecord,
+        digest_path,
+        discover,
+        sidecar_path,
+        sync_record,
+    )
+    from .manifest import (
+        MANIFEST_FILE,
+        AddonImplementation,
+        AddonManifest,
+        load_manifest,
+        parse_manifest_bytes,
+        parse_manifest_text,
+    )
+    from .names import check_name, export_name, is_single_implementation, is_valid_name
+
+_LAZY = {
+    "DEFAULT_VERSION": ".catalog",
+    "DIGESTS_DIR": ".catalog",
+    "Addon": ".catalog",
+    "Catalog": ".catalog",
+    "CatalogProblem": ".catalog",
+    "Implementation": ".catalog",
+    "SyncRecord": ".catalog",
+    "digest_path": ".catalog",
+    "discover": ".catalog",
+    "sidecar_path": ".catalog",
+    "sync_record": ".catalog",
+    "MANIFEST_FILE": ".manifest",
+    "AddonImplementation": ".manifest",
+    "AddonManifest": ".manifest",
+    "load_manifest": ".manifest",
+    "parse_manifest_bytes": ".manifest",
+    "parse_manifest_text": ".manifest",
+    "check_name": ".names",
+    "export_name": ".names",
+    "is_single_implementation": ".names",
+    "is_valid_name": ".names",
+}
+"""Where each public name lives: imported on first use (PEP 562), so that importing one
+submodule does not import them all (the start-up time of every Job and poller run)."""
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "DEFAULT_VERSION",

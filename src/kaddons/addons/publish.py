@@ -9,24 +9,20 @@ unchanged, so the registry digest equals the archive's.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from kaddons.errors import InvalidReferenceError, LayoutError, NotFoundError, TagConflictError, UsageError
+from kaddons.errors import LayoutError, NotFoundError, TagConflictError, UsageError
 from kaddons.oci.archive import ArchiveStore
 from kaddons.oci.copy import CopyObserver, CopyOptions, copy
-from kaddons.oci.reference import parse_registry_host, strip_scheme, validate_repository, validate_tag
+from kaddons.oci.reference import validate_tag
 from kaddons.oci.registry import Registry, RegistryOptions
 
 from .artifact import addon_entries
+from .repository import ADDONS_NAMESPACE, addon_repository, split_registry
 
 __all__ = ["ADDONS_NAMESPACE", "PushedAddon", "addon_repository", "push_archive", "split_registry"]
-
-ADDONS_NAMESPACE = "addons"
-"""The repository namespace of addon artifacts: ``addons/<export name>`` (§2.16, §4.6)."""
-
 
 @dataclass(frozen=True)
 class PushedAddon:
@@ -38,28 +34,6 @@ class PushedAddon:
     digest: str
     copied: int
     skipped: int
-
-
-def split_registry(text: str) -> tuple[str, str]:
-    """``[oci://|https://]HOST[:PORT][/PREFIX]`` -> (``HOST[:PORT]``, ``PREFIX/`` or ``""``).
-
-    Raises :class:`InvalidReferenceError` for a malformed host, a prefix that is not a repository
-    path, or a trailing tag/digest.
-    """
-    stripped = strip_scheme(text).strip("/")
-    host, _, prefix = stripped.partition("/")
-    host = parse_registry_host(host)
-    if prefix:
-        if "@" in prefix or re.search(r":[^/]*$", prefix):
-            raise InvalidReferenceError(f"registry {text!r} names a tag or digest: give HOST[:PORT][/PREFIX] only")
-        validate_repository(prefix)
-        prefix += "/"
-    return host, prefix
-
-
-def addon_repository(prefix: str, export_name: str) -> str:
-    """``<prefix>addons/<export name>``: the repository of an addon."""
-    return f"{prefix}{ADDONS_NAMESPACE}/{export_name}"
 
 
 MOVABLE_TAGS = frozenset({"latest"})

@@ -17,8 +17,7 @@ from typing import Annotated, Any
 
 import typer
 
-from kaddons.oci.registry import RegistryOptions, read_config
-from kaddons.sync.config import parse_bool, parse_concurrency
+from kaddons.oci.registry import RegistryOptions
 
 
 def env_bool(envvar: str) -> Callable[[str | bool], bool]:
@@ -30,6 +29,8 @@ def env_bool(envvar: str) -> Callable[[str | bool], bool]:
     """
 
     def parse(value: str | bool) -> bool:
+        from kaddons.sync.config import parse_bool
+
         return parse_bool(value, envvar)
 
     return parse
@@ -37,6 +38,8 @@ def env_bool(envvar: str) -> Callable[[str | bool], bool]:
 
 def concurrency_parser(value: str | int) -> int:
     """The typer ``parser`` of ``--concurrency`` (sync, agent): a one-line UsageError (exit 2) for a bad value."""
+    from kaddons.sync.config import parse_concurrency
+
     return parse_concurrency(value, "--concurrency/KADDONS_CONCURRENCY")
 
 
@@ -98,6 +101,8 @@ def with_registry_options(command: Callable[..., Any]) -> Callable[..., Any]:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         given = {name: kwargs.pop(name) for name, _, _ in _REGISTRY_FLAGS}
         if given["registry_config"] is not None:  # checked now: a registry that needs no login would never read it
+            from kaddons.oci.registry import read_config
+
             read_config(given["registry_config"], required=True)
         options = RegistryOptions(insecure=given["insecure"], ca_file=given["ca_file"], username=given["username"],
                                   password=given["password"], config_path=given["registry_config"])

@@ -10,11 +10,12 @@ import enum
 import os
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from kaddons.addons import Catalog, discover, sync_record
+if TYPE_CHECKING:
+    from kaddons.addons import Catalog
 from kaddons.errors import KaddonsError, NotFoundError, UsageError
 
 from ._options import print_json
@@ -73,6 +74,8 @@ def resolve_addons_dir(addons_dir: Path | None, k2s_install_dir: Path | None) ->
 
 
 def _rows(catalog: Catalog) -> list[dict[str, Any]]:
+    from kaddons.addons import sync_record
+
     rows = []
     for addon in catalog.addons:
         for impl in addon.implementations:
@@ -132,6 +135,8 @@ def ls_command(
     The exit code is 0 even then, unless --strict is given: 1 if any manifest was invalid.
     """
     root = resolve_addons_dir(addons_dir, k2s_install_dir)
+    from kaddons.addons import discover
+
     catalog = discover(root)
     for problem in catalog.problems:
         typer.echo(f"warning: {problem}", err=True)

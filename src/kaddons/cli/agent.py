@@ -20,11 +20,6 @@ import typer
 
 from kaddons.errors import UsageError
 from kaddons.oci.registry import RegistryOptions
-from kaddons.sync import SyncConfig, SyncLog, parse_repositories, read_repos_file
-from kaddons.sync._metrics import Metrics
-from kaddons.sync._server import AgentServer
-from kaddons.sync.agent import Agent, AgentOptions, SyncerTarget
-from kaddons.sync.syncer import Syncer
 
 from ._options import concurrency_parser, with_registry_options
 from .addons import AddonsDir, K2sInstallDir, resolve_addons_dir
@@ -107,6 +102,12 @@ def agent_command(
     notifications.endpoints[].headers (Authorization: [Bearer TOKEN]). Stops on SIGTERM or Ctrl-C
     after the running syncs finish. Logs K2s's [AddonSync] lines on standard output.
     """
+    from kaddons.sync import SyncConfig, SyncLog, parse_repositories, read_repos_file
+    from kaddons.sync._metrics import Metrics
+    from kaddons.sync._server import AgentServer
+    from kaddons.sync.agent import Agent, AgentOptions, SyncerTarget
+    from kaddons.sync.syncer import Syncer
+
     root = resolve_addons_dir(addons_dir, k2s_install_dir)
     every = parse_duration(interval, "--interval")
     host, port = parse_listen(listen)

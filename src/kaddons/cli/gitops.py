@@ -13,10 +13,14 @@ from typing import Annotated
 import typer
 
 from kaddons.errors import UsageError
-from kaddons.gitops.options import DEFAULT_ADDONS_DIR, DEFAULT_INTERVAL, DEFAULT_RUN_AS_USER, DEFAULT_SEMVER
+from kaddons.gitops.options import (
+    DEFAULT_ADDONS_DIR,
+    DEFAULT_IMAGE,
+    DEFAULT_INTERVAL,
+    DEFAULT_RUN_AS_USER,
+    DEFAULT_SEMVER,
+)
 from kaddons.gitops.output import WriteResult
-from kaddons.gitops.register import register_into, register_options, register_stream
-from kaddons.gitops.render import DEFAULT_IMAGE, render_options, render_stream, render_tree, write_rendered
 
 gitops_app = typer.Typer(
     help="Run the addon sync in a cluster through FluxCD or Argo CD.", no_args_is_help=True,
@@ -126,6 +130,8 @@ def render_command(
     Registry credentials: create the kubernetes.io/dockerconfigjson Secret addon-sync-registry
     in k2s-addon-sync; render never writes secrets.
     """
+    from kaddons.gitops.render import render_options, render_stream, render_tree, write_rendered
+
     if engine is None:
         raise UsageError("no engine given: pass --engine fluxcd or --engine argocd")
     options = render_options(engine, _registry(registry), flavor=flavor, insecure=insecure, addons_dir=addons_dir,
@@ -174,6 +180,8 @@ def register_command(
     there: registering more addons later adds them, earlier registrations stay;
     without, one YAML stream.
     """
+    from kaddons.gitops.register import register_into, register_options, register_stream
+
     options = register_options(_registry(registry), flavor=flavor, insecure=insecure, interval=interval,
                                semver=semver, service_account=service_account, registry_secret=registry_secret)
     fmt, output_dir = _destination(output, output_dir)

@@ -8,7 +8,6 @@ from typing import Annotated
 import typer
 
 from kaddons.addons.extract import DEFAULT_MAX_BYTES, ExtractLimits, format_size, parse_size
-from kaddons.addons.importer import import_archive
 
 from ._options import Output, OutputFormat, print_json
 from .addons import AddonsDir, K2sInstallDir, resolve_addons_dir
@@ -43,6 +42,8 @@ def import_command(
     -o json prints a list of objects with the keys name, implementation (null if single), exportName,
     version, digest, directory, files, images and packages.
     """
+    from kaddons.addons.importer import import_archive
+
     limits = ExtractLimits(max_bytes=parse_size(max_expanded_size))
     root = resolve_addons_dir(addons_dir, k2s_install_dir)
     result = import_archive(file, root, names or [], limits=limits, log=_log)

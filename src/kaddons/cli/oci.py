@@ -14,11 +14,8 @@ from typing import Annotated
 import typer
 
 from kaddons.errors import UsageError
-from kaddons.oci.copy import CopyOptions, copy
 from kaddons.oci.reference import REGISTRY, parse_reference, parse_registry_host
-from kaddons.oci.registry import Registry, RegistryOptions
-from kaddons.oci.store import fetch_bytes
-from kaddons.oci.targets import open_store
+from kaddons.oci.registry import RegistryOptions
 
 from ._options import Output, OutputFormat, print_json, with_registry_options
 from ._progress import copy_progress
@@ -43,6 +40,9 @@ def copy_command(
     options: RegistryOptions,
 ) -> None:
     """Copy an artifact and everything it references, byte for byte, between registries, layouts and archives."""
+    from kaddons.oci.copy import CopyOptions, copy
+    from kaddons.oci.targets import open_store
+
     src_ref = parse_reference(source)
     dst_ref = parse_reference(destination)
     if src_ref.reference is None:
@@ -75,6 +75,8 @@ def repo_ls(
     options: RegistryOptions,
 ) -> None:
     """List the repositories of a registry (its catalog), sorted, one per line."""
+    from kaddons.oci.registry import Registry
+
     with Registry(parse_registry_host(registry), options) as client:
         names = client.catalog()
     _print_names(names, output)
@@ -89,6 +91,8 @@ def repo_tags(
     options: RegistryOptions,
 ) -> None:
     """List the tags of a repository, layout or archive, sorted, one per line."""
+    from kaddons.oci.targets import open_store
+
     ref = parse_reference(reference)
     with open_store(ref, options=options) as store:
         names = store.tags()  # type: ignore[attr-defined]
@@ -104,6 +108,9 @@ def manifest_fetch(
     options: RegistryOptions,
 ) -> None:
     """Print a manifest or index exactly as stored (its bytes are what its digest covers)."""
+    from kaddons.oci.store import fetch_bytes
+    from kaddons.oci.targets import open_store
+
     ref = parse_reference(reference)
     if ref.reference is None:
         raise UsageError(f"{reference}: name a tag or digest, e.g. {reference}:latest")
@@ -130,6 +137,8 @@ def blob_fetch(
     options: RegistryOptions,
 ) -> None:
     """Download a blob by digest, verified; the file appears only once all of it verified."""
+    from kaddons.oci.targets import open_store
+
     if old_output is not None:
         if file is not None:
             raise UsageError("give --file only (-o/--output is its deprecated spelling)")

@@ -8,8 +8,6 @@ from typing import Annotated
 
 import typer
 
-from kaddons.addons.export import ExportOptions, export_addons
-from kaddons.addons.publish import PushedAddon, push_archive
 from kaddons.errors import UsageError
 from kaddons.oci.reference import parse_registry_host
 from kaddons.oci.registry import RegistryOptions
@@ -64,6 +62,8 @@ def export_command(
     timestamps are SOURCE_DATE_EPOCH (or 0). Images are pulled from their registries with the
     credentials of --registry-config / the Docker config; --insecure makes every image registry plain HTTP.
     """
+    from kaddons.addons.export import ExportOptions, export_addons
+
     if directory is None:
         raise UsageError("no export directory given: pass -d DIR")
     root = resolve_addons_dir(addons_dir, k2s_install_dir)
@@ -105,6 +105,8 @@ def push_command(
 
     A tag that already names other content (a published version) is refused unless --force; latest moves.
     """
+    from kaddons.addons.publish import PushedAddon, push_archive
+
     def published(p: PushedAddon) -> None:  # printed at once: an interrupted push has said what it published
         if output is OutputFormat.text:
             typer.echo(f"{p.reference} {p.digest}")

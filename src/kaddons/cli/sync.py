@@ -8,22 +8,26 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from kaddons.addons.extract import DEFAULT_MAX_BYTES, ExtractLimits, format_size, parse_size
 from kaddons.errors import KaddonsError
 from kaddons.oci.registry import RegistryOptions
-from kaddons.sync import SyncConfig, SyncLog, parse_registry, parse_repositories, read_repos_file, rollback, sync_addons
 from kaddons.sync.config import DEFAULT_CONCURRENCY, MAX_CONCURRENCY
 from kaddons.sync.log import Level
+
+if TYPE_CHECKING:
+    from kaddons.sync import SyncLog
 
 from ._options import Output, OutputFormat, concurrency_parser, env_bool, print_json, with_registry_options
 from .addons import AddonsDir, K2sInstallDir, resolve_addons_dir
 
 
 def _printer(stream: str) -> SyncLog:
+    from kaddons.sync import SyncLog
+
     def sink(_level: Level, line: str) -> None:
         out = sys.stdout if stream == "stdout" else sys.stderr
         out.write(line + "\n")
@@ -87,6 +91,8 @@ def sync_command(
     Errors are also said in one line on standard error.
     The exit code is 1 when any addon failed; the others are still synced.
     """
+    from kaddons.sync import SyncConfig, parse_registry, parse_repositories, read_repos_file, sync_addons
+
     root = resolve_addons_dir(addons_dir, k2s_install_dir)
     prefix = parse_registry(registry).prefix
     listed: list[str] | None = None
@@ -132,6 +138,8 @@ def rollback_command(
     The next sync brings the newest published version back again,
     unless the registry changed (pin one with --tag-policy tag:T).
     """
+    from kaddons.sync import rollback
+
     root = resolve_addons_dir(addons_dir, k2s_install_dir)
     result = rollback(root, name)
     if output is OutputFormat.json:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from kaddons import __version__
 from kaddons.addons.images.reference import parse_image_reference
 from kaddons.addons.names import NAME_PATTERN
 from kaddons.errors import InvalidReferenceError, UsageError
@@ -21,6 +22,7 @@ from ._choices import Engine, Flavor, parse_engine, parse_flavor
 
 __all__ = [
     "DEFAULT_ADDONS_DIR",
+    "DEFAULT_IMAGE",
     "DEFAULT_INTERVAL",
     "DEFAULT_RUN_AS_USER",
     "DEFAULT_SEMVER",
@@ -42,6 +44,8 @@ __all__ = [
     "read_sync_script",
 ]
 
+DEFAULT_IMAGE = f"ghcr.io/kaddons/kaddons:{__version__}"
+"""The image the sync pods run unless ``--image`` says otherwise: this kaddons version."""
 DEFAULT_ADDONS_DIR = "/var/lib/kaddons/addons"
 """Where the kaddons flavor keeps the addon catalog on a Linux node (hostPath)."""
 DEFAULT_RUN_AS_USER = 65532

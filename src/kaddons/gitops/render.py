@@ -34,6 +34,7 @@ from ._templates import template_bytes, template_tree
 from ._yaml import dump_documents, dump_rt, load_rt
 from .options import (
     DEFAULT_ADDONS_DIR,
+    DEFAULT_IMAGE,
     DEFAULT_RUN_AS_USER,
     Engine,
     Flavor,
@@ -68,7 +69,6 @@ NAMESPACE = "k2s-addon-sync"
 CONFIGMAP = "addon-sync-config"
 CA_CONFIGMAP = "addon-sync-ca"
 CA_MOUNT = "/etc/kaddons/ca"
-DEFAULT_IMAGE = f"ghcr.io/kaddons/kaddons:{__version__}"
 DEFAULT_K2S_INSTALL_DIR = "C:\\k"
 _SCRIPT = "base/scripts/Sync-Addons.ps1"
 _SCRIPT_STUB_MARKER = "Placeholder for Sync-Addons.ps1"

@@ -13,18 +13,55 @@
   directory, selection, ``check_digest``, tag policy, registry options, limits.
 - :func:`sync_addons`: the one-shot run (``kaddons sync``) -> :class:`SyncReport`.
 - :class:`Syncer`: the open source; ``repositories()`` and ``sync_one(name) -> AddonResult`` (for the agent).
-- :func:`rollback`: put back the version a sync replaced (``kaddons rollback``).
+- :func:`rollback` (:mod:`.restore`): put back the version a sync replaced (``kaddons rollback``).
 - :mod:`.steps`: the steps of one addon's sync; :mod:`.state`: the recorded digests; :mod:`.tags`: tag policies.
 """
 
 from __future__ import annotations
 
-from .config import SyncConfig, parse_registry, parse_repositories, read_repos_file
-from .log import SyncLog, summary_line
-from .rollback import RollbackResult, rollback
-from .state import SyncState, read_state
-from .syncer import AddonResult, Syncer, SyncReport, sync_addons
-from .tags import TagChoice, TagPolicy, parse_tag_policy, select_tag
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .config import SyncConfig, parse_registry, parse_repositories, read_repos_file
+    from .log import SyncLog, summary_line
+    from .restore import RollbackResult, rollback
+    from .state import SyncState, read_state
+    from .syncer import AddonResult, Syncer, SyncReport, sync_addons
+    from .tags import TagChoice, TagPolicy, parse_tag_policy, select_tag
+
+_LAZY = {
+    "SyncConfig": ".config",
+    "parse_registry": ".config",
+    "parse_repositories": ".config",
+    "read_repos_file": ".config",
+    "SyncLog": ".log",
+    "summary_line": ".log",
+    "RollbackResult": ".restore",
+    "rollback": ".restore",
+    "SyncState": ".state",
+    "read_state": ".state",
+    "AddonResult": ".syncer",
+    "Syncer": ".syncer",
+    "SyncReport": ".syncer",
+    "sync_addons": ".syncer",
+    "TagChoice": ".tags",
+    "TagPolicy": ".tags",
+    "parse_tag_policy": ".tags",
+    "select_tag": ".tags",
+}
+"""Where each public name lives: imported on first use (PEP 562), so that importing one
+submodule does not import them all (the start-up time of every Job and poller run)."""
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "AddonResult",

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from kaddons.addons.extract import ExtractLimits
 from kaddons.addons.names import check_name
-from kaddons.addons.publish import ADDONS_NAMESPACE, split_registry
+from kaddons.addons.repository import ADDONS_NAMESPACE, split_registry
 from kaddons.errors import UsageError
 from kaddons.oci.registry import RegistryOptions
 

@@ -11,9 +11,36 @@
 
 from __future__ import annotations
 
-from .discovery import ImageSet, discover_images
-from .pull import CONTAINERD_IMAGE_NAME, SOURCE_DIGEST, PulledImage, pull_images
-from .reference import ImageReference, image_file_name, parse_image_reference
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .discovery import ImageSet, discover_images
+    from .pull import CONTAINERD_IMAGE_NAME, SOURCE_DIGEST, PulledImage, pull_images
+    from .reference import ImageReference, image_file_name, parse_image_reference
+
+_LAZY = {
+    "ImageSet": ".discovery",
+    "discover_images": ".discovery",
+    "CONTAINERD_IMAGE_NAME": ".pull",
+    "SOURCE_DIGEST": ".pull",
+    "PulledImage": ".pull",
+    "pull_images": ".pull",
+    "ImageReference": ".reference",
+    "image_file_name": ".reference",
+    "parse_image_reference": ".reference",
+}
+"""Imported on first use (PEP 562): the reference parser is light, the puller is not."""
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "CONTAINERD_IMAGE_NAME",

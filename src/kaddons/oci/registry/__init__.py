@@ -17,10 +17,32 @@
 Errors are :mod:`kaddons.errors` only: no httpx exception escapes.
 """
 
-from kaddons.oci.registry._credentials import read_config
-from kaddons.oci.registry._http import retry_after_seconds
-from kaddons.oci.registry._options import RegistryOptions, RetryPolicy
-from kaddons.oci.registry._registry import Registry
-from kaddons.oci.registry._repository import Repository
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from kaddons.oci.registry._options import RegistryOptions, RetryPolicy  # light: what every command parses
+
+if TYPE_CHECKING:
+    from kaddons.oci.registry._credentials import read_config
+    from kaddons.oci.registry._http import retry_after_seconds
+    from kaddons.oci.registry._registry import Registry
+    from kaddons.oci.registry._repository import Repository
+
+_LAZY = {"read_config": "._credentials", "retry_after_seconds": "._http", "Registry": "._registry",
+         "Repository": "._repository"}
+"""The client itself (httpx) is imported on first use (PEP 562): a command that never talks to a registry
+starts without it."""
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = ["Registry", "RegistryOptions", "Repository", "RetryPolicy", "read_config", "retry_after_seconds"]
