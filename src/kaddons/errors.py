@@ -79,6 +79,16 @@ class TagConflictError(UsageError):
     """A tag already names other content where moving it silently would lose it (a layout, a version tag)."""
 
 
+class ClusterDocumentError(UsageError):
+    """A cluster document (or a file it names) that kaddons cannot use: ``source`` (the file) and
+    ``detail`` (``<YAML path>: <what was expected>``), one line."""
+
+    def __init__(self, source: str, detail: str) -> None:
+        super().__init__(f"{source}: {detail}")
+        self.source = source
+        self.detail = detail
+
+
 class NotFoundError(KaddonsError):
     """A tag, manifest, blob or repository that does not exist where it was looked for."""
 

@@ -18,6 +18,7 @@ from kaddons.errors import KaddonsError
 
 from . import _interrupted_while_starting, addons, agent, importing, oci, packaging
 from . import sync as sync_cli
+from .cluster import cluster_app
 from .gitops import gitops_app
 
 app = typer.Typer(
@@ -40,6 +41,7 @@ app.add_typer(oci.repo_app, name="repo")
 app.add_typer(oci.manifest_app, name="manifest")
 app.add_typer(oci.blob_app, name="blob")
 app.add_typer(gitops_app, name="gitops")
+app.add_typer(cluster_app, name="cluster")
 
 
 def _version(value: bool) -> None:

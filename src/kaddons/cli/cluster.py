@@ -1,0 +1,110 @@
+"""``kaddons cluster``: add-on stacks declared in Ankra's cluster document (phase 2; ankra-addons.md §6.1 verbs).
+
+``-f FILE`` names the document; without it, the one ``clusters/*/cluster.yaml`` of the working copy.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from kaddons.errors import NotFoundError, UsageError
+
+if TYPE_CHECKING:
+    from kaddons.stacks.load import LoadedCluster
+
+cluster_app = typer.Typer(help="Add-on stacks declared in Ankra's ImportCluster document, kept in Git.",
+                          no_args_is_help=True, context_settings={"help_option_names": ["-h", "--help"]})
+stacks_app = typer.Typer(help="The stacks of the cluster document.", no_args_is_help=True)
+addons_app = typer.Typer(help="The add-ons of the cluster document.", no_args_is_help=True)
+cluster_app.add_typer(stacks_app, name="stacks")
+cluster_app.add_typer(addons_app, name="addons")
+
+FileOption = Annotated[Path | None, typer.Option(
+    "--file", "-f", dir_okay=False, show_default=False,
+    help="The cluster document \\[default: the one clusters/*/cluster.yaml of the working copy].")]
+RepoOption = Annotated[Path | None, typer.Option(
+    "--repo", file_okay=False, show_default=False,
+    help="The repository root that paths in the document stay inside \\[default: the Git working copy].")]
+FormatOption = Annotated[str, typer.Option("--output", "-o", metavar="table|json|yaml", help="Output format.")]
+
+
+def default_document(start: Path) -> Path:
+    """The one ``clusters/*/cluster.yaml`` of the working copy holding ``start``; raises when there is none or
+    several (naming them)."""
+    from kaddons.stacks.load import find_repository
+
+    root = find_repository(start.absolute())
+    found = sorted(root.glob("clusters/*/cluster.yaml"))
+    if not found:
+        raise NotFoundError(f"no clusters/*/cluster.yaml in {root}: give the cluster document with -f FILE")
+    if len(found) > 1:
+        names = ", ".join(str(p.relative_to(root)) for p in found)
+        raise UsageError(f"{root} holds several cluster documents ({names}): choose one with -f FILE")
+    return found[0]
+
+
+def _load(file: Path | None, repo: Path | None) -> LoadedCluster:
+    from kaddons.stacks.load import load_cluster
+
+    loaded = load_cluster(file if file is not None else default_document(Path.cwd()), repository=repo)
+    for warning in loaded.warnings:
+        typer.echo(f"warning: {warning}", err=True)
+    return loaded
+
+
+def _print(rows: list[dict[str, Any]], fmt: str, columns: list[str]) -> None:
+    if fmt == "json":
+        sys.stdout.write(json.dumps(rows, indent=2) + "\n")
+    elif fmt == "yaml":
+        from ruamel.yaml import YAML
+
+        yaml = YAML(typ="safe", pure=True)
+        yaml.default_flow_style = False
+        yaml.dump(rows, sys.stdout)
+    elif fmt == "table":
+        table = [[str(row[c]) if row[c] is not None else "-" for c in columns] for row in rows]
+        widths = [max(len(c), *(len(r[i]) for r in table)) if table else len(c) for i, c in enumerate(columns)]
+        for line in ([c.upper() for c in columns], *table):
+            typer.echo("  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip())
+    else:
+        raise UsageError(f"-o {fmt!r}: use table, json or yaml")
+
+
+@cluster_app.command("validate")
+def validate_command(file: FileOption = None, repo: RepoOption = None) -> None:
+    """Check the cluster document: its schema (unknown keys refused), the files it names, variables, the
+    dependency graph (duplicates, missing parents, cycles). Nothing is written."""
+    loaded = _load(file, repo)
+    document = loaded.document
+    addons = sum(len(s.addons) for s in document.spec.stacks)
+    manifests = sum(len(s.manifests) for s in document.spec.stacks)
+    typer.echo(f"{loaded.path}: cluster {document.metadata.name} is valid: {len(document.spec.stacks)} stack(s), "
+               f"{addons} add-on(s), {manifests} manifest(s), {len(loaded.warnings)} warning(s)")
+
+
+@stacks_app.command("list")
+def stacks_list(file: FileOption = None, repo: RepoOption = None, output: FormatOption = "table") -> None:
+    """The stacks: name, deploy wave, add-ons, manifests, description."""
+    document = _load(file, repo).document
+    rows = [{"name": s.name, "deployWave": s.deploy_wave, "addons": len(s.addons), "manifests": len(s.manifests),
+             "description": s.description} for s in document.spec.stacks]
+    _print(rows, output, ["name", "deployWave", "addons", "manifests", "description"])
+
+
+@addons_app.command("list")
+def addons_list(file: FileOption = None, repo: RepoOption = None, output: FormatOption = "table") -> None:
+    """The declared add-ons: name, stack, chart, version, source, namespace, parents, depth."""
+    loaded = _load(file, repo)
+    rows = []
+    for stack in loaded.document.spec.stacks:
+        for addon in stack.addons:
+            member = loaded.graph.members[("addon", addon.name)]
+            rows.append({"name": addon.name, "stack": stack.name, "chart": addon.chart_name,
+                         "version": addon.chart_version, "source": addon.source_url, "namespace": addon.namespace,
+                         "parents": ",".join(f"{k}:{n}" for k, n in member.parents) or None, "depth": member.depth})
+    _print(rows, output, ["name", "stack", "chart", "version", "source", "namespace", "parents", "depth"])

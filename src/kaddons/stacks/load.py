@@ -1,0 +1,354 @@
+"""Read a cluster document from a GitOps repository (ankra-addons.md §1.6-1.8, §1.11).
+
+:func:`load_cluster` parses ``clusters/<cluster>/cluster.yaml`` (YAML 1.2, duplicate keys refused),
+expands ``- include: PATH`` list items (a folder: every ``*.yaml``/``*.yml`` below it, sorted; a file:
+one entry or a list of entries of the list's kind), reads ``from_file``, ``manifest_base64``,
+``values_base64`` and ``description_from_file``, substitutes ``${{ ankra.NAME }}`` variables, then
+validates the whole document (:mod:`.document`) and its graph (:mod:`.graph`).
+
+Paths: relative, forward slashes, resolved against the folder of the file that names them, and confined to
+the repository (the Git working copy holding the document, or ``repo``): an absolute path, a ``..`` that
+leaves it and a symlink pointing out of it are refused.
+
+Variables (§1.11), highest precedence first: the stack's ``variables``, the cluster's (``variables.yaml``
+beside the cluster document), the organisation's (``variables.yaml`` at the repository root); each file a
+mapping ``NAME: value``. An unresolved ``${{ ankra.NAME }}`` stays as written and is reported as a warning.
+
+Every problem is a :class:`~kaddons.errors.ClusterDocumentError`: the file, the YAML path, what was expected.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from pydantic import ValidationError
+from ruamel.yaml import YAML
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
+
+from kaddons.addons._yaml import describe_error
+from kaddons.errors import ClusterDocumentError
+
+from .document import Addon, Application, ImportCluster, Manifest, check_variables
+from .graph import ClusterGraph, build_graph
+
+__all__ = ["LoadedCluster", "find_repository", "load_cluster", "substitute"]
+
+MAX_FILE_SIZE = 4 * 1024 * 1024
+"""Bytes a document, a values file or a manifest file may have."""
+VARIABLES_FILE = "variables.yaml"
+_VARIABLE = re.compile(r"\$\{\{\s*ankra\.([A-Za-z][A-Za-z0-9_]*)\s*\}\}")
+_LISTS = ("manifests", "addons", "applications")
+
+
+@dataclass
+class LoadedCluster:
+    """A validated cluster document: the ``document``, its ``graph``, the ``path`` it was read from, the
+    ``repository`` root, and ``warnings`` (one line each: unresolved variables ...)."""
+
+    document: ImportCluster
+    graph: ClusterGraph
+    path: Path
+    repository: Path
+    warnings: list[str] = field(default_factory=list)
+
+
+def find_repository(start: Path) -> Path:
+    """The Git working copy holding ``start`` (the nearest folder with ``.git``), else ``start``'s folder."""
+    folder = start if start.is_dir() else start.parent
+    for candidate in [folder, *folder.parents]:
+        if (candidate / ".git").exists():
+            return candidate
+    return folder
+
+
+def _yaml() -> YAML:
+    yaml = YAML(typ="safe", pure=True)
+    return yaml
+
+
+def _read(path: Path, source: str) -> str:
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read(MAX_FILE_SIZE + 1)
+    except OSError as err:
+        raise ClusterDocumentError(source, f"cannot read {path}: {err.strerror or err}") from None
+    if len(data) > MAX_FILE_SIZE:
+        raise ClusterDocumentError(source, f"{path} is larger than {MAX_FILE_SIZE} bytes")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise ClusterDocumentError(source, f"{path} is not UTF-8 text") from None
+
+
+def _parse(text: str, source: str, *, documents: bool = False) -> Any:
+    yaml = _yaml()
+    try:
+        return list(yaml.load_all(text)) if documents else yaml.load(text)
+    except MarkedYAMLError as err:
+        mark = err.problem_mark or err.context_mark
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+        problem = " ".join(str(err.problem or err.context or "invalid YAML").split())
+        raise ClusterDocumentError(source, f"{where}{problem}") from None
+    except YAMLError as err:
+        raise ClusterDocumentError(source, " ".join(str(err).split())) from None
+
+
+@dataclass
+class _Context:
+    repository: Path
+    warnings: list[str]
+
+    def resolve(self, base: Path, value: object, source: str, where: str) -> Path:
+        """``value`` (a repository path written in ``source`` at ``where``) as a path inside the repository."""
+        if not isinstance(value, str) or not value.strip():
+            raise ClusterDocumentError(source, f"{where}: expected a repository path, got {value!r}")
+        if "\\" in value or value.startswith("/") or re.match(r"^[A-Za-z]:", value):
+            raise ClusterDocumentError(source, f"{where}: {value!r} must be a relative path with forward slashes, "
+                                               "inside the repository")
+        root = self.repository.resolve()
+        target = (base / PurePosixPath(value)).resolve()
+        if not target.is_relative_to(root):
+            raise ClusterDocumentError(source, f"{where}: {value!r} leads outside the repository {self.repository}: "
+                                               "refusing it (no '..' out of it, no symlink pointing out of it)")
+        if not target.exists():
+            raise ClusterDocumentError(source, f"{where}: {value!r} does not exist (resolved against {base})")
+        return target
+
+
+def _b64(text: object, source: str, where: str) -> str:
+    if not isinstance(text, str):
+        raise ClusterDocumentError(source, f"{where}: expected base64 text, got {type(text).__name__}")
+    try:
+        return base64.b64decode("".join(text.split()), validate=True).decode("utf-8")
+    except (binascii.Error, ValueError):
+        raise ClusterDocumentError(source, f"{where}: not valid base64 of UTF-8 text") from None
+
+
+def _one_of(entry: dict[str, Any], keys: tuple[str, ...], source: str, where: str, *, required: bool) -> str | None:
+    given = [key for key in keys if entry.get(key) is not None]
+    if len(given) > 1:
+        raise ClusterDocumentError(source, f"{where}: give one of {', '.join(keys)}, not {' and '.join(given)}")
+    if required and not given:
+        raise ClusterDocumentError(source, f"{where}: one of {', '.join(keys)} is required")
+    return given[0] if given else None
+
+
+def _manifest_content(entry: dict[str, Any], base: Path, ctx: _Context, source: str, where: str) -> str:
+    key = _one_of(entry, ("manifest", "manifest_base64", "from_file"), source, where, required=True)
+    if key == "manifest":
+        if not isinstance(entry["manifest"], str):
+            raise ClusterDocumentError(source, f"{where}.manifest: expected YAML text (a string), got "
+                                               f"{type(entry['manifest']).__name__}")
+        text, origin = entry["manifest"], source
+    elif key == "manifest_base64":
+        text, origin = _b64(entry["manifest_base64"], source, f"{where}.manifest_base64"), source
+    else:
+        path = ctx.resolve(base, entry["from_file"], source, f"{where}.from_file")
+        text, origin = _read(path, source), str(path)
+    documents = [doc for doc in _parse(text, origin, documents=True) if doc is not None]
+    if not documents:
+        raise ClusterDocumentError(source, f"{where}: the manifest is empty")
+    for number, doc in enumerate(documents):
+        if not isinstance(doc, dict) or "kind" not in doc or "apiVersion" not in doc:
+            raise ClusterDocumentError(origin, f"document {number + 1}: expected a Kubernetes object (apiVersion, "
+                                               "kind)")
+    return text
+
+
+def _values(entry: dict[str, Any], base: Path, ctx: _Context, source: str, where: str) -> str:
+    configuration = entry.get("configuration")
+    if configuration is None:
+        return ""
+    if not isinstance(configuration, dict):
+        raise ClusterDocumentError(source, f"{where}.configuration: expected a mapping")
+    key = _one_of(configuration, ("values", "values_base64", "from_file"), source, f"{where}.configuration",
+                  required=False)
+    if key is None:
+        return ""
+    if key == "values":
+        text, origin = configuration["values"], source
+        if not isinstance(text, str):
+            raise ClusterDocumentError(source, f"{where}.configuration.values: expected YAML text (a string, e.g. "
+                                               "values: |), got {type(text).__name__}")
+    elif key == "values_base64":
+        text, origin = _b64(configuration["values_base64"], source, f"{where}.configuration.values_base64"), source
+    else:
+        path = ctx.resolve(base, configuration["from_file"], source, f"{where}.configuration.from_file")
+        text, origin = _read(path, source), str(path)
+    parsed = _parse(text, origin if origin != source else f"{source}: {where}.configuration")
+    if parsed is not None and not isinstance(parsed, dict):
+        raise ClusterDocumentError(origin, f"{where}.configuration: values must be a YAML mapping, got "
+                                           f"{type(parsed).__name__}")
+    return str(text)
+
+
+def _included(item: dict[str, Any], base: Path, ctx: _Context, source: str, where: str) -> list[tuple[Any, Path,
+                                                                                                        str, str]]:
+    """The entries an ``include`` item stands for: (entry, its folder, its file, its YAML path)."""
+    if set(item) != {"include"}:
+        extra = sorted(set(item) - {"include"})
+        raise ClusterDocumentError(source, f"{where}: an include item holds only 'include', not {extra}")
+    target = ctx.resolve(base, item["include"], source, f"{where}.include")
+    if target.is_dir():
+        files = sorted(p for p in target.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file())
+    else:
+        if target.suffix not in (".yaml", ".yml"):
+            raise ClusterDocumentError(source, f"{where}.include: {item['include']!r} is not a YAML file "
+                                               "(.yaml or .yml)")
+        files = [target]
+    found = []
+    root = ctx.repository.resolve()
+    for path in files:
+        if not path.resolve().is_relative_to(root):
+            raise ClusterDocumentError(source, f"{where}.include: {path} leads outside the repository "
+                                               f"{ctx.repository}: refusing it")
+        data = _parse(_read(path, source), str(path))
+        entries = data if isinstance(data, list) else [data] if data is not None else []
+        for number, entry in enumerate(entries):
+            found.append((entry, path.parent, str(path), f"[{number}]" if isinstance(data, list) else "(document)"))
+    return found
+
+
+def substitute(text: str, scopes: list[dict[str, str]], warnings: list[str], where: str) -> str:
+    """``${{ ankra.NAME }}`` replaced from the first scope that has NAME; an unknown one is left as written and
+    reported in ``warnings`` (once per name and place)."""
+    missing: list[str] = []
+
+    def value(match: re.Match[str]) -> str:
+        name = match.group(1)
+        for scope in scopes:
+            if name in scope:
+                return scope[name]
+        if name not in missing:
+            missing.append(name)
+        return match.group(0)
+
+    result = _VARIABLE.sub(value, text)
+    for name in missing:
+        warnings.append(f"{where}: variable ${{{{ ankra.{name} }}}} is not defined in the stack, the cluster or the "
+                        "organisation: left as written")
+    return result
+
+
+def _variables_file(path: Path, source_label: str) -> dict[str, str]:
+    if not path.is_file():
+        return {}
+    data = _parse(_read(path, str(path)), str(path))
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ClusterDocumentError(str(path), f"expected a mapping of {source_label} variables NAME: value")
+    try:
+        return dict(check_variables(data))
+    except ValueError as err:
+        raise ClusterDocumentError(str(path), str(err)) from None
+
+
+def _describe(err: ValidationError, data: Any, prefix: str = "") -> str:
+    errors = err.errors(include_url=False)
+    first = errors[0]
+    if first["type"] == "extra_forbidden":
+        loc = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in first["loc"]).lstrip(".")
+        message = f"{loc}: unknown key (not a field of Ankra's ImportCluster v1; check its spelling)"
+    else:
+        message = describe_error(first, data)
+    more = f" (and {len(errors) - 1} more problem(s))" if len(errors) > 1 else ""
+    joined = f"{prefix}.{message}" if prefix and not message.startswith("[") else f"{prefix}{message}"
+    return joined + more
+
+
+_MODELS: dict[str, type[Manifest] | type[Addon] | type[Application]] = {
+    "manifests": Manifest, "addons": Addon, "applications": Application}
+
+
+def _validate_entry(kind: str, entry: Any, source: str, where: str) -> None:
+    try:
+        _MODELS[kind].model_validate(entry)
+    except ValidationError as err:
+        raise ClusterDocumentError(source, _describe(err, entry, where)) from None
+
+
+def _validate(data: Any, source: str) -> ImportCluster:
+    try:
+        return ImportCluster.model_validate(data)
+    except ValidationError as err:
+        raise ClusterDocumentError(source, _describe(err, data)) from None
+
+
+def load_cluster(path: str | Path, *, repository: str | Path | None = None) -> LoadedCluster:
+    """Read, expand and validate the cluster document at ``path``; see the module for the rules.
+
+    ``repository``: the repository root the paths are confined to (default: the Git working copy holding
+    ``path``). Raises :class:`~kaddons.errors.ClusterDocumentError` (exit 2) for every problem, with the
+    file, the YAML path and what was expected.
+    """
+    path = Path(path)
+    source = str(path)
+    if not path.is_file():
+        raise ClusterDocumentError(source, "no such file: give the cluster document with -f "
+                                           "clusters/<cluster>/cluster.yaml")
+    repo = Path(repository) if repository is not None else find_repository(path.absolute())
+    ctx = _Context(repo, [])
+    data = _parse(_read(path, source), source)
+    if not isinstance(data, dict):
+        raise ClusterDocumentError(source, "expected an ImportCluster document (a mapping with apiVersion: v1, "
+                                           "kind: ImportCluster)")
+    base = path.absolute().parent
+    organisation = _variables_file(repo / VARIABLES_FILE, "organisation")
+    cluster = _variables_file(base / VARIABLES_FILE, "cluster") if base.resolve() != repo.resolve() else {}
+    spec = data.get("spec")
+    stacks = spec.get("stacks") if isinstance(spec, dict) else None
+    for s_index, stack in enumerate(stacks if isinstance(stacks, list) else []):
+        if not isinstance(stack, dict):
+            continue
+        s_where = f"spec.stacks[{s_index}]"
+        try:
+            stack_variables = check_variables(stack.get("variables") or {})
+        except ValueError as err:
+            raise ClusterDocumentError(source, f"{s_where}.variables: {err}") from None
+        scopes = [stack_variables, cluster, organisation]
+        if stack.get("description") is None and stack.get("description_from_file") is not None:
+            described = ctx.resolve(base, stack["description_from_file"], source, f"{s_where}.description_from_file")
+            stack["description"] = _read(described, source).strip()
+        for kind in _LISTS:
+            items = stack.get(kind)
+            if not isinstance(items, list):
+                continue
+            expanded: list[Any] = []
+            for index, item in enumerate(items):
+                where = f"{s_where}.{kind}[{index}]"
+                if isinstance(item, dict) and "include" in item:
+                    entries = _included(item, base, ctx, source, where)
+                else:
+                    entries = [(item, base, source, where)]
+                for entry, entry_base, entry_source, entry_where in entries:
+                    if isinstance(entry, dict):
+                        _fill(kind, entry, entry_base, ctx, entry_source, entry_where, scopes)
+                    if entry_source != source:  # named by its own file, not by where it was included
+                        _validate_entry(kind, entry, entry_source, entry_where)
+                    expanded.append(entry)
+            stack[kind] = expanded
+    document = _validate(data, source)
+    graph = build_graph(document, source)
+    return LoadedCluster(document, graph, path, repo, ctx.warnings)
+
+
+def _fill(kind: str, entry: dict[str, Any], base: Path, ctx: _Context, source: str, where: str,
+          scopes: list[dict[str, str]]) -> None:
+    """Put the content an entry names into it (``content`` of a manifest, ``values`` of an add-on), variables
+    substituted. Entries from included files are validated here, so errors name their own file."""
+    reserved = {"manifests": "content", "addons": "values"}.get(kind)
+    if reserved is not None and reserved in entry:
+        raise ClusterDocumentError(source, f"{where}.{reserved}: unknown key (not a field of Ankra's ImportCluster "
+                                           "v1; check its spelling)")
+    if kind == "manifests":
+        entry["content"] = substitute(_manifest_content(entry, base, ctx, source, where), scopes, ctx.warnings,
+                                      f"{source}: {where}")
+    elif kind == "addons":
+        entry["values"] = substitute(_values(entry, base, ctx, source, where), scopes, ctx.warnings,
+                                     f"{source}: {where}.configuration")
