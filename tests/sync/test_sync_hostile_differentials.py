@@ -8,7 +8,9 @@ import io
 import json
 import tarfile
 import uuid
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -61,19 +63,25 @@ def test_tar_differentials_are_refused(testdata: Path, registry: RunningRegistry
     assert not (catalog / "metrics").exists()
 
 
+def _republish(registry: RunningRegistry, repository: str, pushed: Descriptor, media_type: str,
+               change: Callable[[dict[str, Any]], bytes]) -> None:
+    """Push the manifest ``pushed`` again as ``change`` rewrites it, with ``media_type``, tagged v1.0.1."""
+    with Registry(registry.host, PLAIN) as client:
+        repo = client.repository(repository)
+        with repo.fetch(pushed) as stream:
+            raw = change(json.loads(stream.read()))
+        desc = Descriptor.for_bytes(raw, media_type)
+        repo.push(desc, io.BytesIO(raw))
+        repo.tag(desc, "v1.0.1")
+
+
 def test_a_manifest_with_a_key_twice_is_refused(testdata: Path, registry: RunningRegistry, prefix: str,
                                                 catalog: Path, tmp_path: Path) -> None:
     repository = f"{prefix}/addons/metrics"
     pushed = push_artifact(tmp_path, registry.host, repository, addon_artifact(testdata, "metrics"))
-    with Registry(registry.host, PLAIN) as client:
-        repo = client.repository(repository)
-        with repo.fetch(pushed) as stream:
-            manifest = json.loads(stream.read())
-        text = json.dumps(manifest)
-        evil = text[:-1] + ', "layers": []}'  # a second "layers": one reader sees the real ones, another none
-        desc = Descriptor.for_bytes(evil.encode(), mt.OCI_MANIFEST)
-        repo.push(desc, io.BytesIO(evil.encode()))
-        repo.tag(desc, "v1.0.1")
+    # A second "layers": one reader sees the real ones, another none.
+    _republish(registry, repository, pushed, mt.OCI_MANIFEST,
+               lambda manifest: (json.dumps(manifest)[:-1] + ', "layers": []}').encode())
     status, reason, _ = _sync_one(registry, prefix, catalog, "metrics")
     assert status == "failed" and "has the key 'layers' twice" in reason, reason
 
@@ -82,15 +90,8 @@ def test_a_docker_v2_manifest_is_not_an_addon(testdata: Path, registry: RunningR
                                               catalog: Path, tmp_path: Path) -> None:
     repository = f"{prefix}/addons/metrics"
     pushed = push_artifact(tmp_path, registry.host, repository, addon_artifact(testdata, "metrics"))
-    with Registry(registry.host, PLAIN) as client:
-        repo = client.repository(repository)
-        with repo.fetch(pushed) as stream:
-            manifest = json.loads(stream.read())
-        manifest["mediaType"] = mt.DOCKER_MANIFEST
-        raw = json.dumps(manifest).encode()
-        desc = Descriptor.for_bytes(raw, mt.DOCKER_MANIFEST)
-        repo.push(desc, io.BytesIO(raw))
-        repo.tag(desc, "v1.0.1")
+    _republish(registry, repository, pushed, mt.DOCKER_MANIFEST,
+               lambda manifest: json.dumps({**manifest, "mediaType": mt.DOCKER_MANIFEST}).encode())
     status, reason, _ = _sync_one(registry, prefix, catalog, "metrics")
     assert status == "failed" and "requires an OCI image manifest" in reason, reason
 

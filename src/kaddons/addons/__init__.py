@@ -9,8 +9,9 @@ Nothing here talks to a registry; :mod:`kaddons.oci` knows nothing about addons.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from kaddons._lazy import lazy_getattr
 
 if TYPE_CHECKING:
     from .catalog import (
@@ -62,14 +63,7 @@ _LAZY = {
 """Where each public name lives: imported on first use (PEP 562), so that importing one
 submodule does not import them all (the start-up time of every Job and poller run)."""
 
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module, __name__), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_getattr(__name__, _LAZY)
 
 
 __all__ = [

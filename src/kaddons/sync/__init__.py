@@ -19,8 +19,9 @@
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from kaddons._lazy import lazy_getattr
 
 if TYPE_CHECKING:
     from .config import SyncConfig, parse_registry, parse_repositories, read_repos_file
@@ -53,14 +54,7 @@ _LAZY = {
 """Where each public name lives: imported on first use (PEP 562), so that importing one
 submodule does not import them all (the start-up time of every Job and poller run)."""
 
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module, __name__), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_getattr(__name__, _LAZY)
 
 
 __all__ = [

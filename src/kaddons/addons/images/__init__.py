@@ -11,8 +11,9 @@
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from kaddons._lazy import lazy_getattr
 
 if TYPE_CHECKING:
     from .discovery import ImageSet, discover_images
@@ -32,14 +33,7 @@ _LAZY = {
 }
 """Imported on first use (PEP 562): the reference parser is light, the puller is not."""
 
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module, __name__), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_getattr(__name__, _LAZY)
 
 
 __all__ = [

@@ -19,9 +19,9 @@ Errors are :mod:`kaddons.errors` only: no httpx exception escapes.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from kaddons._lazy import lazy_getattr
 from kaddons.oci.registry._options import RegistryOptions, RetryPolicy  # light: what every command parses
 
 if TYPE_CHECKING:
@@ -35,14 +35,7 @@ _LAZY = {"read_config": "._credentials", "retry_after_seconds": "._http", "Regis
 """The client itself (httpx) is imported on first use (PEP 562): a command that never talks to a registry
 starts without it."""
 
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module, __name__), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_getattr(__name__, _LAZY)
 
 
 __all__ = ["Registry", "RegistryOptions", "Repository", "RetryPolicy", "read_config", "retry_after_seconds"]
