@@ -108,3 +108,37 @@ def addons_list(file: FileOption = None, repo: RepoOption = None, output: Format
                          "version": addon.chart_version, "source": addon.source_url, "namespace": addon.namespace,
                          "parents": ",".join(f"{k}:{n}" for k, n in member.parents) or None, "depth": member.depth})
     _print(rows, output, ["name", "stack", "chart", "version", "source", "namespace", "parents", "depth"])
+
+
+@cluster_app.command("render")
+def render_command(
+    git_url: Annotated[str, typer.Option("--git-url", metavar="URL", show_default=False,
+                                         help="The GitOps repository as Argo CD clones it (the root app and the "
+                                              "values source point at it).")],
+    file: FileOption = None,
+    repo: RepoOption = None,
+    revision: Annotated[str, typer.Option("--revision", help="The branch Argo CD follows.")] = "main",
+    write: Annotated[bool, typer.Option(
+        "--write", help="Write the tree into clusters/<cluster>/argocd/ of the repository (only kaddons' files "
+                        "there are replaced) instead of printing the Applications.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="With --write: replace kaddons' files edited by hand.")]
+    = False,
+) -> None:
+    """Render the Argo CD tree of the cluster document: an app-of-apps root, one Application per add-on (the
+    chart at its pinned version, values from Git) and per manifest, ordered by sync waves. Pure: the same
+    document gives the same bytes. Committing it to Git is `kaddons cluster apply` (to come)."""
+    from kaddons.gitops.output import write_tree
+    from kaddons.stacks.render_argocd import ArgoOptions, render_argocd
+
+    loaded = _load(file, repo)
+    files = render_argocd(loaded, ArgoOptions(repo_url=git_url, revision=revision))
+    base = f"clusters/{loaded.document.metadata.name}/argocd/"
+    if not write:
+        apps = [text.decode("utf-8") for path, text in files.items() if path.startswith(f"{base}apps/")
+                and not path.endswith("kustomization.yaml")]
+        sys.stdout.write("---\n".join([files[f"{base}root.yaml"].decode("utf-8"), *apps]))
+        return
+    done = write_tree({path.removeprefix(base): data for path, data in files.items()}, loaded.repository / base,
+                      force=force, prune=True)
+    typer.echo(f"Rendered {len(files)} file(s) into {done.directory} ({len(done.written)} written, "
+               f"{len(done.unchanged)} unchanged, {len(done.removed)} removed)", err=True)
