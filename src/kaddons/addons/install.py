@@ -252,7 +252,8 @@ def _link_tree(source: Path, target: Path) -> None:
                 shutil.copy2(here / name, there / name)
 
 
-def _commit(addons_dir: Path, new: Path, target: Path, name: str, impl: str | None, kept: dict[str, Any]) -> None:
+def _commit(addons_dir: Path, new: Path, target: Path, name: str, impl: str | None,
+            kept: dict[str, Any]) -> tuple[Path, dict[str, Any]] | None:
     """Put the complete addon folder ``new`` at ``target`` in one atomic step, then keep what it replaced.
 
     ``impl``: the implementation folder of a multi-implementation addon (``None``: the whole folder is
@@ -260,12 +261,13 @@ def _commit(addons_dir: Path, new: Path, target: Path, name: str, impl: str | No
     the target, where the old folder goes, the new folder's inode) is written, the two folders are
     exchanged by ``renameat2(RENAME_EXCHANGE)`` (where the file system cannot, the old folder is renamed
     away and the new one into place; :func:`recover` undoes a crash between the two), and
-    :func:`_finish` moves the replaced implementation to ``previous/<name>/`` and drops the rest. At no
+    the caller then calls :func:`_finish` with the returned journal and record, which moves the replaced
+    implementation to ``previous/<name>/`` and drops the rest (``None``: nothing was replaced). At no
     moment does a reader see a mix of versions, an implementation listed without its folder, or a gap.
     """
     if not target.exists() and not target.is_symlink():
         os.rename(new, target)
-        return
+        return None
     previous_root = _previous(addons_dir)
     previous_root.mkdir(parents=True, exist_ok=True)
     journal = previous_root / f"{name}.json"
@@ -285,7 +287,7 @@ def _commit(addons_dir: Path, new: Path, target: Path, name: str, impl: str | No
             os.rename(old, target)
             journal.unlink()
             raise
-    _finish(addons_dir, journal, record)
+    return journal, record
 
 
 def _finish(addons_dir: Path, journal: Path, record: dict[str, Any]) -> None:
@@ -458,7 +460,9 @@ def install_implementation(addons_dir: Path, staged: StagedImplementation, *,
             shutil.rmtree(staged.directory)
             return InstalledImplementation(addon, impl, name, base, manifest_path, files, unchanged=True)
         with _record_cleared(addons_dir, name):
-            _commit(addons_dir, staged.directory, base, name, None, {"record": record, "manifest": None})
+            pending = _commit(addons_dir, staged.directory, base, name, None, {"record": record, "manifest": None})
+        if pending is not None:  # the new version is in place: from here on the old record must stay gone
+            _finish(addons_dir, *pending)
         return InstalledImplementation(addon, impl, name, base, manifest_path, files)
     installed = _read_manifest(manifest_path)
     if installed is not None:
@@ -495,7 +499,9 @@ def install_implementation(addons_dir: Path, staged: StagedImplementation, *,
     os.rename(staged.directory, new / impl)
     _write_atomic(new / MANIFEST_FILE, merged.encode("utf-8"))
     with _record_cleared(addons_dir, name):
-        _commit(addons_dir, new, base, name, impl, {"record": record, "manifest": installed})
+        pending = _commit(addons_dir, new, base, name, impl, {"record": record, "manifest": installed})
+    if pending is not None:  # the new version is in place: from here on the old record must stay gone
+        _finish(addons_dir, *pending)
     return InstalledImplementation(addon, impl, name, target, manifest_path, files)
 
 

@@ -180,8 +180,8 @@ def swap(addons_dir: Path, staged: Staged, previous: SyncState | None) -> Instal
             addon=entry.addon, implementation=entry.implementation, directory=staged.staging / IMPL_FOLDER,
             manifest=staged.manifest), record=kept.to_json() if kept is not None else None)
     except BaseException:
-        if previous is not None:
-            with contextlib.suppress(OSError):
+        if previous is not None and (previous.fingerprint is None or still_installed(addons_dir, previous)):
+            with contextlib.suppress(OSError):  # only while the files it names are still the ones on disk
                 write_state(addons_dir, name, previous)
         raise
 
