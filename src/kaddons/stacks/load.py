@@ -174,7 +174,7 @@ def _values(entry: dict[str, Any], base: Path, ctx: _Context, source: str, where
         text, origin = configuration["values"], source
         if not isinstance(text, str):
             raise ClusterDocumentError(source, f"{where}.configuration.values: expected YAML text (a string, e.g. "
-                                               "values: |), got {type(text).__name__}")
+                                               f"values: |), got {type(text).__name__}")
     elif key == "values_base64":
         text, origin = _b64(configuration["values_base64"], source, f"{where}.configuration.values_base64"), source
     else:
