@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from pydantic_core import ErrorDetails
@@ -53,31 +54,36 @@ def _expanded_nodes(node: Any, memo: dict[int, int], depth: int = 0) -> int:
     return memo[id(node)]
 
 
-def _check_aliases(yaml: YAML, text: str, source: str) -> None:
+SourceError = Callable[[str, str], Exception]
+"""An error class taking ``(source, detail)``: :class:`AddonManifestError`, ``ClusterDocumentError``."""
+
+
+def _check_aliases(yaml: YAML, text: str, source: str, error: SourceError) -> None:
     """Refuse a document whose aliases expand it beyond :data:`MAX_EXPANDED_NODES` (a billion-laughs bomb)."""
     if "&" not in text or "*" not in text:
         return
-    root = yaml.compose(text)
-    if root is not None and _expanded_nodes(root, {}) > MAX_EXPANDED_NODES:
-        raise AddonManifestError(source, f"its YAML aliases expand it to more than {MAX_EXPANDED_NODES} nodes: "
-                                         "refusing it (K2s's loader refuses excessive aliasing too)")
+    for root in yaml.compose_all(text):
+        if root is not None and _expanded_nodes(root, {}) > MAX_EXPANDED_NODES:
+            raise error(source, f"its YAML aliases expand it to more than {MAX_EXPANDED_NODES} nodes: "
+                                "refusing it (K2s's loader refuses excessive aliasing too)")
 
 
-def parse_yaml(text: str, source: str) -> Any:
-    """Parse YAML 1.2 safely (duplicate keys are errors, alias bombs are refused); errors name ``source``,
-    line and column."""
+def parse_yaml(text: str, source: str, *, error: SourceError = AddonManifestError, documents: bool = False) -> Any:
+    """Parse YAML 1.2 safely (duplicate keys are errors, alias bombs are refused; timestamps stay strings); with
+    ``documents``, every document of a ``---`` stream as a list. Problems raise ``error(source, detail)``,
+    the detail naming line and column."""
     yaml = YAML(typ="safe", pure=True)  # YAML 1.2; duplicate keys raise
     yaml.Constructor = _Constructor
     try:
-        _check_aliases(yaml, text, source)
-        return yaml.load(text)
+        _check_aliases(yaml, text, source, error)
+        return list(yaml.load_all(text)) if documents else yaml.load(text)
     except MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
         problem = " ".join(str(err.problem or err.context or "invalid YAML").split())
-        raise AddonManifestError(source, f"{where}{problem}") from None
+        raise error(source, f"{where}{problem}") from None
     except YAMLError as err:
-        raise AddonManifestError(source, " ".join(str(err).split())) from None
+        raise error(source, " ".join(str(err).split())) from None
 
 
 _YAML_TYPES = ((type(None), "null"), (bool, "a boolean"), (int, "a number"), (float, "a number"),

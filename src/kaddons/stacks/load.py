@@ -14,7 +14,9 @@ Variables (§1.11), highest precedence first: the stack's ``variables``, the clu
 beside the cluster document), the organisation's (``variables.yaml`` at the repository root); each file a
 mapping ``NAME: value``. An unresolved ``${{ ankra.NAME }}`` stays as written and is reported as a warning.
 
-Every problem is a :class:`~kaddons.errors.ClusterDocumentError`: the file, the YAML path, what was expected.
+YAML is read as addon manifests are (:func:`~kaddons.addons._yaml.parse_yaml`: duplicate keys and alias
+bombs refused). Every problem is a :class:`~kaddons.errors.ClusterDocumentError`: the file, the YAML
+path, what was expected.
 """
 
 from __future__ import annotations
@@ -27,10 +29,8 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from pydantic import ValidationError
-from ruamel.yaml import YAML
-from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
-from kaddons.addons._yaml import describe_error
+from kaddons.addons._yaml import describe_error, parse_yaml
 from kaddons.errors import ClusterDocumentError
 
 from .document import Addon, Application, ImportCluster, Manifest, check_variables
@@ -66,11 +66,6 @@ def find_repository(start: Path) -> Path:
     return folder
 
 
-def _yaml() -> YAML:
-    yaml = YAML(typ="safe", pure=True)
-    return yaml
-
-
 def _read(path: Path, source: str) -> str:
     try:
         with open(path, "rb") as handle:
@@ -86,16 +81,7 @@ def _read(path: Path, source: str) -> str:
 
 
 def _parse(text: str, source: str, *, documents: bool = False) -> Any:
-    yaml = _yaml()
-    try:
-        return list(yaml.load_all(text)) if documents else yaml.load(text)
-    except MarkedYAMLError as err:
-        mark = err.problem_mark or err.context_mark
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
-        problem = " ".join(str(err.problem or err.context or "invalid YAML").split())
-        raise ClusterDocumentError(source, f"{where}{problem}") from None
-    except YAMLError as err:
-        raise ClusterDocumentError(source, " ".join(str(err).split())) from None
+    return parse_yaml(text, source, error=ClusterDocumentError, documents=documents)
 
 
 @dataclass
