@@ -23,6 +23,9 @@ and exits with :attr:`KaddonsError.exit_code`::
         ├── AuthenticationError                401/403: missing or wrong credentials
         ├── RegistryResponseError              any other unexpected status, with the registry's error code
         └── DownloadError                      an HTTP(S) download (package, file) or apt download failed
+    GitError                          exit 1   the GitOps working copy cannot be used as it is
+    └── GitRemoteError                exit 5   fetching from or pushing to the Git remote failed
+        └── PushRejectedError                  the remote refused the push (someone pushed first, a hook)
 """
 
 from __future__ import annotations
@@ -34,11 +37,14 @@ __all__ = [
     "DigestError",
     "DigestMismatchError",
     "DownloadError",
+    "GitError",
+    "GitRemoteError",
     "InvalidManifestError",
     "InvalidReferenceError",
     "KaddonsError",
     "LayoutError",
     "NotFoundError",
+    "PushRejectedError",
     "RegistryError",
     "RegistryResponseError",
     "RegistryUnavailableError",
@@ -181,3 +187,18 @@ class RegistryResponseError(RegistryError):
 
 class DownloadError(RegistryError):
     """Downloading a file over HTTP(S) (``offline_usage`` curl entries) or with ``apt-get`` failed."""
+
+
+class GitError(KaddonsError):
+    """The GitOps working copy cannot be used as it is (not a repository, a detached HEAD, no remote, local
+    changes in the way)."""
+
+
+class GitRemoteError(GitError):
+    """Fetching from or pushing to the Git remote failed (unreachable, authentication, a refused push)."""
+
+    exit_code = 5
+
+
+class PushRejectedError(GitRemoteError):
+    """The remote refused the push: it holds commits the local branch does not have, or a hook declined it."""

@@ -142,3 +142,65 @@ def render_command(
                       force=force, prune=True)
     typer.echo(f"Rendered {len(files)} file(s) into {done.directory} ({len(done.written)} written, "
                f"{len(done.unchanged)} unchanged, {len(done.removed)} removed)", err=True)
+
+
+EngineOption = Annotated[str | None, typer.Option(
+    "--engine", metavar="argocd|flux", show_default=False,
+    help="The GitOps engine to render for \\[default: the document's spec.kaddons.engine, else argocd].")]
+GitUrlOption = Annotated[str | None, typer.Option(
+    "--git-url", metavar="URL", show_default=False,
+    help="The GitOps repository as the cluster's engine clones it \\[default: spec.kaddons.repo_url, else the "
+         "GitHub URL of spec.git_repository, else the working copy's remote].")]
+
+
+def _document(file: Path | None) -> Path:
+    return file if file is not None else default_document(Path.cwd())
+
+
+@cluster_app.command("apply")
+def apply_command(
+    file: FileOption = None,
+    engine: EngineOption = None,
+    git_url: GitUrlOption = None,
+    message: Annotated[str | None, typer.Option("--message", "-m", show_default=False,
+                                                help="The commit message \\[default: one naming the cluster].")]
+    = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show the files that would change; commit nothing.")]
+    = False,
+) -> None:
+    """Validate the cluster document, render clusters/<cluster>/<engine>/, commit the document's files and the
+    tree, and push to the tracked branch, only when something changed. A push refused because someone pushed
+    first is fetched, rendered again on top, and retried."""
+    from kaddons.operations.apply import ApplyOptions, apply_cluster
+
+    result = apply_cluster(_document(file), ApplyOptions(engine=engine, git_url=git_url, message=message,
+                                                         dry_run=dry_run))
+    for warning in result.warnings:
+        typer.echo(f"warning: {warning}", err=True)
+    if dry_run:
+        for path in result.changed:
+            typer.echo(path)
+        typer.echo(f"{len(result.changed)} file(s) would change on {result.upstream} (dry run: nothing committed)",
+                   err=True)
+        return
+    if result.commit is None:
+        typer.echo(f"cluster {result.cluster}: {result.upstream} is up to date ({result.engine}); no commit", err=True)
+    else:
+        typer.echo(f"cluster {result.cluster}: pushed {result.commit[:12]} to {result.upstream} "
+                   f"({len(result.changed)} file(s) changed, {result.engine})", err=True)
+    for path in result.kept:
+        typer.echo(f"warning: {path} has local changes and was left as it is; the commit has the remote's version",
+                   err=True)
+
+
+@cluster_app.command("diff")
+def diff_command(file: FileOption = None, engine: EngineOption = None, git_url: GitUrlOption = None) -> None:
+    """What `kaddons cluster apply` would change on the tracked branch, as a unified diff (nothing written)."""
+    from kaddons.operations.apply import ApplyOptions, apply_cluster, unified_diff
+
+    result = apply_cluster(_document(file), ApplyOptions(engine=engine, git_url=git_url, dry_run=True))
+    for warning in result.warnings:
+        typer.echo(f"warning: {warning}", err=True)
+    sys.stdout.write(unified_diff(result))
+    if not result.changed:
+        typer.echo(f"cluster {result.cluster}: no changes against {result.upstream}", err=True)

@@ -260,9 +260,12 @@ class LogSource(_Strict):
 
 class KaddonsSettings(_Strict):
     """``spec.kaddons``: kaddons' own settings, in a block Ankra does not define. ``engine``: the GitOps
-    engine the rendered tree is for (``--engine`` wins)."""
+    engine the rendered tree is for (``--engine`` wins). ``repo_url``: the GitOps repository as the engine in
+    the cluster clones it (``--git-url`` wins; default: ``git_repository``'s GitHub URL, else the URL of the
+    working copy's remote)."""
 
     engine: Literal["argocd", "flux"] = "argocd"
+    repo_url: str | None = Field(default=None, min_length=1)
 
 
 class ClusterSpec(_Strict):

@@ -48,13 +48,16 @@ _LISTS = ("manifests", "addons", "applications")
 @dataclass
 class LoadedCluster:
     """A validated cluster document: the ``document``, its ``graph``, the ``path`` it was read from, the
-    ``repository`` root, and ``warnings`` (one line each: unresolved variables ...)."""
+    ``repository`` root, ``warnings`` (one line each: unresolved variables ...), and ``files``: every file
+    that was read (the document, included files, ``from_file`` targets, variables files), as resolved absolute
+    paths, sorted: what the rendering depends on."""
 
     document: ImportCluster
     graph: ClusterGraph
     path: Path
     repository: Path
     warnings: list[str] = field(default_factory=list)
+    files: list[Path] = field(default_factory=list)
 
 
 def find_repository(start: Path) -> Path:
@@ -88,6 +91,13 @@ def _parse(text: str, source: str, *, documents: bool = False) -> Any:
 class _Context:
     repository: Path
     warnings: list[str]
+    files: set[Path] = field(default_factory=set)
+
+    def read(self, path: Path, source: str) -> str:
+        """The text of ``path``, recorded as an input of the rendering."""
+        text = _read(path, source)
+        self.files.add(path.resolve())
+        return text
 
     def resolve(self, base: Path, value: object, source: str, where: str) -> Path:
         """``value`` (a repository path written in ``source`` at ``where``) as a path inside the repository."""
@@ -135,7 +145,7 @@ def _manifest_content(entry: dict[str, Any], base: Path, ctx: _Context, source: 
         text, origin = _b64(entry["manifest_base64"], source, f"{where}.manifest_base64"), source
     else:
         path = ctx.resolve(base, entry["from_file"], source, f"{where}.from_file")
-        text, origin = _read(path, source), str(path)
+        text, origin = ctx.read(path, source), str(path)
     documents = [doc for doc in _parse(text, origin, documents=True) if doc is not None]
     if not documents:
         raise ClusterDocumentError(source, f"{where}: the manifest is empty")
@@ -165,7 +175,7 @@ def _values(entry: dict[str, Any], base: Path, ctx: _Context, source: str, where
         text, origin = _b64(configuration["values_base64"], source, f"{where}.configuration.values_base64"), source
     else:
         path = ctx.resolve(base, configuration["from_file"], source, f"{where}.configuration.from_file")
-        text, origin = _read(path, source), str(path)
+        text, origin = ctx.read(path, source), str(path)
     parsed = _parse(text, origin if origin != source else f"{source}: {where}.configuration")
     if parsed is not None and not isinstance(parsed, dict):
         raise ClusterDocumentError(origin, f"{where}.configuration: values must be a YAML mapping, got "
@@ -193,7 +203,7 @@ def _included(item: dict[str, Any], base: Path, ctx: _Context, source: str, wher
         if not path.resolve().is_relative_to(root):
             raise ClusterDocumentError(source, f"{where}.include: {path} leads outside the repository "
                                                f"{ctx.repository}: refusing it")
-        data = _parse(_read(path, source), str(path))
+        data = _parse(ctx.read(path, source), str(path))
         entries = data if isinstance(data, list) else [data] if data is not None else []
         for number, entry in enumerate(entries):
             found.append((entry, path.parent, str(path), f"[{number}]" if isinstance(data, list) else "(document)"))
@@ -221,10 +231,10 @@ def substitute(text: str, scopes: list[dict[str, str]], warnings: list[str], whe
     return result
 
 
-def _variables_file(path: Path, source_label: str) -> dict[str, str]:
+def _variables_file(path: Path, source_label: str, ctx: _Context) -> dict[str, str]:
     if not path.is_file():
         return {}
-    data = _parse(_read(path, str(path)), str(path))
+    data = _parse(ctx.read(path, str(path)), str(path))
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -280,13 +290,13 @@ def load_cluster(path: str | Path, *, repository: str | Path | None = None) -> L
                                            "clusters/<cluster>/cluster.yaml")
     repo = Path(repository) if repository is not None else find_repository(path.absolute())
     ctx = _Context(repo, [])
-    data = _parse(_read(path, source), source)
+    data = _parse(ctx.read(path, source), source)
     if not isinstance(data, dict):
         raise ClusterDocumentError(source, "expected an ImportCluster document (a mapping with apiVersion: v1, "
                                            "kind: ImportCluster)")
     base = path.absolute().parent
-    organisation = _variables_file(repo / VARIABLES_FILE, "organisation")
-    cluster = _variables_file(base / VARIABLES_FILE, "cluster") if base.resolve() != repo.resolve() else {}
+    organisation = _variables_file(repo / VARIABLES_FILE, "organisation", ctx)
+    cluster = _variables_file(base / VARIABLES_FILE, "cluster", ctx) if base.resolve() != repo.resolve() else {}
     spec = data.get("spec")
     stacks = spec.get("stacks") if isinstance(spec, dict) else None
     for s_index, stack in enumerate(stacks if isinstance(stacks, list) else []):
@@ -300,7 +310,7 @@ def load_cluster(path: str | Path, *, repository: str | Path | None = None) -> L
         scopes = [stack_variables, cluster, organisation]
         if stack.get("description") is None and stack.get("description_from_file") is not None:
             described = ctx.resolve(base, stack["description_from_file"], source, f"{s_where}.description_from_file")
-            stack["description"] = _read(described, source).strip()
+            stack["description"] = ctx.read(described, source).strip()
         for kind in _LISTS:
             items = stack.get(kind)
             if not isinstance(items, list):
@@ -321,7 +331,7 @@ def load_cluster(path: str | Path, *, repository: str | Path | None = None) -> L
             stack[kind] = expanded
     document = _validate(data, source)
     graph = build_graph(document, source)
-    return LoadedCluster(document, graph, path, repo, ctx.warnings)
+    return LoadedCluster(document, graph, path, repo, ctx.warnings, sorted(ctx.files))
 
 
 def _fill(kind: str, entry: dict[str, Any], base: Path, ctx: _Context, source: str, where: str,

@@ -1,0 +1,234 @@
+"""``kaddons cluster apply`` and ``diff``: validate a cluster document, render it, commit and push (issue 11).
+
+One apply, as a list of steps:
+
+1. Load and validate the document from the working copy (:func:`~kaddons.stacks.load.load_cluster`); the
+   files it reads are its *inputs*.
+2. Fetch the tracked branch. The *base* of the new commit is the newest of the local branch and the remote
+   one (they must not have diverged).
+3. The *edits*: inputs whose working-copy bytes differ from the local commit. An input that the remote
+   changed too, differently, is a conflict (nothing is written).
+4. Render from the base plus the edits (when the base is the remote's commit, from a copy of it, so a change
+   someone else pushed is rendered too) into ``clusters/<cluster>/<engine>/``, which is replaced whole.
+5. Build the commit in memory: base tree + edits + rendered tree. The same tree as the base: no commit.
+6. Push (a fast-forward). Refused because someone pushed first: fetch and start again from 2, at most
+   :data:`ATTEMPTS` times.
+7. Move the local branch, the index and the working tree to the commit.
+
+Crash safety: objects are written before any reference; the remote's branch moves atomically; the local
+branch moves last. A kill at any point leaves either no commit anywhere or a complete one, and the next apply
+finishes the job (it pushes a local commit the remote lacks and brings the working tree along).
+"""
+
+from __future__ import annotations
+
+import difflib
+import shutil
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from filelock import FileLock
+from pygit2 import Oid
+
+from kaddons.errors import GitError, PushRejectedError, UsageError
+from kaddons.repo import Upstream, WorkingCopy
+from kaddons.stacks.load import LoadedCluster, load_cluster
+
+__all__ = ["ATTEMPTS", "ApplyOptions", "ApplyResult", "apply_cluster", "unified_diff"]
+
+ATTEMPTS = 4
+"""Pushes tried before an apply gives up because the remote keeps moving."""
+ENGINES = ("argocd", "flux")
+
+
+@dataclass(frozen=True)
+class ApplyOptions:
+    """``engine`` (``argocd``/``flux``; ``None``: the document's, else ``argocd``), ``git_url`` (the repository
+    as the cluster's engine clones it; ``None``: see :class:`~kaddons.stacks.document.KaddonsSettings`),
+    ``message`` (the commit message; ``None``: one naming the cluster), ``dry_run`` (compute, write nothing)."""
+
+    engine: str | None = None
+    git_url: str | None = None
+    message: str | None = None
+    dry_run: bool = False
+
+
+@dataclass
+class ApplyResult:
+    """What an apply did: the ``cluster``, the ``engine``, the ``commit`` pushed (hex; ``None`` when nothing
+    changed), the ``changed`` files against the remote branch, and for a diff their ``before``/``after``
+    bytes. ``kept``: files the working tree keeps with local changes (the commit has the remote's version)."""
+
+    cluster: str
+    engine: str
+    upstream: str
+    commit: str | None = None
+    changed: list[str] = field(default_factory=list)
+    before: dict[str, bytes | None] = field(default_factory=dict)
+    after: dict[str, bytes | None] = field(default_factory=dict)
+    kept: list[str] = field(default_factory=list)
+    attempts: int = 1
+    warnings: list[str] = field(default_factory=list)
+
+
+Preflight = Callable[[LoadedCluster], None]
+
+
+def apply_cluster(document: Path, options: ApplyOptions, *, preflight: Preflight | None = None) -> ApplyResult:
+    """Validate, render, commit and push the cluster ``document`` (see the module for the steps).
+
+    ``preflight`` runs on every loaded document before anything is committed (chart checks); it raises to
+    stop. Raises :class:`~kaddons.errors.ClusterDocumentError` (exit 2) for the document,
+    :class:`~kaddons.errors.GitError` for the working copy (exit 1), and
+    :class:`~kaddons.errors.GitRemoteError` (exit 5) when the remote cannot be reached or keeps refusing.
+    """
+    copy = WorkingCopy(document.absolute().parent)
+    try:
+        state = copy.repo.path  # the .git folder: kaddons' lock and scratch space live there
+        scratch = Path(state) / "kaddons"
+        scratch.mkdir(exist_ok=True)
+        with FileLock(str(scratch / "apply.lock")):
+            for leftover in scratch.glob("base-*"):  # from a killed apply
+                shutil.rmtree(leftover, ignore_errors=True)
+            return _apply(copy, document.absolute(), options, preflight, scratch)
+    finally:
+        copy.close()
+
+
+def _apply(copy: WorkingCopy, document: Path, options: ApplyOptions, preflight: Preflight | None,
+           scratch: Path) -> ApplyResult:
+    try:
+        relative = document.resolve().relative_to(copy.root).as_posix()
+    except ValueError:
+        raise UsageError(f"{document} is not inside the working copy {copy.root}") from None
+    loaded = load_cluster(document, repository=copy.root)
+    spec = loaded.document.spec
+    engine = options.engine or spec.kaddons.engine
+    if engine not in ENGINES:
+        raise UsageError(f"--engine {engine!r}: use argocd or flux")
+    if spec.git_repository is not None and spec.git_repository.branch != copy.branch:
+        raise GitError(f"{relative}: spec.git_repository.branch is {spec.git_repository.branch!r} but the working "
+                       f"copy is on {copy.branch!r}: git switch {spec.git_repository.branch}")
+    upstream = copy.upstream()
+    if preflight is not None:
+        preflight(loaded)
+    inputs = {p.relative_to(copy.root).as_posix(): p.read_bytes() for p in loaded.files}
+    cluster = loaded.document.metadata.name
+    generated = f"clusters/{cluster}/{engine}"
+    result = ApplyResult(cluster, engine, str(upstream), warnings=list(loaded.warnings))
+    for attempt in range(1, ATTEMPTS + 1):
+        result.attempts = attempt
+        remote = copy.fetch(upstream)
+        local = copy.head()
+        base = _base(copy, local, remote, upstream)
+        edits = {path: data for path, data in inputs.items() if data != copy.file_at(local, path)}
+        _check_conflicts(copy, edits, local, base, upstream)
+        if base == local:
+            current = loaded
+        else:  # render what the remote has, with this working copy's edits on top
+            assert base is not None
+            current = _load_at(copy, base, edits, relative, scratch)
+            if preflight is not None:
+                preflight(current)
+        files = _render(current, engine, _repo_url(options, current, upstream), upstream.branch)
+        tree = copy.build_tree(base, {**edits, **files}, replace=[generated])
+        new = base
+        if tree != copy.tree_of(base):
+            new = copy.commit(tree, base, options.message or _message(cluster, engine, relative))
+        result.changed = copy.changed_paths(remote, new)
+        if options.dry_run:
+            result.before = {p: copy.file_at(remote, p) for p in result.changed}
+            result.after = {p: copy.file_at(new, p) for p in result.changed}
+            return result
+        if new is not None and new != remote:
+            try:
+                copy.push(upstream, new)
+            except PushRejectedError:
+                if attempt == ATTEMPTS:
+                    raise PushRejectedError(f"{upstream.url} kept refusing the push to {upstream.branch} "
+                                            f"({ATTEMPTS} attempts, someone else keeps pushing): apply again "
+                                            "later") from None
+                continue
+            result.commit = str(new)
+        if new is not None and new != local:
+            result.kept = copy.advance(new, owned=[generated, *edits])
+        return result
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _base(copy: WorkingCopy, local: Oid | None, remote: Oid | None, upstream: Upstream) -> Oid | None:
+    if remote is None:
+        return local
+    if local is None or copy.is_ancestor(local, remote):
+        return remote
+    if copy.is_ancestor(remote, local):
+        return local
+    raise GitError(f"the local branch {copy.branch} and {upstream} have diverged: git pull --rebase, then apply "
+                   "again")
+
+
+def _check_conflicts(copy: WorkingCopy, edits: dict[str, bytes], local: Oid | None, base: Oid | None,
+                     upstream: Upstream) -> None:
+    if base == local:
+        return
+    both = [p for p, data in edits.items()
+            if copy.file_at(base, p) not in (copy.file_at(local, p), data)]
+    if both:
+        raise GitError(f"{', '.join(sorted(both))} changed both here and on {upstream}: commit your change, "
+                       "git pull --rebase, then apply again")
+
+
+def _load_at(copy: WorkingCopy, base: Oid, edits: dict[str, bytes], relative: str,
+             scratch: Path) -> LoadedCluster:
+    folder = Path(tempfile.mkdtemp(prefix="base-", dir=scratch))
+    try:
+        copy.export(base, folder)
+        for path, data in edits.items():
+            target = folder / path
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(data)
+        loaded = load_cluster(folder / relative, repository=folder)
+        loaded.path = copy.root / relative
+        return loaded
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _repo_url(options: ApplyOptions, loaded: LoadedCluster, upstream: Upstream) -> str:
+    spec = loaded.document.spec
+    if options.git_url:
+        return options.git_url
+    if spec.kaddons.repo_url:
+        return spec.kaddons.repo_url
+    if spec.git_repository is not None and spec.git_repository.provider == "github":
+        return f"https://github.com/{spec.git_repository.repository}.git"
+    return upstream.url
+
+
+def _render(loaded: LoadedCluster, engine: str, repo_url: str, revision: str) -> dict[str, bytes]:
+    if engine == "flux":
+        raise UsageError("--engine flux: the Flux renderer is not there yet (issue 11): use --engine argocd")
+    from kaddons.stacks.render_argocd import ArgoOptions, render_argocd
+
+    return render_argocd(loaded, ArgoOptions(repo_url=repo_url, revision=revision))
+
+
+def _message(cluster: str, engine: str, document: str) -> str:
+    return (f"kaddons: apply cluster {cluster} ({engine})\n\nRendered from {document} by kaddons cluster apply; "
+            f"clusters/{cluster}/{engine}/ is generated.\n")
+
+
+def unified_diff(result: ApplyResult) -> str:
+    """The changes of a dry-run ``result`` as a unified diff (``a/`` the remote branch, ``b/`` the apply)."""
+    out: list[str] = []
+    for path in result.changed:
+        before, after = result.before.get(path), result.after.get(path)
+        old = before.decode("utf-8", "replace").splitlines(keepends=True) if before is not None else []
+        new = after.decode("utf-8", "replace").splitlines(keepends=True) if after is not None else []
+        out.extend(difflib.unified_diff(old, new, f"a/{path}" if before is not None else "/dev/null",
+                                        f"b/{path}" if after is not None else "/dev/null"))
+        if out and not out[-1].endswith("\n"):
+            out[-1] += "\n"
+    return "".join(out)

@@ -1,0 +1,310 @@
+"""The GitOps working copy: the clone of the GitOps repository kaddons renders into, commits in, and pushes from.
+
+Built on pygit2 (libgit2). Commits are built in memory from a base commit plus a set of file changes, so a
+commit always holds a complete tree: there is never a half-written tree to commit, and nothing in the working
+tree or the index is touched until a commit exists. Every third-party error is translated into
+:class:`~kaddons.errors.GitError` (local) or :class:`~kaddons.errors.GitRemoteError` (the remote).
+
+Credentials for the remote (libgit2 does not run Git's credential helpers): over SSH the keys of the running
+``ssh-agent``; over HTTPS ``KADDONS_GIT_USERNAME`` and ``KADDONS_GIT_PASSWORD`` (a token) from the
+environment, never from Git. ``git://`` and ``file://`` need none.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import pygit2
+from pygit2.enums import CheckoutStrategy, FileMode
+
+from kaddons.errors import GitError, GitRemoteError, PushRejectedError
+
+__all__ = ["Upstream", "WorkingCopy"]
+
+FALLBACK_AUTHOR = ("kaddons", "kaddons@localhost")
+"""Author of kaddons' commits when neither Git's configuration nor ``GIT_AUTHOR_NAME`` names one."""
+
+
+@dataclass(frozen=True)
+class Upstream:
+    """The branch a local branch pushes to: ``remote`` (its name, ``origin``), ``branch`` (on the remote),
+    ``url`` (as configured)."""
+
+    remote: str
+    branch: str
+    url: str
+
+    @property
+    def tracking_ref(self) -> str:
+        """The local remote-tracking reference, ``refs/remotes/<remote>/<branch>``."""
+        return f"refs/remotes/{self.remote}/{self.branch}"
+
+    def __str__(self) -> str:
+        return f"{self.remote}/{self.branch}"
+
+
+class _Callbacks(pygit2.RemoteCallbacks):
+    """Credentials (ssh-agent, or user and token from the environment) and the remote's verdict per ref."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rejected: dict[str, str] = {}
+        self.said = ""
+
+    def sideband_progress(self, string: str) -> None:
+        """What the remote prints (a hook's reason for declining)."""
+        if len(self.said) < 2000:
+            self.said += string
+
+    def credentials(self, url: str, username_from_url: str | None, allowed_types: Any) -> Any:
+        if allowed_types & pygit2.enums.CredentialType.SSH_KEY:
+            return pygit2.KeypairFromAgent(username_from_url or "git")
+        if allowed_types & pygit2.enums.CredentialType.USERPASS_PLAINTEXT:
+            user = os.environ.get("KADDONS_GIT_USERNAME") or username_from_url
+            password = os.environ.get("KADDONS_GIT_PASSWORD")
+            if user and password:
+                return pygit2.UserPass(user, password)
+        raise GitRemoteError(f"{url} asks for credentials: set KADDONS_GIT_USERNAME and KADDONS_GIT_PASSWORD "
+                             "(a token), or use SSH with a key in ssh-agent")
+
+    def push_update_reference(self, refname: str, message: str | None) -> None:
+        if message is not None:
+            self.rejected[refname] = message
+
+
+class WorkingCopy:
+    """A Git working copy (non-bare) holding ``start``; raises :class:`~kaddons.errors.GitError` when there is
+    none.
+
+    ``root`` is the top of the working tree; ``branch`` the checked-out branch (``main``), which may be unborn
+    (no commit yet).
+    """
+
+    def __init__(self, start: Path) -> None:
+        found = pygit2.discover_repository(str(start))
+        if found is None:
+            raise GitError(f"{start} is not inside a Git working copy: clone the GitOps repository first "
+                           "(git clone URL) and run kaddons inside it")
+        try:
+            self.repo = pygit2.Repository(found)
+        except pygit2.GitError as err:
+            raise GitError(f"cannot open the Git repository at {found}: {err}") from None
+        if self.repo.is_bare or self.repo.workdir is None:
+            raise GitError(f"{found} is a bare repository: run kaddons in a clone with a working tree")
+        self.root = Path(self.repo.workdir).resolve()
+        head = self.repo.references.get("HEAD")
+        target = head.target if head is not None else None
+        if not isinstance(target, str) or not target.startswith("refs/heads/"):
+            raise GitError(f"{self.root}: HEAD is detached: check out the branch to commit to (git switch main)")
+        self.branch = target.removeprefix("refs/heads/")
+
+    def close(self) -> None:
+        """Release the repository's open files."""
+        self.repo.free()
+
+    # -- reading ---------------------------------------------------------------------------------------
+
+    def head(self) -> pygit2.Oid | None:
+        """The commit of the local branch, or ``None`` while it is unborn."""
+        return _target(self.repo.references.get(f"refs/heads/{self.branch}"))
+
+    def upstream(self) -> Upstream:
+        """The branch this one pushes to: Git's ``branch.<name>.remote``/``merge`` configuration, else the only
+        remote's branch of the same name. Raises :class:`~kaddons.errors.GitError` when there is no remote."""
+        config = self.repo.config
+        remote = _config(config, f"branch.{self.branch}.remote")
+        merge = _config(config, f"branch.{self.branch}.merge")
+        if remote is None or remote == ".":
+            names = list(self.repo.remotes.names())
+            if len(names) != 1:
+                raise GitError(f"{self.root}: branch {self.branch} tracks no remote branch and there is "
+                               f"{'no remote' if not names else 'more than one remote'}: "
+                               f"git branch --set-upstream-to=origin/{self.branch}")
+            remote = str(names[0])
+        branch = merge.removeprefix("refs/heads/") if merge else self.branch
+        try:
+            url = self.repo.remotes[remote].url or ""
+        except KeyError:
+            raise GitError(f"{self.root}: branch {self.branch} tracks remote {remote!r}, which does not exist: "
+                           f"git branch --set-upstream-to=origin/{self.branch}") from None
+        return Upstream(remote, branch, url)
+
+    def fetch(self, upstream: Upstream) -> pygit2.Oid | None:
+        """Fetch ``upstream``'s branch into its tracking reference; its commit, or ``None`` when the remote does
+        not have the branch yet. Raises :class:`~kaddons.errors.GitRemoteError` when the remote cannot be read."""
+        remote = self.repo.remotes[upstream.remote]
+        try:
+            heads = {head.name for head in remote.list_heads(callbacks=_Callbacks())}
+            if f"refs/heads/{upstream.branch}" not in heads:
+                return None
+            remote.fetch([f"+refs/heads/{upstream.branch}:{upstream.tracking_ref}"], callbacks=_Callbacks())
+        except pygit2.GitError as err:
+            raise GitRemoteError(f"cannot fetch {upstream.branch} from {upstream.url}: {_one_line(err)}") from None
+        return _target(self.repo.references.get(upstream.tracking_ref))
+
+    def is_ancestor(self, older: pygit2.Oid, newer: pygit2.Oid) -> bool:
+        """``older`` is ``newer`` or one of its ancestors."""
+        return older == newer or bool(self.repo.descendant_of(newer, older))
+
+    def file_at(self, commit: pygit2.Oid | None, path: str) -> bytes | None:
+        """The bytes of the file ``path`` (repository-relative, forward slashes) in ``commit``, or ``None``."""
+        if commit is None:
+            return None
+        tree = self.repo[commit].peel(pygit2.Tree)
+        try:
+            entry = tree[path]
+        except KeyError:
+            return None
+        obj = self.repo[entry.id]
+        return bytes(obj.data) if isinstance(obj, pygit2.Blob) else None
+
+    def tree_of(self, commit: pygit2.Oid | None) -> pygit2.Oid | None:
+        """The tree of ``commit``, or ``None`` for no commit."""
+        return None if commit is None else self.repo[commit].peel(pygit2.Tree).id
+
+    def changed_paths(self, old: pygit2.Oid | None, new: pygit2.Oid | None) -> list[str]:
+        """The files that differ between two commits (either may be ``None``: the empty tree), sorted."""
+        old_tree = self.repo[old].peel(pygit2.Tree) if old is not None else None
+        new_tree = self.repo[new].peel(pygit2.Tree) if new is not None else None
+        if old_tree is None and new_tree is None:
+            return []
+        if old_tree is None:
+            diff = new_tree.diff_to_tree(swap=True) if new_tree is not None else None
+        else:
+            diff = old_tree.diff_to_tree(new_tree) if new_tree is not None else old_tree.diff_to_tree(swap=False)
+        paths: set[str] = set()
+        for delta in diff.deltas if diff is not None else []:
+            paths.update(p for p in (delta.old_file.path, delta.new_file.path) if p)
+        return sorted(paths)
+
+    def export(self, commit: pygit2.Oid, directory: Path) -> None:
+        """Write ``commit``'s files into ``directory`` (an empty folder), leaving the working copy alone."""
+        tree = self.repo[commit].peel(pygit2.Tree)
+        index = pygit2.Index()
+        index.read_tree(tree)
+        for entry in index:
+            target = directory / PurePosixPath(entry.path)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            data = self.repo[entry.id].peel(pygit2.Blob).data
+            if entry.mode == FileMode.LINK:
+                os.symlink(data.decode("utf-8", "surrogateescape"), target)
+            elif entry.mode in (FileMode.BLOB, FileMode.BLOB_EXECUTABLE):
+                target.write_bytes(data)
+
+    # -- writing ---------------------------------------------------------------------------------------
+
+    def build_tree(self, base: pygit2.Oid | None, files: Mapping[str, bytes | None],
+                   replace: Iterable[str] = ()) -> pygit2.Oid:
+        """The tree of ``base`` (a commit, or ``None``) with every file under each folder of ``replace`` removed,
+        then ``files`` written (``None`` removes the file); only objects are written, no reference moves."""
+        index = pygit2.Index()
+        if base is not None:
+            index.read_tree(self.repo[base].peel(pygit2.Tree))
+        for folder in replace:
+            prefix = folder.rstrip("/") + "/"
+            for path in [e.path for e in index if e.path.startswith(prefix)]:
+                index.remove(path)
+        for path, data in sorted(files.items()):
+            if data is None:
+                if path in index:
+                    index.remove(path)
+            else:
+                index.add(pygit2.IndexEntry(path, self.repo.create_blob(data), FileMode.BLOB))
+        return index.write_tree(self.repo)
+
+    def commit(self, tree: pygit2.Oid, parent: pygit2.Oid | None, message: str) -> pygit2.Oid:
+        """A commit object of ``tree`` on ``parent``, authored as Git's configuration says; no reference moves."""
+        author = self._signature()
+        return self.repo.create_commit(None, author, author, message, tree, [parent] if parent is not None else [])
+
+    def push(self, upstream: Upstream, commit: pygit2.Oid) -> None:
+        """Make ``commit`` the remote branch's commit, a fast-forward only; then the tracking reference follows.
+
+        Raises :class:`~kaddons.errors.PushRejectedError` when the remote refuses (it moved on, or a hook
+        declined), :class:`~kaddons.errors.GitRemoteError` when it cannot be reached.
+        """
+        temporary = f"refs/kaddons/push/{self.branch}"
+        self.repo.references.create(temporary, commit, force=True)
+        callbacks = _Callbacks()
+        try:
+            self.repo.remotes[upstream.remote].push([f"{temporary}:refs/heads/{upstream.branch}"],
+                                                    callbacks=callbacks)
+        except pygit2.GitError as err:
+            message = _one_line(err)
+            if "not present locally" in message or "non-fast-forward" in message or "rejected" in message:
+                raise PushRejectedError(f"{upstream.url} refused the push to {upstream.branch}: it holds commits "
+                                        "this working copy does not have") from None
+            raise GitRemoteError(f"cannot push to {upstream.url}: {message}") from None
+        finally:
+            self.repo.references.delete(temporary)
+        if callbacks.rejected:
+            reason = "; ".join(callbacks.rejected.values())
+            if any(word in reason for word in ("non-fast-forward", "fetch first", "stale info")):
+                raise PushRejectedError(f"{upstream.url} refused the push to {upstream.branch}: it holds commits "
+                                        "this working copy does not have")
+            said = " ".join(callbacks.said.split())
+            raise GitRemoteError(f"{upstream.url} refused the push to {upstream.branch}: {reason}"
+                                 + (f" ({said})" if said else ""))
+        self.repo.references.create(upstream.tracking_ref, commit, force=True)
+
+    def advance(self, commit: pygit2.Oid, owned: Iterable[str]) -> list[str]:
+        """Move the local branch to ``commit`` and bring the working tree and the index along.
+
+        Files under the ``owned`` folders and paths (kaddons' generated trees and the inputs it just committed)
+        are overwritten; every other file changed since the old commit is updated only where it has no local
+        change. Returns the paths left alone because of local changes (empty when all went through).
+        """
+        old = self.head()
+        tree = self.repo[commit].peel(pygit2.Tree)
+        owned = [p.rstrip("/") for p in owned]
+        changed = self.changed_paths(old, commit)
+        forced = [p for p in changed if any(p == o or p.startswith(o + "/") for o in owned)]
+        others = [p for p in changed if p not in forced]
+        kept: list[str] = []
+        # The files first, compared with the old commit (libgit2's baseline is HEAD), then the branch.
+        if forced:
+            self.repo.checkout_tree(tree, paths=forced, strategy=CheckoutStrategy.FORCE)  # type: ignore[no-untyped-call]
+        for path in others:
+            try:
+                self.repo.checkout_tree(tree, paths=[path],  # type: ignore[no-untyped-call]
+                                        strategy=CheckoutStrategy.SAFE)
+            except pygit2.GitError:
+                kept.append(path)
+        self._move_branch(commit)
+        return kept
+
+    def _move_branch(self, commit: pygit2.Oid) -> None:
+        self.repo.references.create(f"refs/heads/{self.branch}", commit, force=True)
+
+    # -- helpers ---------------------------------------------------------------------------------------
+
+    def _signature(self) -> pygit2.Signature:
+        name = os.environ.get("GIT_AUTHOR_NAME")
+        email = os.environ.get("GIT_AUTHOR_EMAIL")
+        if name and email:
+            return pygit2.Signature(name, email)
+        try:
+            return self.repo.default_signature
+        except (KeyError, pygit2.GitError):
+            return pygit2.Signature(*FALLBACK_AUTHOR)
+
+
+def _target(ref: pygit2.Reference | None) -> pygit2.Oid | None:
+    target = ref.resolve().target if ref is not None else None
+    return target if isinstance(target, pygit2.Oid) else None
+
+
+def _config(config: pygit2.Config, key: str) -> str | None:
+    try:
+        value = config[key]
+    except KeyError:
+        return None
+    return str(value)
+
+
+def _one_line(err: BaseException) -> str:
+    return " ".join(str(err).split()) or type(err).__name__
