@@ -171,3 +171,15 @@ def test_dry_run_and_a_first_push_to_an_empty_remote(daemon: GitDaemon, tmp_path
     assert _log(url, tmp_path) == ["first cluster"]
     # The document's files and the rendered tree are committed; a file the document does not read is not.
     assert git("status", "--porcelain", cwd=work) == "?? README.md\n"
+
+
+def test_apply_for_flux_commits_the_flux_tree(daemon: GitDaemon, tmp_path: Path) -> None:
+    url, work = _seeded(daemon, tmp_path, "flux")
+    done = kaddons("apply", "--engine", "flux", cwd=work)
+    assert done.returncode == 0, done.stderr
+    assert "changed, flux)" in done.stderr
+    assert _log(url, tmp_path)[0] == "kaddons: apply cluster edge (flux)"
+    check = tmp_path / "check"
+    assert (check / "clusters/edge/flux/members/addon-headlamp/helmrelease.yaml").is_file()
+    assert not (check / "clusters/edge/argocd").exists()
+    assert "no commit" in kaddons("apply", "--engine", "flux", cwd=work).stderr

@@ -18,35 +18,15 @@ from ruamel.yaml import YAML
 from kaddons.stacks.load import load_cluster
 from kaddons.stacks.render_argocd import ArgoOptions, render_argocd
 from tests.gitops.k8s import kustomize_build
+from tests.helpers.crds import crd_validator
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "gitops"
 GIT = "https://git.example.com/platform/gitops.git"
 
 
-def _strict(schema: Any) -> Any:
-    """The CRD schema with ``additionalProperties: false`` wherever it lists properties and does not keep
-    unknown fields (testdata/README.md: a CRD schema alone accepts unknown fields)."""
-    schema = copy.deepcopy(schema)
-
-    def walk(node: Any) -> None:
-        if isinstance(node, dict):
-            if "properties" in node and not node.get("x-kubernetes-preserve-unknown-fields"):
-                node.setdefault("additionalProperties", False)
-            for value in node.values():
-                walk(value)
-        elif isinstance(node, list):
-            for value in node:
-                walk(value)
-
-    walk(schema)
-    return schema
-
-
 @pytest.fixture(scope="module")
-def application_schema(testdata: Path) -> Any:
-    crd = YAML(typ="safe").load((testdata.parent / "crds" / "argocd" / "application-crd.yaml").read_text())
-    [version] = [v for v in crd["spec"]["versions"] if v["name"] == "v1alpha1"]
-    return _strict(version["schema"]["openAPIV3Schema"])
+def application_schema(testdata: Path) -> jsonschema.Draft7Validator:
+    return crd_validator(testdata.parent / "crds" / "argocd" / "application-crd.yaml", "v1alpha1")
 
 
 @pytest.fixture(scope="module")
@@ -59,15 +39,16 @@ def _docs(data: bytes) -> list[Any]:
     return [d for d in YAML(typ="safe").load_all(data.decode()) if d is not None]
 
 
-def test_every_application_is_valid_against_argo_cds_crd(tree: dict[str, bytes], application_schema: Any) -> None:
+def test_every_application_is_valid_against_argo_cds_crd(tree: dict[str, bytes],
+                                                         application_schema: jsonschema.Draft7Validator) -> None:
     applications = [doc for path, data in tree.items() for doc in _docs(data) if doc.get("kind") == "Application"]
     assert len(applications) == 5  # root, two add-ons, two manifests
     for app in applications:
-        jsonschema.validate(app, application_schema)
+        application_schema.validate(app)
     broken = copy.deepcopy(applications[1])
     broken["spec"]["syncPolicy"]["automated"]["selfheal"] = True  # a misspelt field must not pass
     with pytest.raises(jsonschema.ValidationError):
-        jsonschema.validate(broken, application_schema)
+        application_schema.validate(broken)
 
 
 def test_addons_take_the_chart_from_its_source_and_the_values_from_git(tree: dict[str, bytes]) -> None:

@@ -32,6 +32,14 @@ RepoOption = Annotated[Path | None, typer.Option(
     help="The repository root that paths in the document stay inside \\[default: the Git working copy].")]
 FormatOption = Annotated[str, typer.Option("--output", "-o", metavar="table|json|yaml", help="Output format.")]
 
+EngineOption = Annotated[str | None, typer.Option(
+    "--engine", metavar="argocd|flux", show_default=False,
+    help="The GitOps engine to render for \\[default: the document's spec.kaddons.engine, else argocd].")]
+GitUrlOption = Annotated[str | None, typer.Option(
+    "--git-url", metavar="URL", show_default=False,
+    help="The GitOps repository as the cluster's engine clones it \\[default: spec.kaddons.repo_url, else the "
+         "GitHub URL of spec.git_repository, else the working copy's remote].")]
+
 
 def default_document(start: Path) -> Path:
     """The one ``clusters/*/cluster.yaml`` of the working copy holding ``start``; raises when there is none or
@@ -112,46 +120,42 @@ def addons_list(file: FileOption = None, repo: RepoOption = None, output: Format
 
 @cluster_app.command("render")
 def render_command(
-    git_url: Annotated[str, typer.Option("--git-url", metavar="URL", show_default=False,
-                                         help="The GitOps repository as Argo CD clones it (the root app and the "
-                                              "values source point at it).")],
+    git_url: GitUrlOption = None,
     file: FileOption = None,
     repo: RepoOption = None,
-    revision: Annotated[str, typer.Option("--revision", help="The branch Argo CD follows.")] = "main",
+    engine: EngineOption = None,
+    revision: Annotated[str, typer.Option("--revision", help="The branch the engine follows.")] = "main",
     write: Annotated[bool, typer.Option(
-        "--write", help="Write the tree into clusters/<cluster>/argocd/ of the repository (only kaddons' files "
-                        "there are replaced) instead of printing the Applications.")] = False,
+        "--write", help="Write the tree into clusters/<cluster>/<engine>/ of the repository (only kaddons' files "
+                        "there are replaced) instead of printing its objects.")] = False,
     force: Annotated[bool, typer.Option("--force", help="With --write: replace kaddons' files edited by hand.")]
     = False,
 ) -> None:
-    """Render the Argo CD tree of the cluster document: an app-of-apps root, one Application per add-on (the
-    chart at its pinned version, values from Git) and per manifest, ordered by sync waves. Pure: the same
-    document gives the same bytes. Committing it to Git is `kaddons cluster apply` (to come)."""
+    """Render the tree of the cluster document for Argo CD (an app-of-apps root, one Application per add-on and
+    per manifest, ordered by sync waves) or Flux (HelmRepositories, one HelmRelease per add-on, a Kustomization
+    per member with dependsOn, one per deploy wave). Pure: the same document gives the same bytes. Committing it
+    to Git is `kaddons cluster apply`."""
     from kaddons.gitops.output import write_tree
-    from kaddons.stacks.render_argocd import ArgoOptions, render_argocd
+    from kaddons.operations.apply import ENGINES, document_repo_url, render_tree
 
     loaded = _load(file, repo)
-    files = render_argocd(loaded, ArgoOptions(repo_url=git_url, revision=revision))
-    base = f"clusters/{loaded.document.metadata.name}/argocd/"
+    chosen = engine or loaded.document.spec.kaddons.engine
+    if chosen not in ENGINES:
+        raise UsageError(f"--engine {chosen!r}: use argocd or flux")
+    url = git_url or document_repo_url(loaded)
+    if url is None:
+        raise UsageError("give the GitOps repository as the engine clones it: --git-url URL (or spec.kaddons.repo_url "
+                         "in the document)")
+    files = render_tree(loaded, chosen, url, revision)
+    base = f"clusters/{loaded.document.metadata.name}/{chosen}/"
     if not write:
-        apps = [text.decode("utf-8") for path, text in files.items() if path.startswith(f"{base}apps/")
-                and not path.endswith("kustomization.yaml")]
-        sys.stdout.write("---\n".join([files[f"{base}root.yaml"].decode("utf-8"), *apps]))
+        sys.stdout.write("---\n".join(text.decode("utf-8") for path, text in files.items()
+                                       if not path.endswith("kustomization.yaml")))
         return
     done = write_tree({path.removeprefix(base): data for path, data in files.items()}, loaded.repository / base,
                       force=force, prune=True)
     typer.echo(f"Rendered {len(files)} file(s) into {done.directory} ({len(done.written)} written, "
                f"{len(done.unchanged)} unchanged, {len(done.removed)} removed)", err=True)
-
-
-EngineOption = Annotated[str | None, typer.Option(
-    "--engine", metavar="argocd|flux", show_default=False,
-    help="The GitOps engine to render for \\[default: the document's spec.kaddons.engine, else argocd].")]
-GitUrlOption = Annotated[str | None, typer.Option(
-    "--git-url", metavar="URL", show_default=False,
-    help="The GitOps repository as the cluster's engine clones it \\[default: spec.kaddons.repo_url, else the "
-         "GitHub URL of spec.git_repository, else the working copy's remote].")]
-
 
 def _document(file: Path | None) -> Path:
     return file if file is not None else default_document(Path.cwd())

@@ -36,7 +36,8 @@ from kaddons.errors import GitError, PushRejectedError, UsageError
 from kaddons.repo import Upstream, WorkingCopy
 from kaddons.stacks.load import LoadedCluster, load_cluster
 
-__all__ = ["ATTEMPTS", "ApplyOptions", "ApplyResult", "apply_cluster", "unified_diff"]
+__all__ = ["ATTEMPTS", "ENGINES", "ApplyOptions", "ApplyResult", "apply_cluster", "document_repo_url", "render_tree",
+           "unified_diff"]
 
 ATTEMPTS = 4
 """Pushes tried before an apply gives up because the remote keeps moving."""
@@ -132,7 +133,7 @@ def _apply(copy: WorkingCopy, document: Path, options: ApplyOptions, preflight: 
             current = _load_at(copy, base, edits, relative, scratch)
             if preflight is not None:
                 preflight(current)
-        files = _render(current, engine, _repo_url(options, current, upstream), upstream.branch)
+        files = render_tree(current, engine, _repo_url(options, current, upstream), upstream.branch)
         tree = copy.build_tree(base, {**edits, **files}, replace=[generated])
         new = base
         if tree != copy.tree_of(base):
@@ -196,20 +197,27 @@ def _load_at(copy: WorkingCopy, base: Oid, edits: dict[str, bytes], relative: st
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def _repo_url(options: ApplyOptions, loaded: LoadedCluster, upstream: Upstream) -> str:
+def document_repo_url(loaded: LoadedCluster) -> str | None:
+    """The GitOps repository's URL as the document gives it: ``spec.kaddons.repo_url``, else the GitHub URL of
+    ``spec.git_repository``, else ``None``."""
     spec = loaded.document.spec
-    if options.git_url:
-        return options.git_url
     if spec.kaddons.repo_url:
         return spec.kaddons.repo_url
     if spec.git_repository is not None and spec.git_repository.provider == "github":
         return f"https://github.com/{spec.git_repository.repository}.git"
-    return upstream.url
+    return None
 
 
-def _render(loaded: LoadedCluster, engine: str, repo_url: str, revision: str) -> dict[str, bytes]:
+def _repo_url(options: ApplyOptions, loaded: LoadedCluster, upstream: Upstream) -> str:
+    return options.git_url or document_repo_url(loaded) or upstream.url
+
+
+def render_tree(loaded: LoadedCluster, engine: str, repo_url: str, revision: str) -> dict[str, bytes]:
+    """The generated tree of ``loaded`` for ``engine`` (``argocd``/``flux``): ``{repository path: bytes}``."""
     if engine == "flux":
-        raise UsageError("--engine flux: the Flux renderer is not there yet (issue 11): use --engine argocd")
+        from kaddons.stacks.render_flux import FluxOptions, render_flux
+
+        return render_flux(loaded, FluxOptions(repo_url=repo_url, revision=revision))
     from kaddons.stacks.render_argocd import ArgoOptions, render_argocd
 
     return render_argocd(loaded, ArgoOptions(repo_url=repo_url, revision=revision))

@@ -2,7 +2,8 @@
 
 Members are the manifests and add-ons of every stack (applications are children only). Checks, each an error
 naming the member: (kind, name) unique across the document; every parent exists and is a ``manifest`` or an
-``addon``; no cycle (reported as its path, ``addon "a" -> manifest "b" -> addon "a"``). Computed: each
+``addon``; no parent in a stack of a later ``deploy_wave`` than its child's; no cycle (reported as its path,
+``addon "a" -> manifest "b" -> addon "a"``). Computed: each
 member's depth (0 without parents, else one more than its deepest parent) and the stacks' ``deploy_wave``
 order. :func:`remove_member` takes a member out and re-attaches its children to its parents.
 """
@@ -85,6 +86,15 @@ def build_graph(document: ImportCluster, source: str) -> ClusterGraph:
                 raise ClusterDocumentError(source, f"{where}.parents[{p_index}]: no {parent.kind} named "
                                                    f"{parent.name!r} in the document ({parent.kind}s: "
                                                    f"{', '.join(known) or 'none'})")
+    for stack_name, where, parents in declared.values():
+        for p_index, parent in enumerate(parents):
+            parent_stack = declared[(parent.kind, parent.name)][0]
+            wave, parent_wave = waves[stack_name] or 0, waves[parent_stack] or 0
+            if parent_wave > wave:
+                raise ClusterDocumentError(source, f"{where}.parents[{p_index}]: {parent.kind} {parent.name!r} is in "
+                                                   f"stack {parent_stack!r} (deploy_wave {parent_wave}), a later wave "
+                                                   f"than this member's stack {stack_name!r} ({wave}): a parent "
+                                                   "deploys first, so move it to the same or an earlier wave")
     depths: dict[Key, int] = {}
     state: dict[Key, int] = {}  # 1: on the path, 2: done
 
