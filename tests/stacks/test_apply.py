@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 
 from tests.helpers.git_remote import GIT_ENV, GitDaemon, git, run_git_daemon
+from tests.helpers.http_server import StaticServer
+from tests.stacks.conftest import mirrors_file
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "gitops"
 
@@ -35,6 +37,13 @@ def _seeded(daemon: GitDaemon, tmp_path: Path, name: str) -> tuple[str, Path]:
     work = tmp_path / "work"
     git("clone", "--quiet", url, str(work))
     return url, work
+
+
+@pytest.fixture(autouse=True)
+def _charts(chart_repo: StaticServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The example's chart sources, mirrored to the test charts; a chart cache per test."""
+    monkeypatch.setenv("KADDONS_MIRRORS_FILE", str(mirrors_file(chart_repo, tmp_path)))
+    monkeypatch.setenv("KADDONS_CACHE_DIR", str(tmp_path / "cache"))
 
 
 def kaddons(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:

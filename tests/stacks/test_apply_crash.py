@@ -20,6 +20,8 @@ from pathlib import Path
 import pytest
 
 from tests.helpers.git_remote import GIT_ENV, git, run_git_daemon
+from tests.helpers.http_server import StaticServer
+from tests.stacks.conftest import mirrors_file
 from tests.stacks.test_apply import EXAMPLE
 
 pytestmark = pytest.mark.slow
@@ -72,7 +74,10 @@ def _remote_state(url: str, tmp: Path) -> tuple[list[str], set[str]]:
     return git("log", "--format=%s", cwd=check).splitlines(), files
 
 
-def test_a_kill_at_every_step_of_an_apply(tmp_path: Path) -> None:
+def test_a_kill_at_every_step_of_an_apply(tmp_path: Path, chart_repo: StaticServer,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KADDONS_MIRRORS_FILE", str(mirrors_file(chart_repo, tmp_path)))
+    monkeypatch.setenv("KADDONS_CACHE_DIR", str(tmp_path / "cache"))
     with run_git_daemon(tmp_path / "remotes") as daemon:
         # The complete result, from an apply nobody kills.
         reference_url = daemon.create("reference")

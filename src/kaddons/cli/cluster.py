@@ -7,14 +7,19 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from kaddons.cli._options import with_registry_options
 from kaddons.errors import NotFoundError, UsageError
+from kaddons.oci.registry import RegistryOptions
 
 if TYPE_CHECKING:
+    from kaddons.charts.preflight import PreflightReport
+    from kaddons.charts.sources import SourceOptions
     from kaddons.stacks.load import LoadedCluster
 
 cluster_app = typer.Typer(help="Add-on stacks declared in Ankra's ImportCluster document, kept in Git.",
@@ -39,6 +44,11 @@ GitUrlOption = Annotated[str | None, typer.Option(
     "--git-url", metavar="URL", show_default=False,
     help="The GitOps repository as the cluster's engine clones it \\[default: spec.kaddons.repo_url, else the "
          "GitHub URL of spec.git_repository, else the working copy's remote].")]
+MirrorOption = Annotated[list[str] | None, typer.Option(
+    "--mirror", metavar="FROM=TO", show_default=False,
+    help="Read chart sources starting with FROM from TO instead (repeatable; also the mirrors file "
+         "$KADDONS_MIRRORS_FILE or ~/.config/kaddons/mirrors.yaml). Rendered objects keep the document's URLs.")]
+StrictOption = Annotated[bool, typer.Option("--strict", help="Treat preflight warnings as errors.")]
 
 
 def default_document(start: Path) -> Path:
@@ -161,8 +171,56 @@ def _document(file: Path | None) -> Path:
     return file if file is not None else default_document(Path.cwd())
 
 
+def _source_options(mirror: list[str] | None, options: RegistryOptions) -> SourceOptions:
+    from kaddons.charts.mirrors import load_mirrors
+    from kaddons.charts.sources import SourceOptions
+
+    return SourceOptions(mirrors=load_mirrors(mirror or []), registry=options)
+
+
+def _preflight(mirror: list[str] | None, options: RegistryOptions, strict: bool) -> Callable[[LoadedCluster], None]:
+    source_options = _source_options(mirror, options)  # a bad --mirror fails before anything else
+
+    def run(loaded: LoadedCluster) -> None:
+        from kaddons.charts.preflight import preflight
+
+        _print_preflight(preflight(loaded, source_options, strict=strict))
+
+    return run
+
+
+def _print_preflight(report: PreflightReport) -> None:
+    for warning in report.warnings:
+        typer.echo(f"warning: {warning}", err=True)
+
+
+@cluster_app.command("template")
+@with_registry_options
+def template_command(options: RegistryOptions, file: FileOption = None, repo: RepoOption = None,
+                     mirror: MirrorOption = None, strict: StrictOption = False,
+                     output: FormatOption = "table") -> None:
+    """Preflight: find every add-on's chart at its exact version in its source, pull it by digest, check the
+    values against the chart's schema and render it with them (Helm SDK, in-process). Warnings for unknown
+    values keys, namespaces nothing creates, deprecated charts. Unchanged add-ons are not rendered again."""
+    from kaddons.charts.preflight import preflight
+
+    loaded = _load(file, repo)
+    report = preflight(loaded, _source_options(mirror, options), strict=strict)
+    _print_preflight(report)
+    rows = [{"name": c.name, "stack": c.stack, "chart": c.chart, "version": c.version, "digest": c.digest,
+             "objects": c.objects, "cached": c.cached, "warnings": len(c.warnings)} for c in report.checks]
+    if output == "table":
+        for row in rows:
+            row["digest"] = str(row["digest"])[:19]
+    _print(rows, output, ["name", "stack", "chart", "version", "digest", "objects", "cached", "warnings"])
+    typer.echo(f"{len(report.checks)} add-on(s) checked, {report.rendered} chart(s) rendered, "
+               f"{len(report.warnings)} warning(s)", err=True)
+
+
 @cluster_app.command("apply")
+@with_registry_options
 def apply_command(
+    options: RegistryOptions,
     file: FileOption = None,
     engine: EngineOption = None,
     git_url: GitUrlOption = None,
@@ -171,6 +229,8 @@ def apply_command(
     = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show the files that would change; commit nothing.")]
     = False,
+    mirror: MirrorOption = None,
+    strict: StrictOption = False,
 ) -> None:
     """Validate the cluster document, render clusters/<cluster>/<engine>/, commit the document's files and the
     tree, and push to the tracked branch, only when something changed. A push refused because someone pushed
@@ -178,7 +238,8 @@ def apply_command(
     from kaddons.operations.apply import ApplyOptions, apply_cluster
 
     result = apply_cluster(_document(file), ApplyOptions(engine=engine, git_url=git_url, message=message,
-                                                         dry_run=dry_run))
+                                                         dry_run=dry_run),
+                           preflight=_preflight(mirror, options, strict))
     for warning in result.warnings:
         typer.echo(f"warning: {warning}", err=True)
     if dry_run:
@@ -198,11 +259,15 @@ def apply_command(
 
 
 @cluster_app.command("diff")
-def diff_command(file: FileOption = None, engine: EngineOption = None, git_url: GitUrlOption = None) -> None:
-    """What `kaddons cluster apply` would change on the tracked branch, as a unified diff (nothing written)."""
+@with_registry_options
+def diff_command(options: RegistryOptions, file: FileOption = None, engine: EngineOption = None,
+                 git_url: GitUrlOption = None, mirror: MirrorOption = None, strict: StrictOption = False) -> None:
+    """What `kaddons cluster apply` would change on the tracked branch, as a unified diff (nothing written;
+    the preflight runs as for apply)."""
     from kaddons.operations.apply import ApplyOptions, apply_cluster, unified_diff
 
-    result = apply_cluster(_document(file), ApplyOptions(engine=engine, git_url=git_url, dry_run=True))
+    result = apply_cluster(_document(file), ApplyOptions(engine=engine, git_url=git_url, dry_run=True),
+                           preflight=_preflight(mirror, options, strict))
     for warning in result.warnings:
         typer.echo(f"warning: {warning}", err=True)
     sys.stdout.write(unified_diff(result))

@@ -1,0 +1,163 @@
+"""Chart sources and the preflight (``kaddons cluster template``), run as a user runs them, against real
+sources: the charts of ``testdata/charts/k2s-history/`` served as a Helm HTTP repository (static files over
+HTTP, as GitHub Pages serves one) and pushed to the real OCI registry with the Helm SDK; rendered by the Helm
+SDK in-process."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.helpers.http_server import StaticServer
+from tests.helpers.registry import RunningRegistry
+from tests.stacks.conftest import HEADLAMP, KYVERNO
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "gitops"
+
+
+@pytest.fixture(scope="module")
+def oci_charts(testdata: Path, registry: RunningRegistry, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """headlamp 0.44.0 and 0.45.0 pushed to the real registry by the Helm SDK (as `helm push` does)."""
+    import helm_python
+
+    home = tmp_path_factory.mktemp("helm-home")
+    os.environ.setdefault("HELM_CONFIG_HOME", str(home))
+    target = f"oci://{registry.host}/charts-{home.name}"
+    for version in ("0.44.0", "0.45.0"):
+        helm_python.push(str(testdata.parent / "charts" / "k2s-history" / f"headlamp-{version}.tgz"), target,
+                         plain_http=True)
+    return target
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    copy = tmp_path / "gitops"
+    shutil.copytree(EXAMPLE, copy)
+    (copy / ".git").mkdir()
+    return copy
+
+
+def kaddons(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    base = {**os.environ, "HOME": str(cwd.parent), "KADDONS_CACHE_DIR": str(cwd.parent / "cache"), "NO_COLOR": "1",
+            "KADDONS_MIRRORS_FILE": str(cwd.parent / "no-mirrors.yaml")}
+    return subprocess.run([sys.executable, "-m", "kaddons", "cluster", *args], cwd=cwd, env={**base, **(env or {})},
+                          capture_output=True, text=True, timeout=300, check=False)
+
+
+def mirrors(server: StaticServer) -> list[str]:
+    return ["--mirror", f"{HEADLAMP}={server.url}/", "--mirror", f"{KYVERNO}={server.url}/"]
+
+
+def test_template_renders_every_addon_once_and_then_from_the_cache(repo: Path, chart_repo: StaticServer) -> None:
+    first = kaddons("template", *mirrors(chart_repo), "-o", "json", cwd=repo)
+    assert first.returncode == 0, first.stderr
+    import json
+
+    rows = {row["name"]: row for row in json.loads(first.stdout)}
+    assert set(rows) == {"headlamp", "kyverno"}
+    index = (chart_repo.root / "index.yaml").read_text()
+    headlamp_digest = re.search(r"digest: (\w+)\n(?:.*\n)*?.*- headlamp-0.45.0.tgz", index)
+    assert headlamp_digest is not None and rows["headlamp"]["digest"] == f"sha256:{headlamp_digest.group(1)}"
+    assert rows["headlamp"]["objects"] >= 4 and rows["kyverno"]["objects"] > 20  # kyverno's subcharts rendered
+    assert not rows["headlamp"]["cached"]
+    assert "2 chart(s) rendered" in first.stderr
+    # The archives are in the cache by digest: a second run downloads nothing and renders nothing.
+    cached = sorted(p.name for p in (repo.parent / "cache" / "charts" / "sha256").iterdir())
+    assert f"{headlamp_digest.group(1)}.tgz" in cached
+    shutil.rmtree(chart_repo.root / "nothing", ignore_errors=True)
+    second = kaddons("template", *mirrors(chart_repo), "-o", "json", cwd=repo)
+    assert second.returncode == 0 and "0 chart(s) rendered" in second.stderr
+    assert all(row["cached"] for row in json.loads(second.stdout))
+    # One add-on's values change: only that chart is rendered again.
+    values = repo / "clusters/edge/values/headlamp.yaml"
+    values.write_text(values.read_text() + "podAnnotations: {team: edge}\n")
+    third = kaddons("template", *mirrors(chart_repo), "-o", "json", cwd=repo)
+    assert third.returncode == 0 and "1 chart(s) rendered" in third.stderr
+
+
+def test_a_version_the_source_lacks_is_exit_3_listing_what_it_has(repo: Path, chart_repo: StaticServer) -> None:
+    document = repo / "clusters/edge/cluster.yaml"
+    document.write_text(document.read_text().replace("chart_version: 0.45.0", "chart_version: 0.46.0"))
+    done = kaddons("template", *mirrors(chart_repo), cwd=repo)
+    assert done.returncode == 3
+    [line] = done.stderr.strip().splitlines()
+    assert line.startswith(f"error: {document}: spec.stacks[0].addons[0].chart_version: chart headlamp has no "
+                           f"version 0.46.0 in {HEADLAMP} (mirror {chart_repo.url}/): it has 0.45.0, 0.44.0, "
+                           "0.43.0, 0.42.0, 0.41.0, 0.40.1 (newest first)")
+
+
+def test_an_unreachable_source_is_exit_5(repo: Path) -> None:
+    done = kaddons("template", "--mirror", f"{HEADLAMP}=http://127.0.0.1:1/", cwd=repo)
+    assert done.returncode == 5
+    assert "cannot reach the chart repository" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_values_that_break_the_charts_schema_are_exit_2(repo: Path, chart_repo: StaticServer) -> None:
+    values = repo / "clusters/edge/values/headlamp.yaml"
+    values.write_text(values.read_text().replace("replicaCount: ${{ ankra.replicas }}", "replicaCount: two"))
+    done = kaddons("template", *mirrors(chart_repo), cwd=repo)
+    assert done.returncode == 2
+    [line] = done.stderr.strip().splitlines()
+    assert "spec.stacks[0].addons[0]: the values break chart headlamp 0.45.0's values.schema.json" in line
+    assert "replicaCount" in line
+
+
+def test_warnings_and_strict(repo: Path, chart_repo: StaticServer) -> None:
+    values = repo / "clusters/edge/values/headlamp.yaml"
+    values.write_text(values.read_text() + "replicaCout: 3\n")
+    document = repo / "clusters/edge/cluster.yaml"
+    document.write_text(document.read_text().replace(
+        "          parents:\n            - manifest: ns-headlamp\n", "").replace(
+        "sync_options: [CreateNamespace=true, ServerSideApply=true]", "sync_options: [ServerSideApply=true]"))
+    done = kaddons("template", *mirrors(chart_repo), cwd=repo)
+    assert done.returncode == 0, done.stderr
+    assert "values key 'replicaCout' is not in chart headlamp 0.45.0's values.yaml (a typo?)" in done.stderr
+    assert "spec.stacks[0].addons[0].namespace: namespace 'headlamp' is created by no parent manifest" in done.stderr
+    strict = kaddons("template", *mirrors(chart_repo), "--strict", cwd=repo)
+    assert strict.returncode == 2 and "(--strict: warnings are errors)" in strict.stderr
+
+
+def test_a_tampered_archive_is_refused_and_not_cached(repo: Path, chart_repo: StaticServer, tmp_path: Path) -> None:
+    tampered = tmp_path / "tampered"
+    shutil.copytree(chart_repo.root, tampered)
+    archive = tampered / "headlamp-0.45.0.tgz"
+    data = bytearray(archive.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    archive.write_bytes(bytes(data))
+    with StaticServer(tampered) as server:
+        done = kaddons("template", *mirrors(server), cwd=repo)
+    assert done.returncode == 4
+    assert "digest mismatch" in done.stderr
+    assert not list((repo.parent / "cache" / "charts" / "sha256").glob("*.tgz"))
+
+
+def test_mirrors_from_the_mirrors_file(repo: Path, chart_repo: StaticServer) -> None:
+    file = repo.parent / "mirrors.yaml"
+    file.write_text(f"{HEADLAMP}: {chart_repo.url}/\n{KYVERNO}: {chart_repo.url}/\n")
+    done = kaddons("template", cwd=repo, env={"KADDONS_MIRRORS_FILE": str(file)})
+    assert done.returncode == 0, done.stderr
+    bad = kaddons("template", "--mirror", "not-a-pair", cwd=repo)
+    assert bad.returncode == 2 and "--mirror 'not-a-pair': write it as FROM=TO" in bad.stderr
+
+
+def test_an_oci_source(repo: Path, oci_charts: str, chart_repo: StaticServer, registry: RunningRegistry) -> None:
+    document = repo / "clusters/edge/cluster.yaml"
+    document.write_text(document.read_text().replace(f"registry_url: {HEADLAMP}", f"registry_url: {oci_charts}")
+                        .replace(f"url: {HEADLAMP}", f"url: {oci_charts}"))
+    done = kaddons("template", "--insecure", "--mirror", f"{KYVERNO}={chart_repo.url}/", "-o", "json", cwd=repo)
+    assert done.returncode == 0, done.stderr
+    import json
+
+    [headlamp] = [row for row in json.loads(done.stdout) if row["name"] == "headlamp"]
+    assert headlamp["objects"] >= 4 and headlamp["digest"].startswith("sha256:")
+    document.write_text(document.read_text().replace("chart_version: 0.45.0", "chart_version: 0.40.1"))
+    missing = kaddons("template", "--insecure", "--mirror", f"{KYVERNO}={chart_repo.url}/", cwd=repo)
+    assert missing.returncode == 3
+    assert "chart headlamp has no version 0.40.1 in oci://" in missing.stderr
+    assert "it has 0.45.0, 0.44.0 (newest first)" in missing.stderr
