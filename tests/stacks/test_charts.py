@@ -161,3 +161,33 @@ def test_an_oci_source(repo: Path, oci_charts: str, chart_repo: StaticServer, re
     assert missing.returncode == 3
     assert "chart headlamp has no version 0.40.1 in oci://" in missing.stderr
     assert "it has 0.45.0, 0.44.0 (newest first)" in missing.stderr
+
+
+def test_a_chart_whose_render_fails_is_exit_2(tmp_path: Path) -> None:
+    """A chart made with the Helm SDK (`helm create` + a template that `required`s a value), packaged and
+    indexed as `helm package` and `helm repo index` do."""
+    import helm_python
+
+    charts = tmp_path / "broken-charts"
+    charts.mkdir()
+    (tmp_path / "src").mkdir()
+    chart = helm_python.Chart.create("needy", tmp_path / "src")
+    chart.close()
+    (tmp_path / "src" / "needy" / "templates" / "needs.yaml").write_text(
+        'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: needs}\ndata: {x: {{ required "set mustSet" '
+        '.Values.mustSet | quote }}}\n')
+    helm_python.package(str(tmp_path / "src" / "needy"), destination=str(charts))
+    with StaticServer(charts) as server:
+        helm_python.repo_index_generate(str(charts), base_url=server.url)
+        repo = tmp_path / "gitops"
+        (repo / ".git").mkdir(parents=True)
+        (repo / "cluster.yaml").write_text(
+            "apiVersion: v1\nkind: ImportCluster\nmetadata: {name: c1}\nspec:\n  stacks:\n    - name: s\n"
+            f"      addons:\n        - {{name: needy, chart_name: needy, chart_version: 0.1.0, registry_url: "
+            f"'{server.url}', namespace: needy, configuration: {{values: 'replicaCount: 1'}}}}\n")
+        done = kaddons("template", "-f", "cluster.yaml", cwd=repo)
+    assert done.returncode == 2, done.stderr
+    [line] = done.stderr.strip().splitlines()
+    assert line.startswith("error: cluster.yaml: spec.stacks[0].addons[0]: chart needy 0.1.0 does not "
+                           "render with the add-on's values: execution error at (needy/templates/needs.yaml")
+    assert "set mustSet" in line

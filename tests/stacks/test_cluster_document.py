@@ -167,6 +167,11 @@ BAD = {
                                    {"clusters/c1/notes.txt": "x"}, "is not a YAML file"),
     "registry without a URL": ("    - name: s\n      addons:\n        - {name: a, chart_name: c, chart_version: '1', "
                                "registry_name: r, namespace: x}\n", {}, "registry_url (or the legacy repository_url)"),
+    "registry name and URL disagreeing": (
+        "    - name: s\n      addons:\n        - {name: a, chart_name: c, chart_version: '1', registry_name: r, "
+        "registry_url: 'https://other.example.org/', namespace: x}\n"
+        "  helm_registries:\n    - {name: r, url: 'https://charts.example.org/'}\n", {},
+        "registry_url: https://other.example.org/ is not the URL spec.helm_registries gives registry 'r'"),
     "empty manifest": ("    - name: s\n      manifests: [{name: m, manifest: ''}]\n", {}, "the manifest is empty"),
 }
 

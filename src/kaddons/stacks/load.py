@@ -330,8 +330,26 @@ def load_cluster(path: str | Path, *, repository: str | Path | None = None) -> L
                     expanded.append(entry)
             stack[kind] = expanded
     document = _validate(data, source)
+    _check_registries(document, source)
     graph = build_graph(document, source)
     return LoadedCluster(document, graph, path, repo, ctx.warnings, sorted(ctx.files))
+
+
+def _check_registries(document: ImportCluster, source: str) -> None:
+    """An add-on's ``registry_name`` and URL agree with ``spec.helm_registries`` (§1.4) where it names them."""
+    declared = {r.name: r.url.rstrip("/") for r in document.spec.helm_registries}
+    names = {url: name for name, url in declared.items()}
+    for s_index, stack in enumerate(document.spec.stacks):
+        for a_index, addon in enumerate(stack.addons):
+            where = f"spec.stacks[{s_index}].addons[{a_index}]"
+            url, name = addon.source_url.rstrip("/"), addon.registry_name
+            if name is not None and name in declared and declared[name] != url:
+                raise ClusterDocumentError(source, f"{where}.registry_url: {addon.source_url} is not the URL "
+                                                   f"spec.helm_registries gives registry {name!r} ({declared[name]}): "
+                                                   "make the two agree")
+            if name is not None and url in names and names[url] != name:
+                raise ClusterDocumentError(source, f"{where}.registry_name: {name!r}, but spec.helm_registries calls "
+                                                   f"{addon.source_url} {names[url]!r}: make the two agree")
 
 
 def _fill(kind: str, entry: dict[str, Any], base: Path, ctx: _Context, source: str, where: str,
