@@ -10,6 +10,9 @@
    the file is gone.
 5. Sync again, with ``KADDONS_CHECK_DIGEST=$true`` as a K2s ConfigMap sets it: nothing is downloaded.
 6. ``kaddons rollback`` that addon: the previous version, file included, is back.
+7. Stacks (``scripts/demo_stacks.py``): a cluster document with a Namespace manifest and an add-on (a chart made
+   with the Helm SDK, in a Helm repository on 127.0.0.1) is validated, preflighted, applied to a local Git
+   remote (one commit, the Argo CD tree), and applied again (no commit).
 
 Every command is echoed as a user would type it, run in the working directory, and its output shown.
 Any failure exits non-zero. Options (or environment): ``--store auto|registry|layout``
@@ -36,6 +39,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # the registry runner is shared with the tests
 
+from scripts.demo_stacks import run_stacks  # noqa: E402
 from tests.helpers.registry import run_registry  # noqa: E402
 
 ADDONS = ROOT / "examples" / "addons"
@@ -273,6 +277,8 @@ def run_demo(demo: Demo) -> None:
     expect((installed / victim).is_file(), f"{victim} is not back after the rollback")
     print(f"\n{victim} is back in {demo.rel(installed)}: the catalog holds {old_tag} again (the next sync would "
           f"bring {new_tag} back). Demo complete.")
+
+    run_stacks(demo, expect, heading)
 
 
 if __name__ == "__main__":
