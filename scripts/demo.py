@@ -40,6 +40,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # the registry runner is shared with the tests
 
 from scripts.demo_stacks import run_stacks  # noqa: E402
+
 from tests.helpers.registry import run_registry  # noqa: E402
 
 ADDONS = ROOT / "examples" / "addons"

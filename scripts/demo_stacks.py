@@ -6,8 +6,8 @@ Argo CD and committed to a Git remote, all local and offline.
 2. A bare Git repository stands for the GitOps remote; ``gitops/`` is its clone, holding the cluster
    document ``clusters/demo/cluster.yaml``: a Namespace manifest and the add-on, its values in a file with a
    variable.
-3. ``kaddons cluster validate``, ``addons list``, ``template`` (the preflight), ``apply --dry-run``, ``apply``: one commit
-   on the remote; the rendered tree; ``apply`` again: no commit.
+3. ``kaddons cluster validate``, ``addons list``, ``template`` (the preflight), ``apply --dry-run``, ``apply``:
+   one commit on the remote; the rendered tree; ``apply`` again: no commit.
 """
 
 from __future__ import annotations
@@ -79,7 +79,7 @@ def serve(folder: Path) -> Iterator[str]:
 
 
 class _Quiet(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the stdlib's name
+    def log_message(self, format: str, *args: Any) -> None:
         pass
 
 
