@@ -3,6 +3,7 @@ run as a user runs them (the CLI in a subprocess, inside a clone made by the git
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -192,3 +193,28 @@ def test_apply_for_flux_commits_the_flux_tree(daemon: GitDaemon, tmp_path: Path)
     assert (check / "clusters/edge/flux/members/addon-headlamp/helmrelease.yaml").is_file()
     assert not (check / "clusters/edge/argocd").exists()
     assert "no commit" in kaddons("apply", "--engine", "flux", cwd=work).stderr
+
+
+def test_an_unchanged_document_is_known_up_to_date_without_asking_any_chart_source(
+        daemon: GitDaemon, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    url, work = _seeded(daemon, tmp_path, "record")
+    document = work / "clusters/edge/cluster.yaml"
+    document.write_text(document.read_text().replace("- include: addons/kyverno.yaml", "- include: addons"))
+    assert kaddons("apply", cwd=work).returncode == 0
+    _log(url, tmp_path)
+    record = json.loads((tmp_path / "check/clusters/edge/argocd/.kaddons-inputs.json").read_text())
+    assert record["document"] == "clusters/edge/cluster.yaml" and record["engine"] == "argocd"
+    assert "clusters/edge/values/headlamp.yaml" in record["inputs"]
+    assert record["folders"] == {"clusters/edge/addons": ["kyverno.yaml"]}
+    # With the chart sources unreachable, an apply with nothing to do still answers: it asks none of them.
+    unreachable = tmp_path / "unreachable.yaml"
+    unreachable.write_text("https://kubernetes-sigs.github.io/headlamp/: http://127.0.0.1:1/\n"
+                           "https://kyverno.github.io/kyverno/: http://127.0.0.1:1/\n")
+    monkeypatch.setenv("KADDONS_MIRRORS_FILE", str(unreachable))
+    again = kaddons("apply", cwd=work)
+    assert again.returncode == 0 and "no commit" in again.stderr
+    # A file added to an included folder is a change: the full apply runs (and needs the sources).
+    (work / "clusters/edge/addons/extra.yaml").write_text(
+        (work / "clusters/edge/addons/kyverno.yaml").read_text().replace("name: kyverno", "name: kyverno-two", 1))
+    assert kaddons("apply", cwd=work).returncode == 5
+    assert len(_log(url, tmp_path)) == 2

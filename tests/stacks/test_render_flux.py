@@ -131,7 +131,7 @@ def test_an_oci_source_is_a_helmrepository_of_type_oci(tmp_path: Path,
     shutil.copytree(EXAMPLE, repo)
     document = repo / "clusters" / "edge" / "cluster.yaml"
     document.write_text(document.read_text().replace(
-        "registry_url: https://kubernetes-sigs.github.io/headlamp/", "registry_url: oci://ghcr.io/headlamp-k8s/charts"))
+        "https://kubernetes-sigs.github.io/headlamp/", "oci://ghcr.io/headlamp-k8s/charts"))
     files = render_flux(load_cluster(document, repository=repo), FluxOptions(repo_url=GIT))
     sources = {o["metadata"]["name"]: o for o in _docs(files[f"{BASE}/sources.yaml"])}
     assert sources["headlamp"]["spec"] == {"url": "oci://ghcr.io/headlamp-k8s/charts", "interval": "1h",

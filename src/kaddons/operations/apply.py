@@ -15,6 +15,11 @@ One apply, as a list of steps:
    :data:`ATTEMPTS` times.
 7. Move the local branch, the index and the working tree to the commit.
 
+Up to date: the tree records what built it, ``clusters/<cluster>/<engine>/.kaddons-inputs.json`` (the
+document's path, the sha256 of every input, the files of included folders, the options and kaddons' version).
+When the local branch is the remote's and that record matches the working copy, apply ends there: nothing is
+loaded, no chart source is asked, nothing is committed.
+
 Crash safety: objects are written before any reference; the remote's branch moves atomically; the local
 branch moves last. A kill at any point leaves either no commit anywhere or a complete one, and the next apply
 finishes the job (it pushes a local commit the remote lacks and brings the working tree along).
@@ -23,6 +28,8 @@ finishes the job (it pushes a local commit the remote lacks and brings the worki
 from __future__ import annotations
 
 import difflib
+import hashlib
+import json
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -32,6 +39,7 @@ from pathlib import Path
 from filelock import FileLock
 from pygit2 import Oid
 
+from kaddons import __version__
 from kaddons.errors import GitError, PushRejectedError, UsageError
 from kaddons.repo import Upstream, WorkingCopy
 from kaddons.stacks.load import LoadedCluster, load_cluster
@@ -41,6 +49,8 @@ __all__ = ["ATTEMPTS", "ENGINES", "ApplyOptions", "ApplyResult", "apply_cluster"
 
 ATTEMPTS = 4
 """Pushes tried before an apply gives up because the remote keeps moving."""
+RECORD = ".kaddons-inputs.json"
+"""The file of the generated tree that records what built it."""
 ENGINES = ("argocd", "flux")
 
 
@@ -104,6 +114,9 @@ def _apply(copy: WorkingCopy, document: Path, options: ApplyOptions, preflight: 
         relative = document.resolve().relative_to(copy.root).as_posix()
     except ValueError:
         raise UsageError(f"{document} is not inside the working copy {copy.root}") from None
+    done = _up_to_date(copy, relative, options)
+    if done is not None:
+        return done
     loaded = load_cluster(document, repository=copy.root)
     spec = loaded.document.spec
     engine = options.engine or spec.kaddons.engine
@@ -115,7 +128,12 @@ def _apply(copy: WorkingCopy, document: Path, options: ApplyOptions, preflight: 
     upstream = copy.upstream()
     if preflight is not None:
         preflight(loaded)
-    inputs = {p.relative_to(copy.root).as_posix(): p.read_bytes() for p in loaded.files}
+    inputs: dict[str, bytes] = {}
+    for path, digest in loaded.files.items():
+        data = path.read_bytes()
+        if _sha256(data) != digest:
+            raise GitError(f"{path} changed while kaddons was reading it: apply again")
+        inputs[path.relative_to(copy.root).as_posix()] = data
     cluster = loaded.document.metadata.name
     generated = f"clusters/{cluster}/{engine}"
     result = ApplyResult(cluster, engine, str(upstream), warnings=list(loaded.warnings))
@@ -134,6 +152,8 @@ def _apply(copy: WorkingCopy, document: Path, options: ApplyOptions, preflight: 
             if preflight is not None:
                 preflight(current)
         files = render_tree(current, engine, _repo_url(options, current, upstream), upstream.branch)
+        files[f"{generated}/{RECORD}"] = _record(current, relative, engine, options, upstream,
+                                                 copy.root if current is loaded else current.repository)
         tree = copy.build_tree(base, {**edits, **files}, replace=[generated])
         new = base
         if tree != copy.tree_of(base):
@@ -195,6 +215,71 @@ def _load_at(copy: WorkingCopy, base: Oid, edits: dict[str, bytes], relative: st
         return loaded
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _record(loaded: LoadedCluster, relative: str, engine: str, options: ApplyOptions, upstream: Upstream,
+            root: Path) -> bytes:
+    """What built the tree (see the module), as canonical JSON."""
+    record = {
+        "kaddons": __version__, "document": relative, "engine": engine, "engineOption": options.engine,
+        "gitUrlOption": options.git_url, "remote": upstream.url, "branch": upstream.branch,
+        "inputs": {p.relative_to(root).as_posix(): digest for p, digest in loaded.files.items()},
+        "folders": {p.relative_to(root).as_posix(): names for p, names in loaded.folders.items()},
+    }
+    return (json.dumps(record, indent=2, sort_keys=True) + "\n").encode("utf-8")
+
+
+def _up_to_date(copy: WorkingCopy, relative: str, options: ApplyOptions) -> ApplyResult | None:
+    """The result of an apply with nothing to do, when the local branch is the remote's and a record in it
+    matches the working copy; else ``None`` (the full apply runs)."""
+    local = copy.head()
+    if local is None:
+        return None
+    upstream = copy.upstream()
+    for path, data in copy.records(local, RECORD):
+        try:
+            record = json.loads(data)
+        except ValueError:
+            continue
+        if not isinstance(record, dict) or record.get("document") != relative:
+            continue
+        wanted = {"kaddons": __version__, "engineOption": options.engine, "gitUrlOption": options.git_url,
+                  "remote": upstream.url, "branch": upstream.branch}
+        if any(record.get(key) != value for key, value in wanted.items()):
+            continue
+        if options.engine is not None and record.get("engine") != options.engine:
+            continue
+        if not _inputs_match(copy.root, record):
+            continue
+        remote = copy.fetch(upstream)
+        if remote != local:
+            return None
+        cluster = path.split("/")[1]
+        return ApplyResult(cluster, str(record.get("engine")), str(upstream))
+    return None
+
+
+def _inputs_match(root: Path, record: dict[str, object]) -> bool:
+    inputs, folders = record.get("inputs"), record.get("folders")
+    if not isinstance(inputs, dict) or not isinstance(folders, dict):
+        return False
+    for path, digest in inputs.items():
+        try:
+            if _sha256((root / path).read_bytes()) != digest:
+                return False
+        except OSError:
+            return False
+    for path, names in folders.items():
+        folder = root / path
+        found = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*")
+                       if p.suffix in (".yaml", ".yml") and p.is_file()) if folder.is_dir() else None
+        if found != names:
+            return False
+    return True
 
 
 def document_repo_url(loaded: LoadedCluster) -> str | None:

@@ -162,6 +162,25 @@ class WorkingCopy:
         obj = self.repo[entry.id]
         return bytes(obj.data) if isinstance(obj, pygit2.Blob) else None
 
+    def records(self, commit: pygit2.Oid, name: str) -> list[tuple[str, bytes]]:
+        """Every file called ``name`` two folders below ``clusters/`` in ``commit``
+        (``clusters/<cluster>/<engine>/<name>``): its path and bytes."""
+        tree = self.repo[commit].peel(pygit2.Tree)
+        try:
+            clusters = self.repo[tree["clusters"].id]
+        except KeyError:
+            return []
+        found = []
+        for cluster in clusters if isinstance(clusters, pygit2.Tree) else []:
+            folder = self.repo[cluster.id]
+            for engine in folder if isinstance(folder, pygit2.Tree) else []:
+                sub = self.repo[engine.id]
+                if isinstance(sub, pygit2.Tree) and name in sub:
+                    blob = self.repo[sub[name].id]
+                    if isinstance(blob, pygit2.Blob):
+                        found.append((f"clusters/{cluster.name}/{engine.name}/{name}", bytes(blob.data)))
+        return found
+
     def tree_of(self, commit: pygit2.Oid | None) -> pygit2.Oid | None:
         """The tree of ``commit``, or ``None`` for no commit."""
         return None if commit is None else self.repo[commit].peel(pygit2.Tree).id

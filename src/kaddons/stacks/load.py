@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import re
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -50,14 +51,17 @@ class LoadedCluster:
     """A validated cluster document: the ``document``, its ``graph``, the ``path`` it was read from, the
     ``repository`` root, ``warnings`` (one line each: unresolved variables ...), and ``files``: every file
     that was read (the document, included files, ``from_file`` targets, variables files), as resolved absolute
-    paths, sorted: what the rendering depends on."""
+    paths, sorted, each with the sha256 (hex) of the bytes read: what the rendering depends on; ``folders``:
+    each included folder with the YAML files found in it (relative names, sorted), since a file added there
+    changes the document too."""
 
     document: ImportCluster
     graph: ClusterGraph
     path: Path
     repository: Path
     warnings: list[str] = field(default_factory=list)
-    files: list[Path] = field(default_factory=list)
+    files: dict[Path, str] = field(default_factory=dict)
+    folders: dict[Path, list[str]] = field(default_factory=dict)
 
 
 def find_repository(start: Path) -> Path:
@@ -69,7 +73,8 @@ def find_repository(start: Path) -> Path:
     return folder
 
 
-def _read(path: Path, source: str) -> str:
+def _read(path: Path, source: str) -> tuple[str, str]:
+    """The text of ``path`` and the sha256 (hex) of its bytes."""
     try:
         with open(path, "rb") as handle:
             data = handle.read(MAX_FILE_SIZE + 1)
@@ -78,7 +83,7 @@ def _read(path: Path, source: str) -> str:
     if len(data) > MAX_FILE_SIZE:
         raise ClusterDocumentError(source, f"{path} is larger than {MAX_FILE_SIZE} bytes")
     try:
-        return data.decode("utf-8-sig")
+        return data.decode("utf-8-sig"), hashlib.sha256(data).hexdigest()
     except UnicodeDecodeError:
         raise ClusterDocumentError(source, f"{path} is not UTF-8 text") from None
 
@@ -91,12 +96,13 @@ def _parse(text: str, source: str, *, documents: bool = False) -> Any:
 class _Context:
     repository: Path
     warnings: list[str]
-    files: set[Path] = field(default_factory=set)
+    files: dict[Path, str] = field(default_factory=dict)
+    folders: dict[Path, list[str]] = field(default_factory=dict)
 
     def read(self, path: Path, source: str) -> str:
         """The text of ``path``, recorded as an input of the rendering."""
-        text = _read(path, source)
-        self.files.add(path.resolve())
+        text, digest = _read(path, source)
+        self.files[path.resolve()] = digest
         return text
 
     def resolve(self, base: Path, value: object, source: str, where: str) -> Path:
@@ -192,6 +198,7 @@ def _included(item: dict[str, Any], base: Path, ctx: _Context, source: str, wher
     target = ctx.resolve(base, item["include"], source, f"{where}.include")
     if target.is_dir():
         files = sorted(p for p in target.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file())
+        ctx.folders[target.resolve()] = [p.relative_to(target).as_posix() for p in files]
     else:
         if target.suffix not in (".yaml", ".yml"):
             raise ClusterDocumentError(source, f"{where}.include: {item['include']!r} is not a YAML file "
@@ -332,7 +339,8 @@ def load_cluster(path: str | Path, *, repository: str | Path | None = None) -> L
     document = _validate(data, source)
     _check_registries(document, source)
     graph = build_graph(document, source)
-    return LoadedCluster(document, graph, path, repo, ctx.warnings, sorted(ctx.files))
+    return LoadedCluster(document, graph, path, repo, ctx.warnings, dict(sorted(ctx.files.items())),
+                         dict(sorted(ctx.folders.items())))
 
 
 def _check_registries(document: ImportCluster, source: str) -> None:
