@@ -80,9 +80,15 @@ def run(args: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, str]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--charts", type=Path, default=ROOT.parent / "shared" / "testdata" / "charts" / "k2s-history")
+    parser.add_argument("--charts", type=Path, default=None,
+                        help="a Helm repository folder (index.yaml and archives) [default: the shared test charts]")
     parser.add_argument("--helm", type=Path, default=ROOT / ".tools" / "helm")
     options = parser.parse_args()
+    if options.charts is None:
+        options.charts = ROOT.parent / "shared" / "testdata" / "charts" / "k2s-history"
+        if not (options.charts / "index.yaml").is_file():
+            print(f"stacks benchmark skipped: no test charts at {options.charts} (give --charts DIR)")
+            return
     if not (options.charts / "index.yaml").is_file():
         raise SystemExit(f"no Helm repository at {options.charts}: give --charts DIR (the test charts)")
     import pygit2
