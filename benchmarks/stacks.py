@@ -61,8 +61,9 @@ def document(charts_url: str) -> tuple[str, dict[str, str]]:
             chart, version = HEAVY if (s % 10 == 9 and a == 0) else CHARTS[number % len(CHARTS)]
             name = f"a{number:03d}"
             values[f"clusters/bench/values/{name}.yaml"] = f"podAnnotations:\n  bench/index: '{number}'\n"
-            lines += [f"        - name: {name}", f"          chart_name: {chart}", f"          chart_version: {version}",
-                      f"          registry_url: {charts_url}", f"          namespace: ns-{s:02d}",
+            lines += [f"        - name: {name}", f"          chart_name: {chart}",
+                      f"          chart_version: {version}", f"          registry_url: {charts_url}",
+                      f"          namespace: ns-{s:02d}",
                       f"          parents: [{{manifest: ns-{s:02d}}}]",
                       f"          configuration: {{from_file: values/{name}.yaml}}"]
             number += 1
