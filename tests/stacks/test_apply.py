@@ -192,7 +192,9 @@ def test_apply_for_flux_commits_the_flux_tree(daemon: GitDaemon, tmp_path: Path)
     check = tmp_path / "check"
     assert (check / "clusters/edge/flux/members/addon-headlamp/helmrelease.yaml").is_file()
     assert not (check / "clusters/edge/argocd").exists()
-    assert "no commit" in kaddons("apply", "--engine", "flux", cwd=work).stderr
+    again = kaddons("apply", "--engine", "flux", "-o", "json", cwd=work)
+    assert json.loads(again.stdout) == {"cluster": "edge", "engine": "flux", "upstream": "origin/main", "commit": None,
+                                        "changed": [], "dryRun": False, "keptLocalChanges": []}
 
 
 def test_an_unchanged_document_is_known_up_to_date_without_asking_any_chart_source(

@@ -75,16 +75,24 @@ def _load(file: Path | None, repo: Path | None) -> LoadedCluster:
     return loaded
 
 
-def _print(rows: list[dict[str, Any]], fmt: str, columns: list[str]) -> None:
+def _print_data(data: Any, fmt: str) -> None:
     if fmt == "json":
-        sys.stdout.write(json.dumps(rows, indent=2) + "\n")
+        sys.stdout.write(json.dumps(data, indent=2) + "\n")
     elif fmt == "yaml":
         from ruamel.yaml import YAML
 
         yaml = YAML(typ="safe", pure=True)
         yaml.default_flow_style = False
-        yaml.dump(rows, sys.stdout)
-    elif fmt == "table":
+        yaml.dump(data, sys.stdout)
+    else:
+        raise UsageError(f"-o {fmt!r}: use text, json or yaml")
+
+
+def _print(rows: list[dict[str, Any]], fmt: str, columns: list[str]) -> None:
+    if fmt in ("json", "yaml"):
+        _print_data(rows, fmt)
+        return
+    if fmt == "table":
         table = [[str(row[c]) if row[c] is not None else "-" for c in columns] for row in rows]
         widths = [max(len(c), *(len(r[i]) for r in table)) if table else len(c) for i, c in enumerate(columns)]
         for line in ([c.upper() for c in columns], *table):
@@ -231,17 +239,26 @@ def apply_command(
     = False,
     mirror: MirrorOption = None,
     strict: StrictOption = False,
+    output: Annotated[str, typer.Option("--output", "-o", metavar="text|json|yaml",
+                                        help="Output format of the result.")] = "text",
 ) -> None:
     """Validate the cluster document, render clusters/<cluster>/<engine>/, commit the document's files and the
     tree, and push to the tracked branch, only when something changed. A push refused because someone pushed
     first is fetched, rendered again on top, and retried."""
     from kaddons.operations.apply import ApplyOptions, apply_cluster
 
+    if output not in ("text", "json", "yaml"):
+        raise UsageError(f"-o {output!r}: use text, json or yaml")
     result = apply_cluster(_document(file), ApplyOptions(engine=engine, git_url=git_url, message=message,
                                                          dry_run=dry_run),
                            preflight=_preflight(mirror, options, strict))
     for warning in result.warnings:
         typer.echo(f"warning: {warning}", err=True)
+    if output != "text":
+        data = {"cluster": result.cluster, "engine": result.engine, "upstream": result.upstream,
+                "commit": result.commit, "changed": result.changed, "dryRun": dry_run, "keptLocalChanges": result.kept}
+        _print_data(data, output)
+        return
     if dry_run:
         for path in result.changed:
             typer.echo(path)
