@@ -152,16 +152,30 @@ def _remember(cache: ChartCache, digest: str, addon: Addon, result: dict[str, An
         pass  # a cache that cannot be written only costs a render next time
 
 
-def _values(addon: Addon, where: str) -> dict[str, Any]:
+def _values(addon: Addon, where: str, warnings: list[str]) -> dict[str, Any]:
+    """The add-on's values as Helm gets them. SOPS-encrypted values are decrypted in memory when a key of this
+    machine can (the plaintext goes nowhere else); without one, the chart is rendered with the ciphertext in
+    their place, and a warning says so."""
     from kaddons.addons._yaml import parse_yaml
+    from kaddons.secrets.detect import is_sops_encrypted
 
     if not addon.values.strip():
         return {}
-    values = parse_yaml(addon.values, f"{where}.configuration", error=ClusterDocumentError)
+    text = addon.values
+    if is_sops_encrypted(text):
+        from kaddons.errors import ContentError
+        from kaddons.secrets import sops
+
+        try:
+            text = sops.decrypt(text, what=f"{where}.configuration")
+        except (ContentError, UsageError) as err:
+            warnings.append(f"rendered with the ciphertext in place of the encrypted values ({err})")
+    values = parse_yaml(text, f"{where}.configuration", error=ClusterDocumentError)
     if values is None:
         return {}
     if not isinstance(values, dict):
         raise ClusterDocumentError(where, "the add-on's values must be a YAML mapping at the top level")
+    values.pop("sops", None)
     return values
 
 
@@ -171,7 +185,8 @@ def _one_line(err: BaseException) -> str:
 
 def _render(path: Path, addon: Addon, where: str, deprecated: bool) -> dict[str, Any]:
     helm = _helm()
-    values = _values(addon, where)
+    notes: list[str] = []
+    values = _values(addon, where, notes)
     what = f"chart {addon.chart_name} {addon.chart_version}"
     try:
         with helm.Chart.load(path) as chart:
@@ -193,8 +208,8 @@ def _render(path: Path, addon: Addon, where: str, deprecated: bool) -> dict[str,
                          "'kaddons[helm]'") from None
     except helm.HelmError as err:
         raise ClusterDocumentError(where, f"{what} ({path}) does not load: {_one_line(err)}") from None
-    warnings = [f"values key {key!r} is not in {what}'s values.yaml (a typo?)" for key in sorted(values)
-                if key not in known]
+    warnings = notes + [f"values key {key!r} is not in {what}'s values.yaml (a typo?)" for key in sorted(values)
+                        if key not in known]
     if is_deprecated:
         warnings.append(f"{what} is deprecated: plan a replacement")
     return {"objects": _count_objects(rendered), "warnings": warnings}

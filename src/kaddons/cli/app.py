@@ -20,6 +20,7 @@ from . import _interrupted_while_starting, addons, agent, importing, oci, packag
 from . import sync as sync_cli
 from .cluster import cluster_app
 from .gitops import gitops_app
+from .secrets import sops_app
 
 app = typer.Typer(
     name="kaddons",
@@ -42,6 +43,7 @@ app.add_typer(oci.manifest_app, name="manifest")
 app.add_typer(oci.blob_app, name="blob")
 app.add_typer(gitops_app, name="gitops")
 app.add_typer(cluster_app, name="cluster")
+app.add_typer(sops_app, name="sops")
 
 
 def _version(value: bool) -> None:

@@ -102,15 +102,88 @@ def _print(rows: list[dict[str, Any]], fmt: str, columns: list[str]) -> None:
 
 
 @cluster_app.command("validate")
-def validate_command(file: FileOption = None, repo: RepoOption = None) -> None:
+def validate_command(
+    file: FileOption = None,
+    repo: RepoOption = None,
+    strict_secrets: Annotated[bool, typer.Option(
+        "--strict-secrets", help="Make plaintext that looks secret an error: a Secret manifest with plaintext data, "
+                                 "a values key like password or token outside encrypted_paths.")] = False,
+) -> None:
     """Check the cluster document: its schema (unknown keys refused), the files it names, variables, the
-    dependency graph (duplicates, missing parents, cycles). Nothing is written."""
+    dependency graph (duplicates, missing parents, cycles), and secrets (values named in encrypted_paths are
+    ciphertext; plaintext that looks secret is a warning). Nothing is written."""
+    from kaddons.secrets.guard import check_encrypted, secret_warnings
+
     loaded = _load(file, repo)
+    check_encrypted(loaded)
+    secrets = secret_warnings(loaded)
+    if strict_secrets and secrets:
+        raise UsageError(f"{secrets[0]} (--strict-secrets; {len(secrets)} in all)")
+    for warning in secrets:
+        typer.echo(f"warning: {warning}", err=True)
     document = loaded.document
     addons = sum(len(s.addons) for s in document.spec.stacks)
     manifests = sum(len(s.manifests) for s in document.spec.stacks)
     typer.echo(f"{loaded.path}: cluster {document.metadata.name} is valid: {len(document.spec.stacks)} stack(s), "
-               f"{addons} add-on(s), {manifests} manifest(s), {len(loaded.warnings)} warning(s)")
+               f"{addons} add-on(s), {manifests} manifest(s), {len(loaded.warnings) + len(secrets)} warning(s)")
+
+
+encrypt_app = typer.Typer(help="Encrypt values of an add-on's values file or a manifest with SOPS (age), per key.",
+                          no_args_is_help=True)
+decrypt_app = typer.Typer(help="Print the plaintext of an encrypted values file or manifest (nothing is written).",
+                          no_args_is_help=True)
+cluster_app.add_typer(encrypt_app, name="encrypt")
+cluster_app.add_typer(decrypt_app, name="decrypt")
+KeyOption = Annotated[list[str] | None, typer.Option(
+    "--key", "-k", metavar="NAME", show_default=False,
+    help="A key whose values to encrypt, matched anywhere in the file (repeatable; a.b means b; a leading dot is "
+         "literal: .dockerconfigjson).")]
+SetOption = Annotated[list[str] | None, typer.Option(
+    "--set", metavar="KEY=VALUE", show_default=False,
+    help="Set KEY (dotted path) to VALUE and encrypt it in the same step: the plaintext never reaches the working "
+         "copy (repeatable).")]
+
+
+def _encrypt(kind: str, name: str, file: Path | None, keys: list[str], sets: list[str], all_data: bool) -> None:
+    from kaddons.operations.encrypt import encrypt_member
+
+    result = encrypt_member(_load(file, None), kind, name, keys=keys, sets=sets, all_data=all_data)
+    typer.echo(f"{result.file}: encrypted {', '.join(result.keys)} ({kind} {name}; recorded in encrypted_paths). "
+               "Commit with kaddons cluster apply.", err=True)
+
+
+@encrypt_app.command("addon")
+def encrypt_addon(name: Annotated[str, typer.Argument(help="The add-on.")], key: KeyOption = None,
+                  set_: SetOption = None, file: FileOption = None) -> None:
+    """Encrypt keys of the add-on's values file (configuration.from_file) for the repository's recipients
+    (.sops.yaml); the names go into configuration.encrypted_paths."""
+    _encrypt("addon", name, file, key or [], set_ or [], False)
+
+
+@encrypt_app.command("manifest")
+def encrypt_manifest(name: Annotated[str, typer.Argument(help="The manifest.")], key: KeyOption = None,
+                     all_data: Annotated[bool, typer.Option(
+                         "--all-data", help="Every value under a Secret's data and stringData.")] = False,
+                     set_: SetOption = None, file: FileOption = None) -> None:
+    """Encrypt keys of the manifest's file (from_file) for the repository's recipients; the names go into
+    encrypted_paths."""
+    _encrypt("manifest", name, file, key or [], set_ or [], all_data)
+
+
+@decrypt_app.command("addon")
+def decrypt_addon(name: Annotated[str, typer.Argument(help="The add-on.")], file: FileOption = None) -> None:
+    """Print the add-on's decrypted values (needs one of the recipients' keys: SOPS_AGE_KEY_FILE)."""
+    from kaddons.operations.encrypt import decrypt_member
+
+    sys.stdout.write(decrypt_member(_load(file, None), "addon", name))
+
+
+@decrypt_app.command("manifest")
+def decrypt_manifest(name: Annotated[str, typer.Argument(help="The manifest.")], file: FileOption = None) -> None:
+    """Print the manifest decrypted (needs one of the recipients' keys: SOPS_AGE_KEY_FILE)."""
+    from kaddons.operations.encrypt import decrypt_member
+
+    sys.stdout.write(decrypt_member(_load(file, None), "manifest", name))
 
 
 @stacks_app.command("list")

@@ -3,7 +3,8 @@
 One apply, as a list of steps:
 
 1. Load and validate the document from the working copy (:func:`~kaddons.stacks.load.load_cluster`); the
-   files it reads are its *inputs*.
+   files it reads are its *inputs*. Every value named in ``encrypted_paths`` must be SOPS ciphertext
+   (:func:`~kaddons.secrets.guard.check_encrypted`): plaintext never reaches a commit.
 2. Fetch the tracked branch. The *base* of the new commit is the newest of the local branch and the remote
    one (they must not have diverged).
 3. The *edits*: inputs whose working-copy bytes differ from the local commit. An input that the remote
@@ -42,6 +43,7 @@ from pygit2 import Oid
 from kaddons import __version__
 from kaddons.errors import GitError, PushRejectedError, UsageError
 from kaddons.repo import Upstream, WorkingCopy
+from kaddons.secrets.guard import check_encrypted
 from kaddons.stacks.load import LoadedCluster, load_cluster
 
 __all__ = ["ATTEMPTS", "ENGINES", "ApplyOptions", "ApplyResult", "apply_cluster", "document_repo_url", "render_tree",
@@ -118,6 +120,7 @@ def _apply(copy: WorkingCopy, document: Path, options: ApplyOptions, preflight: 
     if done is not None:
         return done
     loaded = load_cluster(document, repository=copy.root)
+    check_encrypted(loaded)
     spec = loaded.document.spec
     engine = options.engine or spec.kaddons.engine
     if engine not in ENGINES:
@@ -149,6 +152,7 @@ def _apply(copy: WorkingCopy, document: Path, options: ApplyOptions, preflight: 
         else:  # render what the remote has, with this working copy's edits on top
             assert base is not None
             current = _load_at(copy, base, edits, relative, scratch)
+            check_encrypted(current)
             if preflight is not None:
                 preflight(current)
         files = render_tree(current, engine, _repo_url(options, current, upstream), upstream.branch)

@@ -33,17 +33,28 @@ from pydantic import ValidationError
 
 from kaddons.addons._yaml import describe_error, parse_yaml
 from kaddons.errors import ClusterDocumentError
+from kaddons.secrets.detect import is_sops_encrypted, mac_only_encrypted
 
 from .document import Addon, Application, ImportCluster, Manifest, check_variables
 from .graph import ClusterGraph, build_graph
 
-__all__ = ["LoadedCluster", "find_repository", "load_cluster", "substitute"]
+__all__ = ["LoadedCluster", "MemberSource", "find_repository", "load_cluster", "substitute"]
 
 MAX_FILE_SIZE = 4 * 1024 * 1024
 """Bytes a document, a values file or a manifest file may have."""
 VARIABLES_FILE = "variables.yaml"
 _VARIABLE = re.compile(r"\$\{\{\s*ankra\.([A-Za-z][A-Za-z0-9_]*)\s*\}\}")
 _LISTS = ("manifests", "addons", "applications")
+
+
+@dataclass(frozen=True)
+class MemberSource:
+    """Where a member is written: its ``file`` and the YAML ``path`` of its entry there (keys and indexes), and
+    the ``content_file`` its values or manifest come from (``from_file``), if any."""
+
+    file: Path
+    path: tuple[str | int, ...]
+    content_file: Path | None
 
 
 @dataclass
@@ -62,6 +73,7 @@ class LoadedCluster:
     warnings: list[str] = field(default_factory=list)
     files: dict[Path, str] = field(default_factory=dict)
     folders: dict[Path, list[str]] = field(default_factory=dict)
+    sources: dict[tuple[str, str], MemberSource] = field(default_factory=dict)
 
 
 def find_repository(start: Path) -> Path:
@@ -140,8 +152,10 @@ def _one_of(entry: dict[str, Any], keys: tuple[str, ...], source: str, where: st
     return given[0] if given else None
 
 
-def _manifest_content(entry: dict[str, Any], base: Path, ctx: _Context, source: str, where: str) -> str:
+def _manifest_content(entry: dict[str, Any], base: Path, ctx: _Context, source: str, where: str) -> tuple[str,
+                                                                                                          Path | None]:
     key = _one_of(entry, ("manifest", "manifest_base64", "from_file"), source, where, required=True)
+    path: Path | None = None
     if key == "manifest":
         if not isinstance(entry["manifest"], str):
             raise ClusterDocumentError(source, f"{where}.manifest: expected YAML text (a string), got "
@@ -159,19 +173,20 @@ def _manifest_content(entry: dict[str, Any], base: Path, ctx: _Context, source: 
         if not isinstance(doc, dict) or "kind" not in doc or "apiVersion" not in doc:
             raise ClusterDocumentError(origin, f"document {number + 1}: expected a Kubernetes object (apiVersion, "
                                                "kind)")
-    return text
+    return text, path
 
 
-def _values(entry: dict[str, Any], base: Path, ctx: _Context, source: str, where: str) -> str:
+def _values(entry: dict[str, Any], base: Path, ctx: _Context, source: str, where: str) -> tuple[str, Path | None]:
     configuration = entry.get("configuration")
+    path: Path | None = None
     if configuration is None:
-        return ""
+        return "", None
     if not isinstance(configuration, dict):
         raise ClusterDocumentError(source, f"{where}.configuration: expected a mapping")
     key = _one_of(configuration, ("values", "values_base64", "from_file"), source, f"{where}.configuration",
                   required=False)
     if key is None:
-        return ""
+        return "", None
     if key == "values":
         text, origin = configuration["values"], source
         if not isinstance(text, str):
@@ -186,7 +201,7 @@ def _values(entry: dict[str, Any], base: Path, ctx: _Context, source: str, where
     if parsed is not None and not isinstance(parsed, dict):
         raise ClusterDocumentError(origin, f"{where}.configuration: values must be a YAML mapping, got "
                                            f"{type(parsed).__name__}")
-    return str(text)
+    return str(text), path
 
 
 def _included(item: dict[str, Any], base: Path, ctx: _Context, source: str, where: str) -> list[tuple[Any, Path,
@@ -306,6 +321,7 @@ def load_cluster(path: str | Path, *, repository: str | Path | None = None) -> L
     cluster = _variables_file(base / VARIABLES_FILE, "cluster", ctx) if base.resolve() != repo.resolve() else {}
     spec = data.get("spec")
     stacks = spec.get("stacks") if isinstance(spec, dict) else None
+    sources: dict[tuple[str, str], MemberSource] = {}
     for s_index, stack in enumerate(stacks if isinstance(stacks, list) else []):
         if not isinstance(stack, dict):
             continue
@@ -330,17 +346,24 @@ def load_cluster(path: str | Path, *, repository: str | Path | None = None) -> L
                 else:
                     entries = [(item, base, source, where)]
                 for entry, entry_base, entry_source, entry_where in entries:
+                    content_file = None
                     if isinstance(entry, dict):
-                        _fill(kind, entry, entry_base, ctx, entry_source, entry_where, scopes)
+                        content_file = _fill(kind, entry, entry_base, ctx, entry_source, entry_where, scopes)
                     if entry_source != source:  # named by its own file, not by where it was included
                         _validate_entry(kind, entry, entry_source, entry_where)
+                        at: tuple[str | int, ...] = (int(entry_where[1:-1]),) if entry_where.startswith("[") else ()
+                    else:
+                        at = ("spec", "stacks", s_index, kind, index)
+                    if kind != "applications" and isinstance(entry, dict) and isinstance(entry.get("name"), str):
+                        sources[(kind[:-1], entry["name"])] = MemberSource(Path(entry_source).absolute(), at,
+                                                                           content_file)
                     expanded.append(entry)
             stack[kind] = expanded
     document = _validate(data, source)
     _check_registries(document, source)
     graph = build_graph(document, source)
     return LoadedCluster(document, graph, path, repo, ctx.warnings, dict(sorted(ctx.files.items())),
-                         dict(sorted(ctx.folders.items())))
+                         dict(sorted(ctx.folders.items())), sources)
 
 
 def _check_registries(document: ImportCluster, source: str) -> None:
@@ -361,16 +384,34 @@ def _check_registries(document: ImportCluster, source: str) -> None:
 
 
 def _fill(kind: str, entry: dict[str, Any], base: Path, ctx: _Context, source: str, where: str,
-          scopes: list[dict[str, str]]) -> None:
+          scopes: list[dict[str, str]]) -> Path | None:
     """Put the content an entry names into it (``content`` of a manifest, ``values`` of an add-on), variables
-    substituted. Entries from included files are validated here, so errors name their own file."""
+    substituted; the file it came from (``from_file``), if any. Entries from included files are validated
+    here, so errors name their own file."""
     reserved = {"manifests": "content", "addons": "values"}.get(kind)
     if reserved is not None and reserved in entry:
         raise ClusterDocumentError(source, f"{where}.{reserved}: unknown key (not a field of Ankra's ImportCluster "
                                            "v1; check its spelling)")
     if kind == "manifests":
-        entry["content"] = substitute(_manifest_content(entry, base, ctx, source, where), scopes, ctx.warnings,
-                                      f"{source}: {where}")
-    elif kind == "addons":
-        entry["values"] = substitute(_values(entry, base, ctx, source, where), scopes, ctx.warnings,
-                                     f"{source}: {where}.configuration")
+        text, file = _manifest_content(entry, base, ctx, source, where)
+        entry["content"] = _substituted(text, scopes, ctx, f"{source}: {where}")
+        return file
+    if kind == "addons":
+        text, file = _values(entry, base, ctx, source, where)
+        entry["values"] = _substituted(text, scopes, ctx, f"{source}: {where}.configuration")
+        return file
+    return None
+
+
+def _substituted(text: str, scopes: list[dict[str, str]], ctx: _Context, where: str) -> str:
+    """``text`` with its variables substituted, unless it is SOPS-encrypted with a MAC over every value (plain
+    ``sops``'s default): then it is kept byte for byte, and a variable there is reported. Files kaddons
+    encrypts have a MAC over the encrypted values only; their readable values take variables as any file."""
+    if is_sops_encrypted(text) and not mac_only_encrypted(text):
+        if _VARIABLE.search(text):
+            ctx.warnings.append(f"{where}: variables are not substituted in a SOPS-encrypted file (its MAC covers "
+                                "every value): write the value itself")
+        return text
+    return substitute(text, scopes, ctx.warnings, where)
+
+

@@ -26,6 +26,7 @@ from typing import Any
 
 from kaddons import __version__
 from kaddons.gitops._yaml import dump_documents
+from kaddons.secrets.detect import is_sops_encrypted
 
 from .document import Addon, AddonSettings, Manifest
 from .load import LoadedCluster
@@ -33,6 +34,20 @@ from .load import LoadedCluster
 __all__ = ["ARGOCD_NAMESPACE", "ArgoOptions", "render_argocd", "sync_wave"]
 
 ARGOCD_NAMESPACE = "argocd"
+SOPS_PLUGIN = "kaddons-helm-sops"
+SOPS_SECRET = "sops-age"
+GENERATE = """set -eu
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+case "$ARGOCD_ENV_CHART_REPO" in
+  oci://*) helm pull "$ARGOCD_ENV_CHART_REPO/$ARGOCD_ENV_CHART_NAME" --version "$ARGOCD_ENV_CHART_VERSION" \\
+             --destination "$work" >&2 ;;
+  *) helm pull "$ARGOCD_ENV_CHART_NAME" --repo "$ARGOCD_ENV_CHART_REPO" --version "$ARGOCD_ENV_CHART_VERSION" \\
+       --destination "$work" >&2 ;;
+esac
+sops decrypt --input-type yaml --output-type yaml "$ARGOCD_ENV_VALUES_FILE" \\
+  | helm template "$ARGOCD_ENV_RELEASE_NAME" "$work"/*.tgz --namespace "$ARGOCD_APP_NAMESPACE" --values -
+"""
 IN_CLUSTER = "https://kubernetes.default.svc"
 HEALTH_LUA = """hs = {}
 hs.status = "Progressing"
@@ -50,13 +65,16 @@ return hs
 @dataclass(frozen=True)
 class ArgoOptions:
     """Where the tree points: the GitOps repository's ``repo_url`` and ``revision`` (branch), Argo CD's
-    ``namespace``, the ``project`` of the Applications, and the ``destination`` API server."""
+    ``namespace``, the ``project`` of the Applications, and the ``destination`` API server. ``sops_image``: the
+    image of the repo-server sidecar that renders add-ons with encrypted values (it needs ``sh``, ``helm`` and
+    ``sops``; the helmfile image carries all three: pin the tag you trust by editing the patch)."""
 
     repo_url: str
     revision: str = "main"
     namespace: str = ARGOCD_NAMESPACE
     project: str = "default"
     destination: str = IN_CLUSTER
+    sops_image: str = "ghcr.io/helmfile/helmfile:latest"
 
 
 def sync_wave(loaded: LoadedCluster, kind: str, name: str) -> int:
@@ -116,12 +134,25 @@ def _chart_source(addon: Addon, values_path: str) -> dict[str, Any]:
     return source
 
 
+def _sops_source(addon: Addon, base: str, options: ArgoOptions) -> dict[str, Any]:
+    """One Git source rendered by the kaddons-helm-sops plugin: the chart pulled at its version, the values
+    decrypted by sops in the repo server (``secrets://$values/…`` of helm-secrets cannot reach another source of a
+    multi-source Application: argo-cd #11866, #15764)."""
+    env = [("CHART_REPO", addon.source_url.rstrip("/")), ("CHART_NAME", addon.chart_name),
+           ("CHART_VERSION", addon.chart_version), ("RELEASE_NAME", addon.name), ("VALUES_FILE", f"{addon.name}.yaml")]
+    return {"repoURL": options.repo_url, "targetRevision": options.revision, "path": f"{base}/values",
+            "plugin": {"name": SOPS_PLUGIN, "env": [{"name": k, "value": v} for k, v in env]}}
+
+
 def _addon_app(loaded: LoadedCluster, stack: str, addon: Addon, base: str, options: ArgoOptions) -> \
         tuple[dict[str, Any], str]:
     values_path = f"{base}/values/{addon.name}.yaml"
+    sources: dict[str, Any] = (
+        {"source": _sops_source(addon, base, options)} if is_sops_encrypted(addon.values) else
+        {"sources": [_chart_source(addon, values_path),
+                     {"repoURL": options.repo_url, "targetRevision": options.revision, "ref": "values"}]})
     spec: dict[str, Any] = {
-        "sources": [_chart_source(addon, values_path),
-                    {"repoURL": options.repo_url, "targetRevision": options.revision, "ref": "values"}],
+        **sources,
         "destination": {"server": options.destination, "namespace": addon.namespace},
         "syncPolicy": _sync_policy(addon.settings),
         "revisionHistoryLimit": addon.settings.revision_history_limit,
@@ -153,6 +184,49 @@ def _manifest_app(loaded: LoadedCluster, stack: str, manifest: Manifest, base: s
                         labels)
 
 
+def _sops_bootstrap(base: str, options: ArgoOptions) -> dict[str, str]:
+    """The repo-server side of encrypted values, applied once: the plugin's configuration and a patch adding its
+    sidecar (any image with ``sh``, ``helm`` and ``sops``) with the age key from the Secret ``sops-age``."""
+    plugin = {"apiVersion": "argoproj.io/v1alpha1", "kind": "ConfigManagementPlugin",
+              "metadata": {"name": SOPS_PLUGIN},
+              "spec": {"generate": {"command": ["sh", "-c"], "args": [GENERATE]}}}
+    configmap = {"apiVersion": "v1", "kind": "ConfigMap",
+                 "metadata": {"name": SOPS_PLUGIN, "namespace": options.namespace,
+                              "labels": {"app.kubernetes.io/managed-by": "kaddons"}},
+                 "data": {"plugin.yaml": dump_documents([plugin])}}
+    home = "/tmp/helm"
+    sidecar = {
+        "name": SOPS_PLUGIN, "image": options.sops_image, "command": ["/var/run/argocd/argocd-cmp-server"],
+        "securityContext": {"runAsNonRoot": True, "runAsUser": 999},
+        "env": [{"name": "SOPS_AGE_KEY_FILE", "value": "/sops-age/age.agekey"},
+                {"name": "HELM_CACHE_HOME", "value": f"{home}/cache"},
+                {"name": "HELM_CONFIG_HOME", "value": f"{home}/config"},
+                {"name": "HELM_DATA_HOME", "value": f"{home}/data"}],
+        "volumeMounts": [{"name": "var-files", "mountPath": "/var/run/argocd"},
+                         {"name": "plugins", "mountPath": "/home/argocd/cmp-server/plugins"},
+                         {"name": SOPS_PLUGIN, "mountPath": "/home/argocd/cmp-server/config/plugin.yaml",
+                          "subPath": "plugin.yaml"},
+                         {"name": f"{SOPS_PLUGIN}-tmp", "mountPath": "/tmp"},
+                         {"name": SOPS_SECRET, "mountPath": "/sops-age", "readOnly": True}]}
+    patch = {"apiVersion": "apps/v1", "kind": "Deployment",
+             "metadata": {"name": "argocd-repo-server", "namespace": options.namespace},
+             "spec": {"template": {"spec": {
+                 "containers": [sidecar],
+                 "volumes": [{"name": SOPS_PLUGIN, "configMap": {"name": SOPS_PLUGIN}},
+                             {"name": f"{SOPS_PLUGIN}-tmp", "emptyDir": {}},
+                             {"name": SOPS_SECRET, "secret": {"secretName": SOPS_SECRET}}]}}}}
+    how = ("applied once: kubectl apply -f <this>; then kubectl -n argocd patch deployment argocd-repo-server "
+           "--patch-file argocd-repo-server-sops-sidecar.yaml")
+    return {
+        f"{base}/bootstrap/{SOPS_PLUGIN}-plugin.yaml": _header(f"ConfigMap of the {SOPS_PLUGIN} plugin, {how}")
+        + dump_documents([configmap]),
+        f"{base}/bootstrap/argocd-repo-server-sops-sidecar.yaml": _header(
+            "argocd-repo-server patch, applied once: kubectl -n argocd patch deployment argocd-repo-server "
+            "--patch-file <this> (the age key: kubectl -n argocd create secret generic sops-age "
+            "--from-file=age.agekey=KEYFILE)") + dump_documents([patch]),
+    }
+
+
 def render_argocd(loaded: LoadedCluster, options: ArgoOptions) -> dict[str, bytes]:
     """The Argo CD tree of ``loaded`` as ``{path relative to the repository: bytes}`` (see the module)."""
     cluster = loaded.document.metadata.name
@@ -180,6 +254,8 @@ def render_argocd(loaded: LoadedCluster, options: ArgoOptions) -> dict[str, byte
     files[f"{base}/root.yaml"] = _header("Application (app of apps)") + dump_documents([root])
     files[f"{base}/kustomization.yaml"] = _header("Kustomization") + dump_documents([{
         "apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization", "resources": ["root.yaml"]}])
+    if any(is_sops_encrypted(a.values) for st in loaded.document.spec.stacks for a in st.addons):
+        files.update(_sops_bootstrap(base, options))
     files[f"{base}/bootstrap/argocd-cm-application-health.yaml"] = (
         _header("argocd-cm patch, applied once: kubectl -n argocd patch configmap argocd-cm --patch-file <this>")
         + dump_documents([{"data": {"resource.customizations.health.argoproj.io_Application": HEALTH_LUA}}]))

@@ -18,6 +18,12 @@ Flux is pointed at this folder once (``flux bootstrap … --path=clusters/<clust
   values from a ``ConfigMap`` that kustomize generates from ``values.yaml``, the values file in Git);
 * ``members/manifest-<name>/``: the manifest as written in the document.
 
+SOPS-encrypted values become a ``Secret`` (kustomize ``secretGenerator``) instead of a ``ConfigMap``, and the
+member's Kustomization decrypts as it builds (``decryption: {provider: sops, secretRef: sops-age}``); an
+encrypted manifest's Kustomization decrypts it the same way. The age key Secret is the user's to create once
+(``kubectl -n flux-system create secret generic sops-age --from-file=age.agekey=KEYFILE``): kaddons never
+writes a private key into Git.
+
 Every Flux object lives in ``flux-system``; a ``HelmRelease`` installs into the add-on's namespace
 (``targetNamespace``, release ``<name>``, its history in that namespace). Settings map as close to Ankra's
 (Argo CD) meaning as Flux allows: ``automated: false`` suspends the member; ``self_heal`` is drift detection;
@@ -34,6 +40,7 @@ from typing import Any
 
 from kaddons import __version__
 from kaddons.gitops._yaml import dump_documents
+from kaddons.secrets.detect import is_sops_encrypted
 
 from .document import Addon, AddonSettings
 from .load import LoadedCluster
@@ -49,7 +56,8 @@ FLUX_KUSTOMIZATION = "kustomize.toolkit.fluxcd.io/v1"
 class FluxOptions:
     """``git_source``: the Flux ``GitRepository`` (in ``namespace``) holding this repository; ``flux-system``,
     the one ``flux bootstrap`` creates. ``interval``: how often Flux reconciles members; ``source_interval``:
-    how often it reads chart sources. ``repo_url`` and ``revision`` are recorded in the root's annotations."""
+    how often it reads chart sources. ``repo_url`` and ``revision`` are recorded in the root's annotations.
+    ``sops_secret``: the Secret in ``namespace`` holding the age key (``age.agekey``) Flux decrypts with."""
 
     repo_url: str
     revision: str = "main"
@@ -58,6 +66,7 @@ class FluxOptions:
     interval: str = "10m"
     source_interval: str = "1h"
     timeout: str = "10m"
+    sops_secret: str = "sops-age"
 
 
 def _header(what: str) -> str:
@@ -102,7 +111,7 @@ def _labels(cluster: str, stack: str, kind: str) -> dict[str, str]:
 
 
 def _helm_release(addon: Addon, stack: str, cluster: str, source: tuple[str, str],
-                  options: FluxOptions) -> dict[str, Any]:
+                  options: FluxOptions, encrypted: bool) -> dict[str, Any]:
     settings = addon.settings
     sync = settings.sync_policy
     retries = settings.retry_policy.limit
@@ -120,7 +129,8 @@ def _helm_release(addon: Addon, stack: str, cluster: str, source: tuple[str, str
         "chart": {"spec": {"chart": addon.chart_name, "version": addon.chart_version,
                            "sourceRef": {"kind": "HelmRepository", "name": source[0], "namespace": options.namespace},
                            "interval": options.source_interval}},
-        "valuesFrom": [{"kind": "ConfigMap", "name": f"{addon.name}-values", "valuesKey": "values.yaml"}],
+        "valuesFrom": [{"kind": "Secret" if encrypted else "ConfigMap", "name": f"{addon.name}-values",
+                        "valuesKey": "values.yaml"}],
         "install": install,
         "upgrade": upgrade,
         "driftDetection": {"mode": "enabled" if sync.self_heal else "disabled"},
@@ -135,7 +145,7 @@ def _helm_release(addon: Addon, stack: str, cluster: str, source: tuple[str, str
 
 def _kustomization(name: str, path: str, options: FluxOptions, labels: dict[str, str], *, depends: list[str],
                    settings: AddonSettings | None = None, force: bool = False, prune: bool = True,
-                   suspend: bool = False) -> dict[str, Any]:
+                   suspend: bool = False, decrypt: bool = False) -> dict[str, Any]:
     spec: dict[str, Any] = {
         "interval": options.interval,
         "path": f"./{path}",
@@ -152,6 +162,8 @@ def _kustomization(name: str, path: str, options: FluxOptions, labels: dict[str,
         spec["force"] = True
     if suspend:
         spec["suspend"] = True
+    if decrypt:
+        spec["decryption"] = {"provider": "sops", "secretRef": {"name": options.sops_secret}}
     return {"apiVersion": FLUX_KUSTOMIZATION, "kind": "Kustomization",
             "metadata": {"name": name, "namespace": options.namespace, "labels": labels}, "spec": spec}
 
@@ -193,17 +205,21 @@ def render_flux(loaded: LoadedCluster, options: FluxOptions) -> dict[str, bytes]
             files[f"{folder}/manifest.yaml"] = _header("Manifest") + content
             extra = {"namespace": manifest.namespace} if manifest.namespace else {}
             files[f"{folder}/kustomization.yaml"] = _kustomize(["manifest.yaml"], extra)
-            member_kustomization("manifest", manifest.name, stack.name, force=manifest.force)
+            member_kustomization("manifest", manifest.name, stack.name, force=manifest.force,
+                                 decrypt=is_sops_encrypted(manifest.content))
         for addon in stack.addons:
             folder = f"{base}/members/{_member('addon', addon.name)}"
             source = sources[addon.source_url.rstrip("/")]
+            encrypted = is_sops_encrypted(addon.values)
             files[f"{folder}/helmrelease.yaml"] = _header("HelmRelease") + dump_documents(
-                [_helm_release(addon, stack.name, cluster, source, options)])
+                [_helm_release(addon, stack.name, cluster, source, options, encrypted)])
             values = addon.values if not addon.values or addon.values.endswith("\n") else addon.values + "\n"
             files[f"{folder}/values.yaml"] = _header("Helm values") + values
+            # Encrypted values become a Secret that kustomize-controller decrypts (spec.decryption) as it builds.
+            generator = "secretGenerator" if encrypted else "configMapGenerator"
             files[f"{folder}/kustomization.yaml"] = _kustomize(["helmrelease.yaml"], {
-                "configMapGenerator": [{"name": f"{addon.name}-values", "namespace": options.namespace,
-                                        "files": ["values.yaml"]}],
+                generator: [{"name": f"{addon.name}-values", "namespace": options.namespace,
+                             "files": ["values.yaml"]}],
                 # A stable name, so the HelmRelease's valuesFrom finds it; the label makes helm-controller
                 # reconcile when the values change.
                 "generatorOptions": {"disableNameSuffixHash": True,
@@ -211,7 +227,8 @@ def render_flux(loaded: LoadedCluster, options: FluxOptions) -> dict[str, bytes]
                                                 "app.kubernetes.io/managed-by": "kaddons"}}})
             settings = addon.settings
             member_kustomization("addon", addon.name, stack.name, settings=settings,
-                                 prune=settings.sync_policy.auto_prune, suspend=not settings.sync_policy.automated)
+                                 prune=settings.sync_policy.auto_prune, suspend=not settings.sync_policy.automated,
+                                 decrypt=encrypted)
     for wave, members in waves.items():
         files[f"{base}/waves/{wave}/kustomization.yaml"] = _kustomize(sorted(members))
     ordered = sorted(waves)

