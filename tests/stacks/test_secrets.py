@@ -213,3 +213,30 @@ def test_rendered_trees_decrypt_where_the_engine_runs(clone: tuple[str, Path], e
     assert {e["name"]: e["value"] for e in source["plugin"]["env"]}["VALUES_FILE"] == "headlamp.yaml"
     assert (work / "clusters/edge/argocd/bootstrap/argocd-repo-server-sops-sidecar.yaml").is_file()
     json.dumps(app)  # plain data
+
+
+def test_a_secret_manifest_encrypted_with_all_data(clone: tuple[str, Path], tmp_path: Path,
+                                                   env: dict[str, str]) -> None:
+    url, work = clone
+    assert kaddons("sops", "keygen", cwd=work, env=env).returncode == 0
+    (work / "clusters/edge/manifests/registry-secret.yaml").write_text(
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: registry\n  namespace: headlamp\ntype: Opaque\n"
+        f"stringData:\n  .dockerconfigjson: '{SECRET}'\n  user: bot\n")
+    document = work / "clusters/edge/cluster.yaml"
+    document.write_text(document.read_text().replace(
+        "        - name: ns-kyverno\n",
+        "        - name: registry-secret\n          from_file: manifests/registry-secret.yaml\n"
+        "          parents: [{manifest: ns-headlamp}]\n        - name: ns-kyverno\n"))
+    warned = kaddons("cluster", "validate", "--strict-secrets", cwd=work, env=env)
+    assert warned.returncode == 2 and "Secret 'registry' holds plaintext stringData" in warned.stderr
+    done = kaddons("cluster", "encrypt", "manifest", "registry-secret", "--all-data", cwd=work, env=env)
+    assert done.returncode == 0, done.stderr
+    text = (work / "clusters/edge/manifests/registry-secret.yaml").read_text()
+    assert SECRET not in text and "user: ENC[" in text and "name: registry" in text
+    assert kaddons("cluster", "validate", "--strict-secrets", cwd=work, env=env).returncode == 0
+    flux = kaddons("cluster", "apply", "--engine", "flux", cwd=work, env=env)
+    assert flux.returncode == 0, flux.stderr
+    [wrapper] = YAML(typ="safe").load_all((work / "clusters/edge/flux/waves/1/manifest-registry-secret.yaml")
+                                          .read_text())
+    assert wrapper["spec"]["decryption"]["provider"] == "sops"
+    assert_never_in_history(url, tmp_path, SECRET)
