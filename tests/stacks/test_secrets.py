@@ -240,3 +240,66 @@ def test_a_secret_manifest_encrypted_with_all_data(clone: tuple[str, Path], tmp_
                                           .read_text())
     assert wrapper["spec"]["decryption"]["provider"] == "sops"
     assert_never_in_history(url, tmp_path, SECRET)
+
+
+def test_rotation_in_three_commits_every_file_opens_with_a_key_throughout(clone: tuple[str, Path], tmp_path: Path,
+                                                                          env: dict[str, str]) -> None:
+    url, work = clone
+    old_key = tmp_path / "keys" / "team.txt"
+    assert kaddons("sops", "keygen", cwd=work, env=env).returncode == 0
+    assert kaddons("cluster", "encrypt", "addon", "headlamp", "--set", f"auth.password={SECRET}", cwd=work,
+                   env=env).returncode == 0
+    assert kaddons("cluster", "apply", cwd=work, env=env).returncode == 0  # the rendered copy is encrypted too
+    encrypted = ["clusters/edge/argocd/values/headlamp.yaml", "clusters/edge/values/headlamp.yaml"]
+
+    def opens_with(key: Path) -> bool:
+        for path in encrypted:
+            out = run([str(SOPS), "decrypt", str(work / path)], work, {**env, "SOPS_AGE_KEY_FILE": str(key)})
+            if out.returncode != 0 or SECRET not in out.stdout:
+                return False
+        return True
+
+    new_key = tmp_path / "keys" / "new.txt"
+    started = kaddons("sops", "rotate", "-o", str(new_key), cwd=work, env=env)
+    assert started.returncode == 0, started.stderr
+    assert "key rotation started: 2 file(s) re-encrypted for 2 recipient(s)" in started.stderr
+    assert (work / ".kaddons/sops-rotation.yaml").is_file()
+    assert opens_with(old_key) and opens_with(new_key)  # between the steps: both keys open every file
+    again = kaddons("sops", "rotate", cwd=work, env=env)
+    assert again.returncode == 2 and "a key rotation is under way" in again.stderr
+
+    confirmed = kaddons("sops", "rotate", "--confirm", cwd=work, env={**env, "SOPS_AGE_KEY_FILE": str(new_key)})
+    assert confirmed.returncode == 0, confirmed.stderr
+    assert opens_with(new_key) and not opens_with(old_key)
+    assert not (work / ".kaddons/sops-rotation.yaml").exists()
+    assert kaddons("sops", "config", cwd=work, env=env).stdout.split() == [
+        new_key.read_text().split("public key: ")[1].split()[0]]
+    subjects = git("log", "--format=%s", cwd=work).splitlines()
+    assert subjects[:2] == ["kaddons: confirm the age key rotation (files encrypted for the new key only)",
+                            "kaddons: start an age key rotation (files encrypted for the old and the new key)"]
+    assert git("status", "--porcelain", cwd=work) == ""
+    # The rendered tree still matches its inputs' record? It is re-encrypted in place: the next apply renders it
+    # again from the re-encrypted source and commits at most once.
+    assert kaddons("cluster", "apply", cwd=work, env={**env, "SOPS_AGE_KEY_FILE": str(new_key)}).returncode == 0
+    assert_never_in_history(url, tmp_path, SECRET)
+
+
+def test_a_cancelled_rotation_goes_back_to_the_old_key(clone: tuple[str, Path], tmp_path: Path,
+                                                       env: dict[str, str]) -> None:
+    _url, work = clone
+    assert kaddons("sops", "keygen", cwd=work, env=env).returncode == 0
+    assert kaddons("cluster", "encrypt", "addon", "headlamp", "--set", f"auth.password={SECRET}", cwd=work,
+                   env=env).returncode == 0
+    git("add", "-A", cwd=work)
+    git("commit", "--quiet", "-m", "encrypted values", cwd=work)
+    git("push", "--quiet", "origin", "main", cwd=work)
+    before = kaddons("sops", "config", cwd=work, env=env).stdout
+    assert kaddons("sops", "rotate", "-o", str(tmp_path / "new.txt"), cwd=work, env=env).returncode == 0
+    cancelled = kaddons("sops", "rotate", "--cancel", cwd=work, env=env)
+    assert cancelled.returncode == 0, cancelled.stderr
+    assert kaddons("sops", "config", cwd=work, env=env).stdout == before
+    out = run([str(SOPS), "decrypt", str(work / "clusters/edge/values/headlamp.yaml")], work,
+              {**env, "SOPS_AGE_KEY_FILE": str(tmp_path / "new.txt")})
+    assert out.returncode != 0  # the new key no longer opens it
+    no_rotation = kaddons("sops", "rotate", "--confirm", cwd=work, env=env)
+    assert no_rotation.returncode == 2 and "no key rotation is under way" in no_rotation.stderr

@@ -65,3 +65,26 @@ def config_command(repo: RepoOption = None,
                    err=True)
     for recipient in recipients:
         typer.echo(recipient)
+
+
+@sops_app.command("rotate")
+def rotate_command(
+    confirm: Annotated[bool, typer.Option("--confirm", help="Finish: drop the old recipients.")] = False,
+    cancel: Annotated[bool, typer.Option("--cancel", help="Abandon: drop the new recipient.")] = False,
+    key_file: Annotated[Path | None, typer.Option(
+        "--key-file", "-o", dir_okay=False, show_default=False,
+        help="Where the new private key goes \\[default: as for keygen].")] = None,
+) -> None:
+    """Rotate the repository's age key in three steps, each one pushed commit: start (a new key; every
+    encrypted file re-encrypted for the old and the new keys), then --confirm (the new key alone) or --cancel
+    (the old keys alone). Every file opens with at least one key at every moment."""
+    from kaddons.operations.rotate import rotate
+
+    result = rotate(Path.cwd(), confirm=confirm, cancel=cancel, key_file=key_file)
+    commit = result.commit.commit
+    typer.echo(f"key rotation {result.step}: {len(result.files)} file(s) re-encrypted for "
+               f"{len(result.recipients)} recipient(s); "
+               + (f"pushed {commit[:12]} to {result.commit.upstream}" if commit else "nothing to commit"), err=True)
+    for path in result.commit.kept:
+        typer.echo(f"warning: {path} has local changes and was left as it is; the commit has the new version",
+                   err=True)

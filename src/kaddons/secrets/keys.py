@@ -16,7 +16,8 @@ from pathlib import Path
 
 from kaddons.errors import ClusterDocumentError, UsageError
 
-__all__ = ["SOPS_CONFIG", "default_key_file", "keygen", "read_recipients", "write_recipients"]
+__all__ = ["RECIPIENT", "SOPS_CONFIG", "default_key_file", "keygen", "parse_recipients", "read_recipients",
+           "recipients_text", "sops_config_text", "write_recipients"]
 
 SOPS_CONFIG = ".sops.yaml"
 RECIPIENT = re.compile(r"^age1[02-9ac-hj-np-z]{58}$")
@@ -56,14 +57,11 @@ def keygen(key_file: Path) -> str:
     return public
 
 
-def read_recipients(root: Path) -> list[str]:
-    """The age recipients of the repository at ``root`` (its ``.sops.yaml``), in order; none without the file."""
+def parse_recipients(text: str, source: str) -> list[str]:
+    """The age recipients of a ``.sops.yaml`` text (every creation rule's ``age``), in order, each once."""
     from kaddons.addons._yaml import parse_yaml
 
-    path = root / SOPS_CONFIG
-    if not path.is_file():
-        return []
-    data = parse_yaml(path.read_text(encoding="utf-8"), str(path), error=ClusterDocumentError)
+    data = parse_yaml(text, source, error=ClusterDocumentError)
     found: list[str] = []
     rules = data.get("creation_rules") if isinstance(data, dict) else None
     for rule in rules if isinstance(rules, list) else []:
@@ -73,21 +71,42 @@ def read_recipients(root: Path) -> list[str]:
             value = str(item).strip()
             if value and value not in found:
                 if not RECIPIENT.match(value):
-                    raise ClusterDocumentError(str(path), f"{value!r} is not an age recipient (age1…)")
+                    raise ClusterDocumentError(source, f"{value!r} is not an age recipient (age1…)")
                 found.append(value)
     return found
 
 
-def write_recipients(root: Path, recipients: list[str]) -> Path:
-    """Write ``.sops.yaml`` at ``root`` with one creation rule for every YAML file, encrypting for
-    ``recipients``; atomically. Returns its path."""
+def read_recipients(root: Path) -> list[str]:
+    """The age recipients of the repository at ``root`` (its ``.sops.yaml``), in order; none without the file."""
+    path = root / SOPS_CONFIG
+    if not path.is_file():
+        return []
+    return parse_recipients(path.read_text(encoding="utf-8"), str(path))
+
+
+def sops_config_text(recipients: list[str]) -> str:
+    """The ``.sops.yaml`` kaddons keeps: one creation rule for every YAML file, for ``recipients``."""
     from kaddons.gitops._yaml import dump_documents
 
+    return _HEADER + dump_documents([{"creation_rules": [{"path_regex": r".*\.ya?ml$",
+                                                           "age": ",".join(recipients)}]}])
+
+
+def recipients_text(old: list[str], new: str) -> str:
+    """The record of a rotation under way: the ``old`` recipients and the ``new`` one."""
+    from kaddons.gitops._yaml import dump_documents
+
+    return ("# A key rotation is under way (kaddons sops rotate): files open with the old and the new keys.\n"
+            "# Finish it with kaddons sops rotate --confirm (drops the old) or --cancel (drops the new).\n"
+            + dump_documents([{"old": old, "new": new}]))
+
+
+def write_recipients(root: Path, recipients: list[str]) -> Path:
+    """Write ``.sops.yaml`` at ``root`` (:func:`sops_config_text`), atomically. Returns its path."""
     path = root / SOPS_CONFIG
-    body = dump_documents([{"creation_rules": [{"path_regex": r".*\.ya?ml$", "age": ",".join(recipients)}]}])
     temp = path.with_name(f"{SOPS_CONFIG}.kaddons-tmp")
     try:
-        temp.write_text(_HEADER + body, encoding="utf-8")
+        temp.write_text(sops_config_text(recipients), encoding="utf-8")
         os.replace(temp, path)
     except OSError as err:
         raise UsageError(f"cannot write {path} ({err.strerror or err}): run it in the GitOps repository, or give "

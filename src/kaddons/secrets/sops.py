@@ -25,7 +25,7 @@ from pathlib import Path
 
 from kaddons.errors import ContentError, UsageError
 
-__all__ = ["decrypt", "encrypt", "encrypted_regex", "sops_binary"]
+__all__ = ["decrypt", "encrypt", "encrypt_with_regex", "encrypted_regex", "sops_binary"]
 
 _TIMEOUT = 120
 
@@ -99,6 +99,16 @@ def encrypt(text: str, *, keys: list[str], recipients: list[str], what: str) -> 
     args = ["encrypt", "--input-type", "yaml", "--output-type", "yaml",
             "--age", ",".join(recipients), "--encrypted-regex", encrypted_regex(keys),
             "--filename-override", "values.yaml", "/dev/stdin"]
+    return _run(args, text.encode("utf-8"), what).decode("utf-8")
+
+
+def encrypt_with_regex(text: str, *, regex: str | None, recipients: list[str], what: str) -> str:
+    """``text`` encrypted for ``recipients`` with ``encrypted_regex`` ``regex`` as it is (``None``: every value),
+    as a file is re-encrypted for new recipients."""
+    if not recipients:
+        raise UsageError("no age recipient: kaddons sops keygen makes one")
+    args = ["encrypt", "--input-type", "yaml", "--output-type", "yaml", "--age", ",".join(recipients),
+            *(["--encrypted-regex", regex] if regex else []), "--filename-override", "values.yaml", "/dev/stdin"]
     return _run(args, text.encode("utf-8"), what).decode("utf-8")
 
 

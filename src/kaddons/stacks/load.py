@@ -43,6 +43,8 @@ __all__ = ["LoadedCluster", "MemberSource", "find_repository", "load_cluster", "
 MAX_FILE_SIZE = 4 * 1024 * 1024
 """Bytes a document, a values file or a manifest file may have."""
 VARIABLES_FILE = "variables.yaml"
+SOPS_CONFIG = ".sops.yaml"
+"""The repository's SOPS recipients (:mod:`kaddons.secrets.keys`): an input, so apply commits it."""
 _VARIABLE = re.compile(r"\$\{\{\s*ankra\.([A-Za-z][A-Za-z0-9_]*)\s*\}\}")
 _LISTS = ("manifests", "addons", "applications")
 
@@ -318,6 +320,8 @@ def load_cluster(path: str | Path, *, repository: str | Path | None = None) -> L
                                            "kind: ImportCluster)")
     base = path.absolute().parent
     organisation = _variables_file(repo / VARIABLES_FILE, "organisation", ctx)
+    if (repo / SOPS_CONFIG).is_file():  # the repository's recipients travel with the document's files
+        ctx.read(repo / SOPS_CONFIG, str(repo / SOPS_CONFIG))
     cluster = _variables_file(base / VARIABLES_FILE, "cluster", ctx) if base.resolve() != repo.resolve() else {}
     spec = data.get("spec")
     stacks = spec.get("stacks") if isinstance(spec, dict) else None
