@@ -24,7 +24,7 @@ from typing import Any
 
 from kaddons.errors import ClusterDocumentError, ContentError, NotFoundError, UsageError
 from kaddons.secrets import sops
-from kaddons.secrets.detect import encrypted_keys, is_sops_encrypted, plaintext_values
+from kaddons.secrets.detect import encrypted_keys, is_sops_encrypted, load_sops_output, plaintext_values
 from kaddons.secrets.keys import read_recipients
 from kaddons.stacks.load import LoadedCluster, MemberSource
 
@@ -131,7 +131,7 @@ def encrypt_member(loaded: LoadedCluster, kind: str, name: str, *, keys: list[st
         yaml.dump(document, out)
         text = out.getvalue()
     ciphertext = sops.encrypt(text, keys=names, recipients=recipients, what=relative)
-    left = plaintext_values(parse_yaml(ciphertext, relative, error=ClusterDocumentError, documents=True), set(names))
+    left = plaintext_values(load_sops_output(ciphertext, relative), set(names))
     if left:
         raise ContentError(f"{relative}: {', '.join(left)} stayed plaintext after encryption: nothing written")
     _write(file, ciphertext)

@@ -9,7 +9,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-__all__ = ["ENCRYPTED_VALUE", "encrypted_keys", "is_sops_encrypted", "mac_only_encrypted", "plaintext_values"]
+__all__ = ["ENCRYPTED_VALUE", "encrypted_keys", "is_sops_encrypted", "load_sops_output", "mac_only_encrypted",
+           "plaintext_values"]
 
 ENCRYPTED_VALUE = re.compile(r"^ENC\[AES256_GCM,data:.*,iv:.*,tag:.*,type:.*\]$", re.DOTALL)
 _SOPS_BLOCK = re.compile(r"(?m)^sops:[ \t]*$")
@@ -18,6 +19,21 @@ _SOPS_BLOCK = re.compile(r"(?m)^sops:[ \t]*$")
 def is_sops_encrypted(text: str) -> bool:
     """``text`` (YAML) carries a top-level ``sops:`` metadata block with a MAC."""
     return bool(_SOPS_BLOCK.search(text)) and "mac:" in text
+
+
+def load_sops_output(text: str, source: str) -> list[Any]:
+    """The documents of YAML that ``sops`` wrote (block style, plain keys), read with libyaml's parser for speed;
+    anything it refuses is read by the strict pure-Python loader instead."""
+    from ruamel.yaml import YAML
+    from ruamel.yaml.error import YAMLError
+
+    try:
+        return list(YAML(typ="safe", pure=False).load_all(text))
+    except YAMLError:
+        from kaddons.addons._yaml import parse_yaml
+        from kaddons.errors import ClusterDocumentError
+
+        return list(parse_yaml(text, source, error=ClusterDocumentError, documents=True))
 
 
 def mac_only_encrypted(text: str) -> bool:
