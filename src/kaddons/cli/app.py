@@ -20,6 +20,7 @@ from . import _interrupted_while_starting, addons, agent, importing, oci, packag
 from . import sync as sync_cli
 from .cluster import cluster_app
 from .gitops import gitops_app
+from .health import health_command
 from .secrets import sops_app
 
 app = typer.Typer(
@@ -31,6 +32,7 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 app.command("copy")(oci.copy_command)
+app.command("health")(health_command)
 app.command("ls")(addons.ls_command)
 app.command("import")(importing.import_command)
 app.command("export")(packaging.export_command)
