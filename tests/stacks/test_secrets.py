@@ -239,6 +239,12 @@ def test_a_secret_manifest_encrypted_with_all_data(clone: tuple[str, Path], tmp_
     [wrapper] = YAML(typ="safe").load_all((work / "clusters/edge/flux/waves/1/manifest-registry-secret.yaml")
                                           .read_text())
     assert wrapper["spec"]["decryption"]["provider"] == "sops"
+    # Argo CD: the manifest's Application is built by the kaddons-helm-sops plugin, which decrypts it.
+    assert kaddons("cluster", "apply", "--engine", "argocd", cwd=work, env=env).returncode == 0
+    [app] = YAML(typ="safe").load_all((work / "clusters/edge/argocd/apps/manifest-registry-secret.yaml").read_text())
+    assert app["spec"]["source"]["plugin"] == {"name": "kaddons-helm-sops", "env": [
+        {"name": "MODE", "value": "manifest"}, {"name": "FILE", "value": "manifest.yaml"}]}
+    assert (work / "clusters/edge/argocd/bootstrap/kaddons-helm-sops-plugin.yaml").is_file()
     assert_never_in_history(url, tmp_path, SECRET)
 
 

@@ -37,6 +37,9 @@ ARGOCD_NAMESPACE = "argocd"
 SOPS_PLUGIN = "kaddons-helm-sops"
 SOPS_SECRET = "sops-age"
 GENERATE = """set -eu
+if [ "${ARGOCD_ENV_MODE:-helm}" = manifest ]; then
+  exec sops decrypt --input-type yaml --output-type yaml "$ARGOCD_ENV_FILE"
+fi
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 case "$ARGOCD_ENV_CHART_REPO" in
@@ -175,9 +178,12 @@ def _manifest_app(loaded: LoadedCluster, stack: str, manifest: Manifest, base: s
     destination: dict[str, Any] = {"server": options.destination}
     if manifest.namespace:
         destination["namespace"] = manifest.namespace
-    spec = {"source": {"repoURL": options.repo_url, "targetRevision": options.revision,
-                       "path": f"{base}/manifests/{manifest.name}"},
-            "destination": destination, "syncPolicy": policy}
+    source: dict[str, Any] = {"repoURL": options.repo_url, "targetRevision": options.revision,
+                              "path": f"{base}/manifests/{manifest.name}"}
+    if is_sops_encrypted(manifest.content):  # decrypted by the same plugin, in the repo server
+        source["plugin"] = {"name": SOPS_PLUGIN, "env": [{"name": "MODE", "value": "manifest"},
+                                                         {"name": "FILE", "value": "manifest.yaml"}]}
+    spec = {"source": source, "destination": destination, "syncPolicy": policy}
     labels = {"kaddons.io/cluster": loaded.document.metadata.name, "kaddons.io/stack": stack,
               "kaddons.io/kind": "manifest"}
     return _application(f"manifest-{manifest.name}", sync_wave(loaded, "manifest", manifest.name), options, spec,
@@ -254,7 +260,9 @@ def render_argocd(loaded: LoadedCluster, options: ArgoOptions) -> dict[str, byte
     files[f"{base}/root.yaml"] = _header("Application (app of apps)") + dump_documents([root])
     files[f"{base}/kustomization.yaml"] = _header("Kustomization") + dump_documents([{
         "apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization", "resources": ["root.yaml"]}])
-    if any(is_sops_encrypted(a.values) for st in loaded.document.spec.stacks for a in st.addons):
+    stacks = loaded.document.spec.stacks
+    if any(is_sops_encrypted(a.values) for st in stacks for a in st.addons) or any(
+            is_sops_encrypted(m.content) for st in stacks for m in st.manifests):
         files.update(_sops_bootstrap(base, options))
     files[f"{base}/bootstrap/argocd-cm-application-health.yaml"] = (
         _header("argocd-cm patch, applied once: kubectl -n argocd patch configmap argocd-cm --patch-file <this>")
