@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -191,3 +192,63 @@ def test_a_chart_whose_render_fails_is_exit_2(tmp_path: Path) -> None:
     assert line.startswith("error: cluster.yaml: spec.stacks[0].addons[0]: chart needy 0.1.0 does not "
                            "render with the add-on's values: execution error at (needy/templates/needs.yaml")
     assert "set mustSet" in line
+
+
+def test_an_oci_source_behind_tls_and_a_login_from_helm_registry_login(repo: Path, chart_repo: StaticServer,
+                                                                       testdata: Path, tmp_path: Path) -> None:
+    """The real registry with TLS and htpasswd; the credentials only in Helm's registry config (the file
+    `helm registry login` writes), none in the Docker config."""
+    import base64
+    import json
+
+    from kaddons.oci.registry import RegistryOptions
+    from tests.helpers.secure_registry import make_tls, run_tls_registry
+
+    tls = make_tls()  # in a folder the registry's user (nobody) can read
+    with run_tls_registry(tls, htpasswd={"charts": "s3cret"}) as secure:
+        auth = base64.b64encode(b"charts:s3cret").decode()
+        login = tmp_path / "helm-registry.json"
+        login.write_text(json.dumps({"auths": {secure.host: {"auth": auth}}}))
+        _push_helm_chart(testdata.parent / "charts" / "k2s-history" / "headlamp-0.45.0.tgz", secure.host,
+                         "charts/headlamp", "0.45.0", RegistryOptions(ca_file=tls.ca_file, username="charts",
+                                                                      password="s3cret"))
+        document = repo / "clusters/edge/cluster.yaml"
+        document.write_text(document.read_text().replace(HEADLAMP, f"oci://{secure.host}/charts"))
+        args = ["template", "--ca-file", str(tls.ca_file), "--mirror", f"{KYVERNO}={chart_repo.url}/"]
+        anonymous = kaddons(*args, cwd=repo)
+        assert anonymous.returncode == 5, anonymous.stderr  # the registry wants credentials
+        helm_config = repo.parent / ".config" / "helm" / "registry" / "config.json"
+        helm_config.parent.mkdir(parents=True)
+        shutil.copy(login, helm_config)
+        done = kaddons(*args, cwd=repo)
+        assert done.returncode == 0, done.stderr
+        assert "2 add-on(s) checked" in done.stderr
+
+
+def _push_helm_chart(archive: Path, host: str, repository: str, tag: str, options: Any) -> None:
+    """Push a chart archive in Helm's OCI layout (config media type, chart layer, manifest tagged by version) with
+    kaddons' own registry client (it takes the test CA; the Helm SDK's client here cannot)."""
+    import io
+    import json
+
+    from kaddons.oci.digest import digest_of
+    from kaddons.oci.models import Descriptor
+    from kaddons.oci.registry import Registry
+
+    chart = archive.read_bytes()
+    config = json.dumps({"name": repository.rsplit("/", 1)[-1], "version": tag, "apiVersion": "v2"}).encode()
+    layer = Descriptor(mediaType="application/vnd.cncf.helm.chart.content.v1.tar+gzip", digest=digest_of(chart),
+                       size=len(chart))
+    config_desc = Descriptor(mediaType="application/vnd.cncf.helm.config.v1+json", digest=digest_of(config),
+                             size=len(config))
+    manifest = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                           "config": config_desc.model_dump(by_alias=True, exclude_none=True),
+                           "layers": [layer.model_dump(by_alias=True, exclude_none=True)]}).encode()
+    manifest_desc = Descriptor(mediaType="application/vnd.oci.image.manifest.v1+json", digest=digest_of(manifest),
+                               size=len(manifest))
+    with Registry(host, options) as registry:
+        target = registry.repository(repository)
+        target.push(config_desc, io.BytesIO(config))
+        target.push(layer, io.BytesIO(chart))
+        target.push(manifest_desc, io.BytesIO(manifest))
+        target.tag(manifest_desc, tag)

@@ -11,7 +11,8 @@ by the URL's scheme (issue 11, "Chart sources").
 * Credentials, never from Git: the named credential of the add-on or registry (``registry_credential_name``,
   ``helm_registries[].credential_name``) from ``KADDONS_CREDENTIAL_<NAME>_USERNAME`` and ``..._PASSWORD``
   (``<NAME>`` upper-cased, ``-`` and ``.`` as ``_``); else for OCI the registry options (``--username``, the
-  Docker config); else for HTTP the matching entry of Helm's ``repositories.yaml``
+  Docker config, else Helm's registry config that ``helm registry login`` writes); else for HTTP the matching
+  entry of Helm's ``repositories.yaml``
   (``$HELM_REPOSITORY_CONFIG``, default ``~/.config/helm/repositories.yaml``).
 * An unreachable source is :class:`~kaddons.errors.RegistryUnavailableError` (exit 5).
 """
@@ -297,6 +298,29 @@ def _helm_repository_credentials(url: str) -> tuple[str, str] | None:
     return None
 
 
+def _helm_registry_config(host: str) -> Path | None:
+    """Helm's registry config (``$HELM_REGISTRY_CONFIG``, default ``~/.config/helm/registry/config.json``, the
+    Docker config format ``helm registry login`` writes) when it knows ``host`` and the Docker config does not."""
+    from kaddons.oci.registry._credentials import default_config_path, normalize_server, read_config
+
+    def knows(path: Path) -> bool:
+        try:
+            config = read_config(path)
+        except KaddonsError:
+            return False
+        if not config:
+            return False
+        wanted = normalize_server(host)
+        keys = [*(config.get("auths") or {}), *(config.get("credHelpers") or {})]
+        return any(normalize_server(str(key)) == wanted for key in keys)
+
+    helm = Path(os.environ.get("HELM_REGISTRY_CONFIG")
+                or Path.home() / ".config" / "helm" / "registry" / "config.json")
+    if not helm.is_file() or knows(default_config_path()):
+        return None
+    return helm if knows(helm) else None
+
+
 class OciChartSource:
     """Charts in an OCI registry under ``oci://HOST/PATH`` (Helm's layout, see the module)."""
 
@@ -309,6 +333,10 @@ class OciChartSource:
         registry_options = options.registry
         if credentials is not None:
             registry_options = replace(registry_options, username=credentials[0], password=credentials[1])
+        elif registry_options.username is None and registry_options.config_path is None:
+            helm_config = _helm_registry_config(self.host)
+            if helm_config is not None:
+                registry_options = replace(registry_options, config_path=helm_config)
         self._registry = Registry(self.host, registry_options)
         self._where = url if read_url == url else f"{url} (mirror {read_url})"
 
