@@ -363,3 +363,70 @@ def diff_command(options: RegistryOptions, file: FileOption = None, engine: Engi
     sys.stdout.write(unified_diff(result))
     if not result.changed:
         typer.echo(f"cluster {result.cluster}: no changes against {result.upstream}", err=True)
+
+
+DryRunOption = Annotated[bool, typer.Option("--dry-run", help="Show the files that would change; commit nothing.")]
+
+
+def _report(result: Any, dry_run: bool, what: str) -> None:
+    for warning in result.warnings:
+        typer.echo(f"warning: {warning}", err=True)
+    if dry_run:
+        for path in result.changed:
+            typer.echo(path)
+        typer.echo(f"{what}: {len(result.changed)} file(s) would change on {result.upstream} (dry run: nothing "
+                   "committed)", err=True)
+    elif result.commit is None:
+        typer.echo(f"{what}: nothing changed on {result.upstream}; no commit", err=True)
+    else:
+        typer.echo(f"{what}: pushed {result.commit[:12]} to {result.upstream} ({len(result.changed)} file(s) "
+                   "changed)", err=True)
+
+
+@addons_app.command("upgrade")
+@with_registry_options
+def addons_upgrade(options: RegistryOptions,
+                   name: Annotated[str, typer.Argument(help="The add-on.")],
+                   chart_version: Annotated[str, typer.Option("--chart-version", show_default=False,
+                                                              help="The chart version to move to.")],
+                   file: FileOption = None, dry_run: DryRunOption = False, mirror: MirrorOption = None,
+                   strict: StrictOption = False,
+                   message: Annotated[str | None, typer.Option("--message", "-m", show_default=False)] = None) -> None:
+    """Move an add-on to another chart version: the document is edited (comments kept), the chart found and
+    rendered at that version, and the change committed and pushed, or nothing at all."""
+    from kaddons.operations.apply import ApplyOptions
+    from kaddons.operations.lifecycle import upgrade_addon
+
+    result = upgrade_addon(_document(file), name, chart_version,
+                           options=ApplyOptions(message=message, dry_run=dry_run),
+                           preflight=_preflight(mirror, options, strict))
+    _report(result, dry_run, f"add-on {name} -> {chart_version}")
+
+
+@addons_app.command("history")
+def addons_history(name: Annotated[str, typer.Argument(help="The add-on.")], file: FileOption = None,
+                   output: FormatOption = "table") -> None:
+    """The commits that changed the add-on (its entry or its values file), newest first."""
+    from kaddons.operations.lifecycle import addon_history
+
+    rows = [{"revision": c.revision if output != "table" else c.revision[:12], "time": c.time, "author": c.author,
+             "subject": c.subject} for c in addon_history(_document(file), name)]
+    _print(rows, output, ["revision", "time", "author", "subject"])
+
+
+@addons_app.command("rollback")
+@with_registry_options
+def addons_rollback(options: RegistryOptions, name: Annotated[str, typer.Argument(help="The add-on.")],
+                    to: Annotated[str | None, typer.Option("--to", metavar="REVISION", show_default=False,
+                                                           help="The revision to restore \\[default: the one before "
+                                                                "the add-on's newest change].")] = None,
+                    file: FileOption = None, dry_run: DryRunOption = False, mirror: MirrorOption = None,
+                    strict: StrictOption = False) -> None:
+    """Restore the add-on's chart version, settings and values as they were at a revision, as a new commit
+    (auto-sync stays on; the history stays)."""
+    from kaddons.operations.apply import ApplyOptions
+    from kaddons.operations.lifecycle import rollback_addon
+
+    revision, result = rollback_addon(_document(file), name, to=to, options=ApplyOptions(dry_run=dry_run),
+                                      preflight=_preflight(mirror, options, strict))
+    _report(result, dry_run, f"add-on {name} rolled back to {revision[:12]}")
