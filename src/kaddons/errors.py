@@ -23,6 +23,7 @@ and exits with :attr:`KaddonsError.exit_code`::
         ├── AuthenticationError                401/403: missing or wrong credentials
         ├── RegistryResponseError              any other unexpected status, with the registry's error code
         └── DownloadError                      an HTTP(S) download (package, file) or apt download failed
+    ClusterError                      exit 5   the Kubernetes API cannot be read (no config, unreachable, refused)
     GitError                          exit 1   the GitOps working copy cannot be used as it is
     └── GitRemoteError                exit 5   fetching from or pushing to the Git remote failed
         └── PushRejectedError                  the remote refused the push (someone pushed first, a hook)
@@ -33,6 +34,7 @@ from __future__ import annotations
 __all__ = [
     "AddonManifestError",
     "AuthenticationError",
+    "ClusterError",
     "ContentError",
     "DigestError",
     "DigestMismatchError",
@@ -202,3 +204,9 @@ class GitRemoteError(GitError):
 
 class PushRejectedError(GitRemoteError):
     """The remote refused the push: it holds commits the local branch does not have, or a hook declined it."""
+
+
+class ClusterError(KaddonsError):
+    """The Kubernetes API cannot be read: no kubeconfig or context, the API server unreachable, access refused."""
+
+    exit_code = 5

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -195,18 +196,51 @@ def stacks_list(file: FileOption = None, repo: RepoOption = None, output: Format
     _print(rows, output, ["name", "deployWave", "addons", "manifests", "description"])
 
 
+ContextOption = Annotated[str | None, typer.Option("--context", show_default=False,
+                                                   help="The kubeconfig context \\[default: the current one].")]
+KubeconfigOption = Annotated[Path | None, typer.Option(
+    "--kubeconfig", dir_okay=False, show_default=False,
+    help="The kubeconfig \\[default: $KUBECONFIG, else ~/.kube/config; in a pod, its service account].")]
+OfflineOption = Annotated[bool, typer.Option("--offline", help="Do not read the cluster: no state column.")]
+
+
 @addons_app.command("list")
-def addons_list(file: FileOption = None, repo: RepoOption = None, output: FormatOption = "table") -> None:
-    """The declared add-ons: name, stack, chart, version, source, namespace, parents, depth."""
+def addons_list(file: FileOption = None, repo: RepoOption = None, output: FormatOption = "table",
+                engine: EngineOption = None, context: ContextOption = None, kubeconfig: KubeconfigOption = None,
+                offline: OfflineOption = False) -> None:
+    """The declared add-ons: name, stack, chart, version, source, namespace, parents, depth, and their state
+    in the cluster (Pending, Deploying, Synced, Degraded, OutOfSync, Unknown) read from the engine's objects.
+    Without any kubeconfig the state is left out, with a warning; a cluster that cannot be read is exit 5."""
     loaded = _load(file, repo)
+    states: dict[tuple[str, str], Any] | None = None
+    if not offline:
+        from kaddons.cluster.kube import ClusterReader, kubeconfig_path
+
+        if kubeconfig_path(kubeconfig) is None and not os.environ.get("KUBERNETES_SERVICE_HOST"):
+            typer.echo("warning: no kubeconfig ($KUBECONFIG, ~/.kube/config): states not read (--kubeconfig FILE, or "
+                       "--offline to say so)", err=True)
+        else:
+            from kaddons.cluster.status import member_states
+
+            reader = ClusterReader(context=context, kubeconfig=kubeconfig)
+            states = member_states(loaded, reader, engine or loaded.document.spec.kaddons.engine)
     rows = []
     for stack in loaded.document.spec.stacks:
         for addon in stack.addons:
             member = loaded.graph.members[("addon", addon.name)]
-            rows.append({"name": addon.name, "stack": stack.name, "chart": addon.chart_name,
-                         "version": addon.chart_version, "source": addon.source_url, "namespace": addon.namespace,
-                         "parents": ",".join(f"{k}:{n}" for k, n in member.parents) or None, "depth": member.depth})
-    _print(rows, output, ["name", "stack", "chart", "version", "source", "namespace", "parents", "depth"])
+            row: dict[str, Any] = {
+                "name": addon.name, "stack": stack.name, "chart": addon.chart_name, "version": addon.chart_version,
+                "source": addon.source_url, "namespace": addon.namespace,
+                "parents": ",".join(f"{k}:{n}" for k, n in member.parents) or None, "depth": member.depth}
+            if states is not None:
+                state = states[("addon", addon.name)]
+                row["state"], row["reason"] = state.state, state.reason
+            rows.append(row)
+    columns = ["name", "stack", "chart", "version", "source", "namespace", "parents", "depth"]
+    if states is not None:
+        columns = ["name", "stack", "chart", "version", "namespace", "state", "reason"] if output == "table" else [
+            *columns, "state", "reason"]
+    _print(rows, output, columns)
 
 
 @cluster_app.command("render")
