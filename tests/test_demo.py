@@ -50,8 +50,8 @@ def assert_demo_ran(proc: subprocess.CompletedProcess[str], work: Path) -> None:
     assert re.search(r"\$ rm addons-v2/\S+", out) and " is gone from catalog/" in out
     assert "$ kaddons rollback " in out and "Demo complete." in out
     # The stacks part: one commit on the Git remote, and none for the second apply of the same document.
-    # 8 rendered files, the record of what built them, the document and its values file
-    assert re.search(r"cluster demo: pushed [0-9a-f]{12} to origin/main \(11 file\(s\) changed, argocd\)", out)
+    # 9 rendered files, the record of what built them, the document and its values file
+    assert re.search(r"cluster demo: pushed [0-9a-f]{12} to origin/main \(12 file\(s\) changed, argocd\)", out)
     assert "cluster demo: origin/main is up to date (argocd); no commit" in out
     assert "clusters/demo/argocd/apps/addon-hello.yaml" in out and "Stacks demo complete." in out
     catalog = work / "catalog"  # after the rollback: the 1.0.0 content, every source file

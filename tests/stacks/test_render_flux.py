@@ -163,3 +163,13 @@ def test_a_parent_in_a_later_wave_is_refused(tmp_path: Path) -> None:
         load_cluster(document)
     assert "spec.stacks[0].manifests[0].parents[0]: manifest 'late' is in stack 'later' (deploy_wave 2)" in str(
         caught.value)
+
+
+def test_the_reader_rbac_is_read_only_and_valid(tree: dict[str, bytes]) -> None:
+    objects = _docs(tree[f"{BASE}/bootstrap/kaddons-reader-rbac.yaml"])
+    assert [o["kind"] for o in objects] == ["ServiceAccount", "ClusterRole", "ClusterRoleBinding"]
+    for obj in objects:
+        validate(obj)
+    verbs = {verb for rule in objects[1]["rules"] for verb in rule["verbs"]}
+    assert verbs == {"get", "list", "watch"}
+    assert not any("secrets" in rule["resources"] or "*" in rule["resources"] for rule in objects[1]["rules"])

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kaddons import __version__
+from kaddons.cluster.rbac import reader_rbac
 from kaddons.gitops._yaml import dump_documents
 from kaddons.secrets.detect import is_sops_encrypted
 
@@ -264,6 +265,9 @@ def render_argocd(loaded: LoadedCluster, options: ArgoOptions) -> dict[str, byte
     if any(is_sops_encrypted(a.values) for st in stacks for a in st.addons) or any(
             is_sops_encrypted(m.content) for st in stacks for m in st.manifests):
         files.update(_sops_bootstrap(base, options))
+    files[f"{base}/bootstrap/kaddons-reader-rbac.yaml"] = _header(
+        "read-only access for kaddons (states, resource maps, events), applied once: kubectl apply -f <this>"
+    ) + dump_documents(reader_rbac(options.namespace))
     files[f"{base}/bootstrap/argocd-cm-application-health.yaml"] = (
         _header("argocd-cm patch, applied once: kubectl -n argocd patch configmap argocd-cm --patch-file <this>")
         + dump_documents([{"data": {"resource.customizations.health.argoproj.io_Application": HEALTH_LUA}}]))

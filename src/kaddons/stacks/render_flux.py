@@ -39,6 +39,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kaddons import __version__
+from kaddons.cluster.rbac import reader_rbac
 from kaddons.gitops._yaml import dump_documents
 from kaddons.secrets.detect import is_sops_encrypted
 
@@ -249,6 +250,9 @@ def render_flux(loaded: LoadedCluster, options: FluxOptions) -> dict[str, bytes]
     if repositories:
         files[f"{base}/sources.yaml"] = _header("Flux HelmRepositories") + dump_documents(repositories)
         resources.insert(0, "sources.yaml")
+    files[f"{base}/bootstrap/kaddons-reader-rbac.yaml"] = _header(
+        "read-only access for kaddons (states, resource maps, events), applied once: kubectl apply -f <this>"
+    ) + dump_documents(reader_rbac(options.namespace))
     files[f"{base}/kustomization.yaml"] = _kustomize(resources, {
         "commonAnnotations": {"kaddons.io/source": f"{options.repo_url}@{options.revision}"}})
     return {path: text.encode("utf-8") for path, text in sorted(files.items())}
