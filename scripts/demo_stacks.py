@@ -129,7 +129,7 @@ def run_stacks(demo: Any, expect: Any, heading: Any) -> None:
 
         heading("Stacks: validate, list, preflight (the chart rendered with its values), dry run")
         demo.run("cluster", "validate", *flag)
-        demo.run("cluster", "addons", "list", *flag)
+        demo.run("cluster", "addons", "list", "--offline", *flag)
         demo.run("cluster", "template", *flag)
         demo.run("cluster", "apply", "--dry-run", *flag)
         expect(remote_log(bare) == [], "kaddons cluster apply --dry-run committed something")
