@@ -71,3 +71,55 @@ def test_bad_input_commits_nothing_and_leaves_the_working_copy(daemon: GitDaemon
     assert needle in done.stderr and len(done.stderr.strip().splitlines()) == 1
     assert (work / "clusters/edge/cluster.yaml").read_text() == before
     assert _log(url, tmp_path) == ["the cluster document"]
+
+
+def test_install_then_uninstall(daemon: GitDaemon, tmp_path: Path) -> None:  # noqa: F811
+    url, work = _seeded(daemon, tmp_path, "install")
+    values = tmp_path / "podinfo-values.yaml"
+    values.write_text("replicaCount: 2\n")
+    done = kaddons("addons", "install", "podinfo", "--stack", "apps", "--source", "headlamp", "--chart-version",
+                   "6.14.1", "--namespace", "headlamp", "--parent", "manifest:ns-headlamp", "--values", str(values),
+                   cwd=work)
+    assert done.returncode == 0, done.stderr
+    assert _log(url, tmp_path)[0] == "kaddons: install add-on podinfo (chart podinfo 6.14.1) in stack apps"
+    assert (work / "clusters/edge/values/podinfo.yaml").read_text() == "replicaCount: 2\n"
+    assert (work / "clusters/edge/argocd/apps/addon-podinfo.yaml").is_file()
+    listed = kaddons("addons", "list", "--offline", "-o", "json", cwd=work)
+    row = next(r for r in json.loads(listed.stdout) if r["name"] == "podinfo")
+    assert (row["stack"], row["parents"], row["depth"]) == ("apps", "manifest:ns-headlamp", 1)
+
+    again = kaddons("addons", "install", "podinfo", "--stack", "apps", "--source", "headlamp", "--chart-version",
+                    "6.14.1", cwd=work)
+    assert again.returncode == 2 and "exists already" in again.stderr
+
+    gone = kaddons("addons", "uninstall", "podinfo", cwd=work)
+    assert gone.returncode == 0, gone.stderr
+    assert _log(url, tmp_path)[0] == "kaddons: uninstall add-on podinfo"
+    check = tmp_path / "check"
+    assert not (check / "clusters/edge/values/podinfo.yaml").exists()  # the values file went with it
+    assert not (check / "clusters/edge/argocd/apps/addon-podinfo.yaml").exists()
+    assert git("status", "--porcelain", cwd=work) == ""
+
+
+def test_uninstalling_a_parent_needs_force_and_reattaches_children(daemon: GitDaemon,  # noqa: F811
+                                                                  tmp_path: Path) -> None:
+    url, work = _seeded(daemon, tmp_path, "reattach")
+    document = work / "clusters/edge/cluster.yaml"
+    parent = "            - manifest: ns-headlamp\n"
+    document.write_text(document.read_text().replace(parent, parent + "            - addon: extra\n")
+                        .replace("      addons:\n        - name: headlamp", "      addons:\n        - name: extra\n"
+                                 "          chart_name: headlamp\n          chart_version: 0.44.0\n"
+                                 "          registry_name: headlamp\n"
+                                 "          registry_url: https://kubernetes-sigs.github.io/headlamp/\n"
+                                 "          namespace: headlamp\n          parents: [{manifest: ns-kyverno}]\n"
+                                 "        - name: headlamp", 1))
+    assert kaddons("apply", cwd=work).returncode == 0, "seed with a parent add-on"
+    refused = kaddons("addons", "uninstall", "extra", cwd=work)
+    assert refused.returncode == 2
+    assert "add-on 'extra' is the parent of addon headlamp: --force re-attaches them" in refused.stderr
+    done = kaddons("addons", "uninstall", "extra", "--force", cwd=work)
+    assert done.returncode == 0, done.stderr
+    listed = kaddons("addons", "list", "--offline", "-o", "json", cwd=work)
+    headlamp = next(r for r in json.loads(listed.stdout) if r["name"] == "headlamp")
+    assert headlamp["parents"] == "manifest:ns-headlamp,manifest:ns-kyverno"
+    assert _log(url, tmp_path)[0] == "kaddons: uninstall add-on extra"

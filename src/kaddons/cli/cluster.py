@@ -464,3 +464,58 @@ def addons_rollback(options: RegistryOptions, name: Annotated[str, typer.Argumen
     revision, result = rollback_addon(_document(file), name, to=to, options=ApplyOptions(dry_run=dry_run),
                                       preflight=_preflight(mirror, options, strict))
     _report(result, dry_run, f"add-on {name} rolled back to {revision[:12]}")
+
+
+@addons_app.command("install")
+@with_registry_options
+def addons_install(
+    options: RegistryOptions,
+    chart: Annotated[str, typer.Argument(help="The chart.")],
+    stack: Annotated[str, typer.Option("--stack", show_default=False, help="The stack (created when new).")],
+    source: Annotated[str, typer.Option("--source", metavar="NAME|URL", show_default=False,
+                                        help="A registry of spec.helm_registries, or the chart source's URL.")],
+    chart_version: Annotated[str, typer.Option("--chart-version", show_default=False, help="The exact version.")],
+    name: Annotated[str | None, typer.Option("--name", show_default=False,
+                                             help="The add-on \\[default: the chart's name].")] = None,
+    namespace: Annotated[str | None, typer.Option("--namespace", show_default=False,
+                                                  help="Where it installs \\[default: its name].")] = None,
+    values: Annotated[Path | None, typer.Option("--values", exists=True, dir_okay=False, show_default=False,
+                                                help="A values file, copied to values/<name>.yaml.")] = None,
+    parent: Annotated[list[str] | None, typer.Option("--parent", metavar="KIND:NAME", show_default=False,
+                                                     help="A parent (manifest:NAME or addon:NAME; repeatable).")]
+    = None,
+    file: FileOption = None, dry_run: DryRunOption = False, mirror: MirrorOption = None,
+    strict: StrictOption = False,
+) -> None:
+    """Add a Helm chart add-on to a stack: the document is edited, the chart found and rendered at that
+    version, and the change committed and pushed, or nothing at all."""
+    from kaddons.operations.apply import ApplyOptions
+    from kaddons.operations.lifecycle import NewAddon, install_addon
+
+    parents = []
+    for item in parent or []:
+        kind, sep, parent_name = item.partition(":")
+        if not sep or kind not in ("manifest", "addon") or not parent_name:
+            raise UsageError(f"--parent {item!r}: write it as manifest:NAME or addon:NAME")
+        parents.append((kind, parent_name))
+    addon = NewAddon(name or chart, chart, chart_version, source, namespace or name or chart, tuple(parents), values)
+    result = install_addon(_document(file), stack, addon, options=ApplyOptions(dry_run=dry_run),
+                           preflight=_preflight(mirror, options, strict))
+    _report(result, dry_run, f"add-on {addon.name} installed in stack {stack}")
+
+
+@addons_app.command("uninstall")
+@with_registry_options
+def addons_uninstall(options: RegistryOptions, name: Annotated[str, typer.Argument(help="The add-on.")],
+                     force: Annotated[bool, typer.Option(
+                         "--force", help="Re-attach the members that name it as parent to its own parents.")] = False,
+                     file: FileOption = None, dry_run: DryRunOption = False, mirror: MirrorOption = None,
+                     strict: StrictOption = False) -> None:
+    """Remove an add-on (and its values file) from the document and commit it: the engine then deletes it from
+    the cluster (Argo CD's finalizer and prune; Flux's prune)."""
+    from kaddons.operations.apply import ApplyOptions
+    from kaddons.operations.lifecycle import uninstall_addon
+
+    result = uninstall_addon(_document(file), name, force=force, options=ApplyOptions(dry_run=dry_run),
+                             preflight=_preflight(mirror, options, strict))
+    _report(result, dry_run, f"add-on {name} uninstalled")

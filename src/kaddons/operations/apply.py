@@ -60,12 +60,14 @@ ENGINES = ("argocd", "flux")
 class ApplyOptions:
     """``engine`` (``argocd``/``flux``; ``None``: the document's, else ``argocd``), ``git_url`` (the repository
     as the cluster's engine clones it; ``None``: see :class:`~kaddons.stacks.document.KaddonsSettings`),
-    ``message`` (the commit message; ``None``: one naming the cluster), ``dry_run`` (compute, write nothing)."""
+    ``message`` (the commit message; ``None``: one naming the cluster), ``dry_run`` (compute, write nothing),
+    ``removed`` (repository paths the commit deletes besides, such as an uninstalled add-on's values file)."""
 
     engine: str | None = None
     git_url: str | None = None
     message: str | None = None
     dry_run: bool = False
+    removed: tuple[str, ...] = ()
 
 
 @dataclass
@@ -145,7 +147,9 @@ def _apply(copy: WorkingCopy, document: Path, options: ApplyOptions, preflight: 
         remote = copy.fetch(upstream)
         local = copy.head()
         base = _base(copy, local, remote, upstream)
-        edits = {path: data for path, data in inputs.items() if data != copy.file_at(local, path)}
+        edits: dict[str, bytes | None] = {path: data for path, data in inputs.items()
+                                          if data != copy.file_at(local, path)}
+        edits.update({path: None for path in options.removed if copy.file_at(base, path) is not None})
         _check_conflicts(copy, edits, local, base, upstream)
         if base == local:
             current = loaded
@@ -194,7 +198,7 @@ def _base(copy: WorkingCopy, local: Oid | None, remote: Oid | None, upstream: Up
                    "again")
 
 
-def _check_conflicts(copy: WorkingCopy, edits: dict[str, bytes], local: Oid | None, base: Oid | None,
+def _check_conflicts(copy: WorkingCopy, edits: dict[str, bytes | None], local: Oid | None, base: Oid | None,
                      upstream: Upstream) -> None:
     if base == local:
         return
@@ -205,13 +209,16 @@ def _check_conflicts(copy: WorkingCopy, edits: dict[str, bytes], local: Oid | No
                        "git pull --rebase, then apply again")
 
 
-def _load_at(copy: WorkingCopy, base: Oid, edits: dict[str, bytes], relative: str,
+def _load_at(copy: WorkingCopy, base: Oid, edits: dict[str, bytes | None], relative: str,
              scratch: Path) -> LoadedCluster:
     folder = Path(tempfile.mkdtemp(prefix="base-", dir=scratch))
     try:
         copy.export(base, folder)
         for path, data in edits.items():
             target = folder / path
+            if data is None:
+                target.unlink(missing_ok=True)
+                continue
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(data)
         loaded = load_cluster(folder / relative, repository=folder)

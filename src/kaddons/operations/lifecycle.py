@@ -29,7 +29,8 @@ from kaddons.stacks.load import LoadedCluster, MemberSource, load_cluster
 
 from .apply import ApplyOptions, ApplyResult, Preflight, apply_cluster
 
-__all__ = ["Change", "addon_history", "rollback_addon", "upgrade_addon"]
+__all__ = ["Change", "NewAddon", "addon_history", "install_addon", "rollback_addon", "uninstall_addon",
+           "upgrade_addon"]
 
 
 @dataclass(frozen=True)
@@ -231,3 +232,151 @@ def _find(data: Any, name: str) -> Any:
         candidates = [data]
     return next((c for c in candidates if isinstance(c, dict) and c.get("name") == name), None)
 
+
+
+@dataclass(frozen=True)
+class NewAddon:
+    """What ``install`` adds: the add-on's ``name``, ``chart`` and ``version``, its ``source`` (a registry name of
+    ``spec.helm_registries`` or a URL), ``namespace``, ``parents`` (``(kind, name)``), and a ``values`` file to
+    copy into the repository (``None``: no values)."""
+
+    name: str
+    chart: str
+    version: str
+    source: str
+    namespace: str
+    parents: tuple[tuple[str, str], ...] = ()
+    values: Path | None = None
+
+
+def install_addon(document: Path, stack: str, addon: NewAddon, *, options: ApplyOptions,
+                  preflight: Preflight | None = None) -> ApplyResult:
+    """Add ``addon`` to ``stack`` of the document (the stack is created when new, in the deploy wave of its
+    parents' stacks), its values copied to ``values/<name>.yaml`` beside the document, and apply."""
+    from ruamel.yaml.comments import CommentedMap, CommentedSeq
+
+    from kaddons.addons._yaml import round_trip_yaml
+
+    loaded = load_cluster(document)
+    if ("addon", addon.name) in loaded.sources:
+        raise UsageError(f"an add-on named {addon.name!r} exists already: kaddons cluster addons upgrade "
+                         f"{addon.name} changes it")
+    registries = {r.name: r.url for r in loaded.document.spec.helm_registries}
+    entry = CommentedMap()
+    entry["name"] = addon.name
+    entry["chart_name"] = addon.chart
+    entry["chart_version"] = addon.version
+    if addon.source in registries:
+        entry["registry_name"] = addon.source
+        entry["registry_url"] = registries[addon.source]
+    elif addon.source.startswith(("http://", "https://", "oci://")):
+        entry["registry_url"] = addon.source
+    else:
+        known = ", ".join(sorted(registries)) or "none"
+        raise UsageError(f"--source {addon.source!r} is neither a registry of spec.helm_registries ({known}) nor a "
+                         "URL (https://, oci://)")
+    entry["namespace"] = addon.namespace
+    if addon.parents:
+        entry["parents"] = CommentedSeq([CommentedMap({kind: name}) for kind, name in addon.parents])
+    files: dict[Path, str] = {}
+    if addon.values is not None:
+        try:
+            text = addon.values.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as err:
+            raise UsageError(f"--values {addon.values}: cannot read it ({getattr(err, 'strerror', None) or err})"
+                             ) from None
+        target = document.parent / "values" / f"{addon.name}.yaml"
+        if target.exists():
+            raise UsageError(f"{target} exists already: move it away or give the add-on another --name")
+        files[target] = text
+        entry["configuration"] = CommentedMap({"from_file": f"values/{addon.name}.yaml"})
+    yaml = round_trip_yaml()
+    data = yaml.load(document.read_text(encoding="utf-8"))
+    stacks = data["spec"].setdefault("stacks", CommentedSeq())
+    found = next((s for s in stacks if isinstance(s, dict) and s.get("name") == stack), None)
+    if found is None:
+        found = CommentedMap({"name": stack})
+        waves = [loaded.graph.waves.get(loaded.graph.members[p].stack) for p in addon.parents
+                 if p in loaded.graph.members]
+        if any(w is not None for w in waves):  # a new stack deploys no earlier than its parents
+            found["deploy_wave"] = max(w for w in waves if w is not None)
+        found["addons"] = CommentedSeq()
+        stacks.append(found)
+    found.setdefault("addons", CommentedSeq()).append(entry)
+    files[document] = _dump(yaml, data)
+    message = options.message or (f"kaddons: install add-on {addon.name} (chart {addon.chart} {addon.version}) in "
+                                  f"stack {stack}\n")
+    return _edit_and_apply(document, files, ApplyOptions(options.engine, options.git_url, message, options.dry_run),
+                           preflight)
+
+
+def uninstall_addon(document: Path, name: str, *, force: bool = False, options: ApplyOptions,
+                    preflight: Preflight | None = None) -> ApplyResult:
+    """Remove add-on ``name`` from its declaring file (and its values file), re-attaching the members that name
+    it as parent to its own parents (``force``; without it, such members are an error naming them), and apply."""
+    from ruamel.yaml.comments import CommentedMap
+
+    from kaddons.addons._yaml import round_trip_yaml
+
+    loaded = load_cluster(document)
+    source = _source(loaded, name)
+    key = ("addon", name)
+    member = loaded.graph.members[key]
+    children = sorted((m for m in loaded.graph.members.values() if key in m.parents), key=lambda m: (m.kind, m.name))
+    if children and not force:
+        names = ", ".join(f"{c.kind} {c.name}" for c in children)
+        raise UsageError(f"add-on {name!r} is the parent of {names}: --force re-attaches them to its parents")
+    yaml = round_trip_yaml()
+    texts: dict[Path, Any] = {}
+
+    def data_of(path: Path) -> Any:
+        if path not in texts:
+            texts[path] = yaml.load(path.read_text(encoding="utf-8"))
+        return texts[path]
+
+    for child in children:
+        child_source = loaded.sources[(child.kind, child.name)]
+        entry = _entry(data_of(child_source.file), child_source.path)
+        kept = [p for p in entry.get("parents") or [] if _parent_key(p) != key]
+        for kind, parent in member.parents:
+            if all(_parent_key(p) != (kind, parent) for p in kept):
+                kept.append(CommentedMap({kind: parent}))
+        entry["parents"] = kept
+    container = data_of(source.file)
+    for step in source.path[:-1]:
+        container = container[step]
+    if source.path:
+        del container[source.path[-1]]
+    else:  # an included file holding this one add-on: the file goes
+        texts[source.file] = None
+    files = {path: _dump(yaml, data) for path, data in texts.items() if data is not None}
+    removed = [path for path, data in texts.items() if data is None]
+    root = loaded.repository.resolve()
+    repo_removed = [p.resolve().relative_to(root).as_posix() for p in removed]
+    if source.content_file is not None:
+        repo_removed.append(source.content_file.relative_to(root).as_posix())
+        removed.append(source.content_file)
+    message = options.message or f"kaddons: uninstall add-on {name}\n"
+    before: dict[Path, str | None] = {path: path.read_text(encoding="utf-8") for path in removed}
+    for path in removed:
+        path.unlink()
+    try:
+        result = _edit_and_apply(document, files, ApplyOptions(options.engine, options.git_url, message,
+                                                               options.dry_run, tuple(repo_removed)), preflight)
+    except BaseException:
+        _restore(before)
+        raise
+    if options.dry_run:
+        _restore(before)
+    return result
+
+
+def _parent_key(parent: Any) -> tuple[str, str] | None:
+    if not isinstance(parent, dict):
+        return None
+    if "kind" in parent and "name" in parent:
+        return str(parent["kind"]).lower(), str(parent["name"])
+    for kind in ("addon", "manifest"):
+        if kind in parent:
+            return kind, str(parent[kind])
+    return None
