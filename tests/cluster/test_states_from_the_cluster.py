@@ -101,3 +101,36 @@ def test_no_cluster_and_an_unreachable_one(tmp_path: Path) -> None:
 def test_emulator_is_a_real_http_api(tmp_path: Path) -> None:
     with run_kube_api() as api:
         assert isinstance(api, KubeAPI) and api.url.startswith("http://127.0.0.1:")
+
+
+def test_events_newest_first_from_both_apis(tmp_path: Path) -> None:
+    repo = _repo(tmp_path)
+    with run_kube_api() as api:
+        api.add("events", {"apiVersion": "v1", "kind": "Event",
+                           "metadata": {"name": "e1", "namespace": "headlamp"},
+                           "involvedObject": {"kind": "Pod", "name": "headlamp-abc", "namespace": "headlamp"},
+                           "type": "Warning", "reason": "BackOff", "message": "Back-off restarting failed container",
+                           "count": 7, "lastTimestamp": "2026-12-03T10:00:00Z"})
+        api.add("events", {"apiVersion": "events.k8s.io/v1", "kind": "Event",
+                           "metadata": {"name": "e2", "namespace": "headlamp"},
+                           "regarding": {"kind": "Deployment", "name": "headlamp", "namespace": "headlamp"},
+                           "type": "Normal", "reason": "ScalingReplicaSet", "note": "Scaled up to 2",
+                           "eventTime": "2026-12-03T10:05:00.000000Z"})
+        api.add("events", {"apiVersion": "v1", "kind": "Event", "metadata": {"name": "e3", "namespace": "other"},
+                           "involvedObject": {"kind": "Pod", "name": "x", "namespace": "other"},
+                           "type": "Warning", "reason": "Failed", "message": "not ours"})
+        config = write_kubeconfig(tmp_path / "kubeconfig", api.url)
+        env = {**os.environ, "KUBECONFIG": str(config)}
+
+        def events(*args: str) -> list[dict[str, Any]]:
+            done = subprocess.run([sys.executable, "-m", "kaddons", "cluster", "events", "-o", "json", *args],
+                                  cwd=repo, env=env, capture_output=True, text=True, timeout=60, check=False)
+            assert done.returncode == 0, done.stderr
+            return list(json.loads(done.stdout))
+
+        every = events()
+        warnings = events("--type", "Warning")
+        one = events("--for", "Deployment/headlamp")
+    assert [e["reason"] for e in every] == ["ScalingReplicaSet", "BackOff"]  # newest first; "other" is not ours
+    assert [(e["object"], e["count"]) for e in warnings] == [("Pod/headlamp-abc", 7)]
+    assert [e["message"] for e in one] == ["Scaled up to 2"]

@@ -519,3 +519,25 @@ def addons_uninstall(options: RegistryOptions, name: Annotated[str, typer.Argume
     result = uninstall_addon(_document(file), name, force=force, options=ApplyOptions(dry_run=dry_run),
                              preflight=_preflight(mirror, options, strict))
     _report(result, dry_run, f"add-on {name} uninstalled")
+
+
+@cluster_app.command("events")
+def events_command(
+    file: FileOption = None,
+    of: Annotated[str | None, typer.Option("--for", metavar="KIND/NAME", show_default=False,
+                                           help="Only this object's events (Deployment/headlamp).")] = None,
+    kind: Annotated[str | None, typer.Option("--type", metavar="Warning|Normal", show_default=False,
+                                             help="Only events of this type.")] = None,
+    context: ContextOption = None, kubeconfig: KubeconfigOption = None, output: FormatOption = "table",
+) -> None:
+    """The events of the namespaces the document's add-ons and manifests live in, newest first (core/v1 and
+    events.k8s.io/v1 merged)."""
+    from kaddons.cluster.events import cluster_events, namespaces_of
+    from kaddons.cluster.kube import ClusterReader
+
+    loaded = _load(file, None)
+    reader = ClusterReader(context=context, kubeconfig=kubeconfig)
+    rows = [{"time": e.time, "type": e.type, "reason": e.reason, "object": e.object, "namespace": e.namespace,
+             "count": e.count, "message": e.message}
+            for e in cluster_events(reader, namespaces_of(loaded), of=of, kind=kind)]
+    _print(rows, output, ["time", "type", "reason", "object", "count", "message"])

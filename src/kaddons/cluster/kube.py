@@ -63,11 +63,17 @@ class ClusterReader:
         from lightkube import ApiError
         from lightkube.generic_resource import create_namespaced_resource
 
-        resource = create_namespaced_resource(group, version, kind, plural)
+        resource: Any
+        if group == "" and kind == "Event":
+            from lightkube.resources.core_v1 import Event as resource  # the core group has no generic form
+        elif group == "events.k8s.io" and kind == "Event":
+            from lightkube.resources.events_v1 import Event as resource
+        else:
+            resource = create_namespaced_resource(group, version, kind, plural)
         try:
             selector: dict[str, Any] = dict(labels or {})
             found = self._client.list(resource, namespace=namespace or "*", labels=selector)
-            return [dict(item.to_dict()) for item in found]  # type: ignore[no-untyped-call]
+            return [dict(item.to_dict()) for item in found]
         except ApiError as err:
             status = err.status.code
             if status == 404:
