@@ -309,3 +309,31 @@ def test_a_cancelled_rotation_goes_back_to_the_old_key(clone: tuple[str, Path], 
     assert out.returncode != 0  # the new key no longer opens it
     no_rotation = kaddons("sops", "rotate", "--confirm", cwd=work, env=env)
     assert no_rotation.returncode == 2 and "no key rotation is under way" in no_rotation.stderr
+
+
+def test_the_argocd_plugin_script_decrypts_a_manifest(clone: tuple[str, Path], tmp_path: Path,
+                                                      env: dict[str, str]) -> None:
+    """The kaddons-helm-sops plugin's own generate script, run with sh as the repo server would run it (the
+    manifest mode; the Helm mode needs a helm binary, which these machines lack), on the rendered tree."""
+    _url, work = clone
+    assert kaddons("sops", "keygen", cwd=work, env=env).returncode == 0
+    (work / "clusters/edge/manifests/db-secret.yaml").write_text(
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: db\n  namespace: headlamp\n"
+        f"stringData:\n  password: '{SECRET}'\n")
+    document = work / "clusters/edge/cluster.yaml"
+    document.write_text(document.read_text().replace(
+        "        - name: ns-kyverno\n",
+        "        - name: db-secret\n          from_file: manifests/db-secret.yaml\n"
+        "          parents: [{manifest: ns-headlamp}]\n        - name: ns-kyverno\n"))
+    assert kaddons("cluster", "encrypt", "manifest", "db-secret", "--all-data", cwd=work, env=env).returncode == 0
+    assert kaddons("cluster", "render", "--write", cwd=work, env=env).returncode == 0
+    [configmap] = YAML(typ="safe").load_all(
+        (work / "clusters/edge/argocd/bootstrap/kaddons-helm-sops-plugin.yaml").read_text())
+    plugin = YAML(typ="safe").load(configmap["data"]["plugin.yaml"])
+    command = plugin["spec"]["generate"]["command"] + plugin["spec"]["generate"]["args"]
+    [app] = YAML(typ="safe").load_all((work / "clusters/edge/argocd/apps/manifest-db-secret.yaml").read_text())
+    plugin_env = {f"ARGOCD_ENV_{e['name']}": e["value"] for e in app["spec"]["source"]["plugin"]["env"]}
+    out = run(command, work / app["spec"]["source"]["path"], {**env, **plugin_env})
+    assert out.returncode == 0, out.stderr
+    [secret] = YAML(typ="safe").load_all(out.stdout)
+    assert secret["stringData"]["password"] == SECRET and "sops" not in secret
