@@ -10,25 +10,18 @@ import shutil
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from ruamel.yaml import YAML
 
-from tests.helpers.git_remote import GIT_ENV, GitDaemon, git, run_git_daemon
+from tests.helpers.git_remote import GIT_ENV, GitDaemon, git
 from tests.helpers.http_server import StaticServer
 from tests.stacks.conftest import mirrors_file
+from tests.stacks.test_apply import _seeded, daemon  # noqa: F401  (the git daemon fixture)
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "gitops"
 SECRET = "hunter2-do-not-leak-7f3a"
 SOPS = Path(sys.executable).with_name("sops")
-
-
-@pytest.fixture(scope="module")
-def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GitDaemon]:
-    with run_git_daemon(tmp_path_factory.mktemp("remotes")) as running:
-        yield running
 
 
 @pytest.fixture
@@ -48,17 +41,21 @@ def kaddons(*args: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedP
 
 
 @pytest.fixture
-def clone(daemon: GitDaemon, tmp_path: Path) -> tuple[str, Path]:
-    url = daemon.create(f"secrets-{uuid.uuid4().hex[:12]}")
-    seed = tmp_path / "seed"
-    shutil.copytree(EXAMPLE, seed)
-    git("init", "--quiet", "-b", "main", cwd=seed)
-    git("add", "-A", cwd=seed)
-    git("commit", "--quiet", "-m", "the cluster document", cwd=seed)
-    git("push", "--quiet", url, "main", cwd=seed)
-    work = tmp_path / "work"
-    git("clone", "--quiet", url, str(work))
-    return url, work
+def clone(daemon: GitDaemon, tmp_path: Path) -> tuple[str, Path]:  # noqa: F811
+    return _seeded(daemon, tmp_path, f"secrets-{uuid.uuid4().hex[:12]}")
+
+
+def _add_secret_manifest(work: Path, name: str, secret: str) -> None:
+    """A Secret manifest file (``manifests/<name>.yaml``, ``metadata.name`` the name's first part) declared in the
+    platform stack, a child of the ns-headlamp manifest."""
+    (work / f"clusters/edge/manifests/{name}.yaml").write_text(
+        f"apiVersion: v1\nkind: Secret\nmetadata:\n  name: {name.split('-')[0]}\n  namespace: headlamp\n"
+        f"type: Opaque\n{secret}")
+    document = work / "clusters/edge/cluster.yaml"
+    document.write_text(document.read_text().replace(
+        "        - name: ns-kyverno\n",
+        f"        - name: {name}\n          from_file: manifests/{name}.yaml\n"
+        "          parents: [{manifest: ns-headlamp}]\n        - name: ns-kyverno\n"))
 
 
 def assert_never_in_history(url: str, tmp_path: Path, *secrets: str) -> None:
@@ -219,14 +216,7 @@ def test_a_secret_manifest_encrypted_with_all_data(clone: tuple[str, Path], tmp_
                                                    env: dict[str, str]) -> None:
     url, work = clone
     assert kaddons("sops", "keygen", cwd=work, env=env).returncode == 0
-    (work / "clusters/edge/manifests/registry-secret.yaml").write_text(
-        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: registry\n  namespace: headlamp\ntype: Opaque\n"
-        f"stringData:\n  .dockerconfigjson: '{SECRET}'\n  user: bot\n")
-    document = work / "clusters/edge/cluster.yaml"
-    document.write_text(document.read_text().replace(
-        "        - name: ns-kyverno\n",
-        "        - name: registry-secret\n          from_file: manifests/registry-secret.yaml\n"
-        "          parents: [{manifest: ns-headlamp}]\n        - name: ns-kyverno\n"))
+    _add_secret_manifest(work, "registry-secret", f"stringData:\n  .dockerconfigjson: '{SECRET}'\n  user: bot\n")
     warned = kaddons("cluster", "validate", "--strict-secrets", cwd=work, env=env)
     assert warned.returncode == 2 and "Secret 'registry' holds plaintext stringData" in warned.stderr
     done = kaddons("cluster", "encrypt", "manifest", "registry-secret", "--all-data", cwd=work, env=env)
@@ -317,14 +307,7 @@ def test_the_argocd_plugin_script_decrypts_a_manifest(clone: tuple[str, Path], t
     manifest mode; the Helm mode needs a helm binary, which these machines lack), on the rendered tree."""
     _url, work = clone
     assert kaddons("sops", "keygen", cwd=work, env=env).returncode == 0
-    (work / "clusters/edge/manifests/db-secret.yaml").write_text(
-        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: db\n  namespace: headlamp\n"
-        f"stringData:\n  password: '{SECRET}'\n")
-    document = work / "clusters/edge/cluster.yaml"
-    document.write_text(document.read_text().replace(
-        "        - name: ns-kyverno\n",
-        "        - name: db-secret\n          from_file: manifests/db-secret.yaml\n"
-        "          parents: [{manifest: ns-headlamp}]\n        - name: ns-kyverno\n"))
+    _add_secret_manifest(work, "db-secret", f"stringData:\n  password: '{SECRET}'\n")
     assert kaddons("cluster", "encrypt", "manifest", "db-secret", "--all-data", cwd=work, env=env).returncode == 0
     assert kaddons("cluster", "render", "--write", cwd=work, env=env).returncode == 0
     [configmap] = YAML(typ="safe").load_all(

@@ -13,6 +13,7 @@ import tempfile
 from pathlib import Path
 from typing import Protocol
 
+from kaddons._paths import cache_home
 from kaddons.errors import DigestMismatchError, KaddonsError
 from kaddons.oci.digest import encoded, validate_digest
 
@@ -32,8 +33,7 @@ def default_cache_dir() -> Path:
     given = os.environ.get("KADDONS_CACHE_DIR")
     if given:
         return Path(given) / "charts"
-    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(cache) / "kaddons" / "charts"
+    return cache_home() / "kaddons" / "charts"
 
 
 class ChartCache:

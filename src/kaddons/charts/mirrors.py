@@ -14,6 +14,7 @@ import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
+from kaddons._paths import config_home
 from kaddons.errors import ClusterDocumentError, UsageError
 
 __all__ = ["Mirrors", "default_mirrors_file", "load_mirrors"]
@@ -50,8 +51,7 @@ def default_mirrors_file() -> Path:
     given = os.environ.get("KADDONS_MIRRORS_FILE")
     if given:
         return Path(given)
-    config = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
-    return Path(config) / "kaddons" / "mirrors.yaml"
+    return config_home() / "kaddons" / "mirrors.yaml"
 
 
 def load_mirrors(flags: Iterable[str] = (), file: Path | None = None) -> Mirrors:

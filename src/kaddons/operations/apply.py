@@ -139,6 +139,7 @@ def _apply(copy: WorkingCopy, document: Path, options: ApplyOptions, preflight: 
         if _sha256(data) != digest:
             raise GitError(f"{path} changed while kaddons was reading it: apply again")
         inputs[path.relative_to(copy.root).as_posix()] = data
+    ids = {path: copy.blob_id(data) for path, data in inputs.items()}
     cluster = loaded.document.metadata.name
     generated = f"clusters/{cluster}/{engine}"
     result = ApplyResult(cluster, engine, str(upstream), warnings=list(loaded.warnings))
@@ -148,7 +149,7 @@ def _apply(copy: WorkingCopy, document: Path, options: ApplyOptions, preflight: 
         local = copy.head()
         base = _base(copy, local, remote, upstream)
         edits: dict[str, bytes | None] = {path: data for path, data in inputs.items()
-                                          if data != copy.file_at(local, path)}
+                                          if ids[path] != copy.file_id(local, path)}
         edits.update({path: None for path in options.removed if copy.file_at(base, path) is not None})
         _check_conflicts(copy, edits, local, base, upstream)
         if base == local:
@@ -203,7 +204,7 @@ def _check_conflicts(copy: WorkingCopy, edits: dict[str, bytes | None], local: O
     if base == local:
         return
     both = [p for p, data in edits.items()
-            if copy.file_at(base, p) not in (copy.file_at(local, p), data)]
+            if copy.file_id(base, p) not in (copy.file_id(local, p), None if data is None else copy.blob_id(data))]
     if both:
         raise GitError(f"{', '.join(sorted(both))} changed both here and on {upstream}: commit your change, "
                        "git pull --rebase, then apply again")

@@ -148,7 +148,7 @@ def _history(copy: WorkingCopy, paths: list[str], limit: int) -> list[Change]:
     walker.simplify_first_parent()
     for commit in walker:
         parent = commit.parents[0].id if commit.parents else None
-        if any(copy.file_at(commit.id, p) != copy.file_at(parent, p) for p in paths):
+        if any(copy.file_id(commit.id, p) != copy.file_id(parent, p) for p in paths):
             when = datetime.fromtimestamp(commit.commit_time, UTC).isoformat().replace("+00:00", "Z")
             changes.append(Change(str(commit.id), when, f"{commit.author.name} <{commit.author.email}>",
                                   commit.message.splitlines()[0] if commit.message else ""))

@@ -181,6 +181,21 @@ class WorkingCopy:
                         found.append((f"clusters/{cluster.name}/{engine.name}/{name}", bytes(blob.data)))
         return found
 
+    def file_id(self, commit: pygit2.Oid | None, path: str) -> pygit2.Oid | None:
+        """The blob id of the file ``path`` in ``commit``, or ``None``: comparing ids reads no blob."""
+        if commit is None:
+            return None
+        try:
+            entry = self.repo[commit].peel(pygit2.Tree)[path]
+        except KeyError:
+            return None
+        return entry.id if entry.type_str == "blob" else None
+
+    @staticmethod
+    def blob_id(data: bytes) -> pygit2.Oid:
+        """The id ``data`` has (or would have) as a blob."""
+        return pygit2.hash(data)
+
     def tree_of(self, commit: pygit2.Oid | None) -> pygit2.Oid | None:
         """The tree of ``commit``, or ``None`` for no commit."""
         return None if commit is None else self.repo[commit].peel(pygit2.Tree).id

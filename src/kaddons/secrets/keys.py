@@ -14,6 +14,7 @@ import os
 import re
 from pathlib import Path
 
+from kaddons._paths import config_home
 from kaddons.errors import ClusterDocumentError, UsageError
 
 __all__ = ["RECIPIENT", "SOPS_CONFIG", "default_key_file", "keygen", "parse_recipients", "read_recipients",
@@ -30,8 +31,7 @@ def default_key_file() -> Path:
     given = os.environ.get("SOPS_AGE_KEY_FILE")
     if given:
         return Path(given)
-    config = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
-    return Path(config) / "sops" / "age" / "keys.txt"
+    return config_home() / "sops" / "age" / "keys.txt"
 
 
 def keygen(key_file: Path) -> str:

@@ -15,6 +15,7 @@ DEGRADED = "Degraded"
 UNKNOWN = "Unknown"
 HEALTH_ORDER = (HEALTHY, SUSPENDED, PROGRESSING, MISSING, DEGRADED, UNKNOWN)
 """From the most healthy to the least: a parent shows the worst of its children."""
+_RANK = {code: i for i, code in enumerate(HEALTH_ORDER)}
 
 
 @dataclass(frozen=True)
@@ -27,5 +28,4 @@ class Health:
 
 def worse(current: str, new: str) -> bool:
     """``new`` is a worse status than ``current`` (an unknown code counts as the best, as in Argo CD)."""
-    rank = {code: i for i, code in enumerate(HEALTH_ORDER)}
-    return rank.get(new, 0) > rank.get(current, 0)
+    return _RANK.get(new, 0) > _RANK.get(current, 0)
