@@ -9,12 +9,18 @@ not installed) lists as empty.
 from __future__ import annotations
 
 import os
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from kaddons.errors import ClusterError
 
-__all__ = ["ClusterReader", "kubeconfig_path"]
+__all__ = ["ClusterReader", "WatchExpired", "kubeconfig_path"]
+
+
+class WatchExpired(ClusterError):
+    """A WATCH was asked to resume from a resourceVersion the server no longer has (410 Gone): LIST again."""
 
 
 def kubeconfig_path(given: Path | None = None) -> Path | None:
@@ -59,32 +65,96 @@ class ClusterReader:
 
     def list(self, group: str, version: str, kind: str, plural: str, *, namespace: str | None = None,
              labels: dict[str, str] | None = None) -> list[dict[str, Any]]:
-        """Every object of a (namespaced) resource, optionally in one ``namespace`` and with ``labels``."""
-        from lightkube import ApiError
-        from lightkube.generic_resource import create_namespaced_resource
+        """Every object of a (namespaced) resource, optionally in one ``namespace`` and with ``labels``; a
+        resource the cluster does not serve is empty. Raises :class:`ClusterError`."""
+        return self.list_at(group, version, kind, plural, namespace=namespace, labels=labels)[0]
 
-        resource: Any
-        if group == "" and kind == "Event":
-            from lightkube.resources.core_v1 import Event as resource  # the core group has no generic form
-        elif group == "events.k8s.io" and kind == "Event":
-            from lightkube.resources.events_v1 import Event as resource
-        else:
-            resource = create_namespaced_resource(group, version, kind, plural)
+    def list_at(self, group: str, version: str, kind: str, plural: str, *, namespace: str | None = None,
+                labels: dict[str, str] | None = None) -> tuple[list[dict[str, Any]], str | None]:
+        """:meth:`list` and the collection's ``resourceVersion`` to WATCH from (``None`` when the cluster does not
+        serve the resource)."""
+        from lightkube import ApiError, NotReadyError
+
         try:
-            selector: dict[str, Any] = dict(labels or {})
-            found = self._client.list(resource, namespace=namespace or "*", labels=selector)
-            return [dict(item.to_dict()) for item in found]
+            found = self._client.list(_resource(group, version, kind, plural), namespace=namespace or "*",
+                                      labels=dict(labels or {}))
+            items = [dict(item.to_dict()) if hasattr(item, "to_dict") else dict(item) for item in found]
+            try:
+                return items, found.resourceVersion
+            except NotReadyError:  # the server sent no version: nothing to resume from
+                return items, None
         except ApiError as err:
-            status = err.status.code
-            if status == 404:
-                return []
-            if status in (401, 403):
-                raise ClusterError(f"{self.where} refused to list {plural}.{group} (HTTP {status}): the reader needs "
-                                   "get/list/watch on it (the ClusterRole of the bootstrap)") from None
-            raise ClusterError(f"{self.where}: listing {plural}.{group} failed: HTTP {status} {err}") from None
+            if err.status.code == 404:
+                return [], None
+            raise self._api_error(err, "list", plural, group) from None
         except _transport_errors() as err:
-            raise ClusterError(f"cannot reach the cluster of {self.where}: {' '.join(str(err).split()) or type(err)}: "
-                               "check the context (--context) and that the API server is up") from None
+            raise self._unreachable(err) from None
+
+    def watch(self, group: str, version: str, kind: str, plural: str, resource_version: str, *,
+              namespace: str | None = None, labels: dict[str, str] | None = None,
+              server_timeout: int = 300) -> Iterator[tuple[str, dict[str, Any]]]:
+        """The changes after ``resource_version`` as ``(type, object)``: ADDED, MODIFIED, DELETED (BOOKMARKs are
+        not passed on). Streams that the server ends after ``server_timeout`` seconds are resumed from the last
+        version seen. Raises :class:`WatchExpired` on 410 Gone, :class:`ClusterError` otherwise."""
+        from lightkube import ApiError
+
+        try:
+            for event, obj in self._client.watch(_resource(group, version, kind, plural), namespace=namespace or "*",
+                                                 labels=dict(labels or {}), resource_version=resource_version,
+                                                 server_timeout=server_timeout):
+                if event != "BOOKMARK":
+                    yield event, dict(obj.to_dict()) if hasattr(obj, "to_dict") else dict(obj)
+        except ApiError as err:
+            if err.status.code == 410:
+                raise WatchExpired(f"{self.where}: watching {plural}.{group} from resourceVersion "
+                                   f"{resource_version}: {err.status.message or 'expired'}") from None
+            raise self._api_error(err, "watch", plural, group) from None
+        except _transport_errors() as err:
+            raise self._unreachable(err) from None
+
+    def close(self) -> None:
+        """Close the connections (an open WATCH ends with :class:`ClusterError`)."""
+        self._client._client.close()
+
+    def _api_error(self, err: Any, verb: str, plural: str, group: str) -> ClusterError:
+        status = err.status.code
+        if status in (401, 403):
+            return ClusterError(f"{self.where} refused to {verb} {plural}.{group} (HTTP {status}): the reader needs "
+                                "get/list/watch on it (the ClusterRole of the bootstrap)")
+        return ClusterError(f"{self.where}: {verb} {plural}.{group} failed: HTTP {status} {err}")
+
+    def _unreachable(self, err: BaseException) -> ClusterError:
+        return ClusterError(f"cannot reach the cluster of {self.where}: {' '.join(str(err).split()) or type(err)}: "
+                            "check the context (--context) and that the API server is up")
+
+
+_RESOURCES: dict[tuple[str, str, str, str], Any] = {}
+_RESOURCES_LOCK = threading.Lock()
+
+
+def _resource(group: str, version: str, kind: str, plural: str) -> Any:
+    """lightkube's class for a namespaced resource; objects stay plain data (no model decoding). Made once per
+    resource: lightkube's registry does not find a core-group class it made (it looks up ``/v1``), so a second
+    one would be refused."""
+    with _RESOURCES_LOCK:
+        key = (group, version, kind, plural)
+        if key not in _RESOURCES:
+            _RESOURCES[key] = _new_resource(group, version, kind, plural)
+        return _RESOURCES[key]
+
+
+def _new_resource(group: str, version: str, kind: str, plural: str) -> Any:
+    from lightkube.generic_resource import create_namespaced_resource
+
+    if group == "" and kind == "Event":
+        from lightkube.resources.core_v1 import Event  # registered by lightkube itself under v1/Event
+
+        return Event
+    if group == "events.k8s.io" and kind == "Event":
+        from lightkube.resources.events_v1 import Event as NewEvent
+
+        return NewEvent
+    return create_namespaced_resource(group, version, kind, plural)
 
 
 def _transport_errors() -> tuple[type[BaseException], ...]:
