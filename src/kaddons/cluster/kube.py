@@ -8,6 +8,7 @@ not installed) lists as empty.
 
 from __future__ import annotations
 
+import builtins
 import os
 import threading
 from collections.abc import Iterator
@@ -70,7 +71,7 @@ class ClusterReader:
         return self.list_at(group, version, kind, plural, namespace=namespace, labels=labels)[0]
 
     def list_at(self, group: str, version: str, kind: str, plural: str, *, namespace: str | None = None,
-                labels: dict[str, str] | None = None) -> tuple[list[dict[str, Any]], str | None]:
+                labels: dict[str, str] | None = None) -> tuple[builtins.list[dict[str, Any]], str | None]:
         """:meth:`list` and the collection's ``resourceVersion`` to WATCH from (``None`` when the cluster does not
         serve the resource)."""
         from lightkube import ApiError, NotReadyError
@@ -114,7 +115,7 @@ class ClusterReader:
 
     def close(self) -> None:
         """Close the connections (an open WATCH ends with :class:`ClusterError`)."""
-        self._client._client.close()
+        self._client.close()
 
     def _api_error(self, err: Any, verb: str, plural: str, group: str) -> ClusterError:
         status = err.status.code
