@@ -223,10 +223,14 @@ class ClusterCache:
         """The lock held while stores change: hold it to read several stores at one moment."""
         return self._changed
 
-    def stop(self) -> None:
-        """End the informers: their open watches are closed."""
+    def stop(self, wait: float = 1.0) -> None:
+        """End the informers, waiting up to ``wait`` seconds for their threads. A watch blocked on a silent stream
+        ends when the server closes it (its ``timeoutSeconds``) or the process exits: the threads are daemons."""
+        import time
+
         self._stop.set()
         self.reader.close()
+        deadline = time.monotonic() + wait
         for thread in self._threads:
-            thread.join(5)
+            thread.join(max(0.0, deadline - time.monotonic()))
         self._threads.clear()
