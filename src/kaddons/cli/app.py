@@ -16,7 +16,15 @@ from typer._click import exceptions as click_errors  # typer's own click: its us
 from kaddons import __version__
 from kaddons.errors import KaddonsError
 
-from . import _interrupted_while_starting, addons, agent, importing, oci, packaging
+from . import (
+    _interrupted_while_starting,
+    addons,
+    agent,
+    cluster_state,  # noqa: F401  (registers its commands on cluster_app)
+    importing,
+    oci,
+    packaging,
+)
 from . import sync as sync_cli
 from .cluster import cluster_app
 from .gitops import gitops_app

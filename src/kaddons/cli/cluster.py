@@ -6,7 +6,6 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -194,53 +193,6 @@ def stacks_list(file: FileOption = None, repo: RepoOption = None, output: Format
     rows = [{"name": s.name, "deployWave": s.deploy_wave, "addons": len(s.addons), "manifests": len(s.manifests),
              "description": s.description} for s in document.spec.stacks]
     _print(rows, output, ["name", "deployWave", "addons", "manifests", "description"])
-
-
-ContextOption = Annotated[str | None, typer.Option("--context", show_default=False,
-                                                   help="The kubeconfig context \\[default: the current one].")]
-KubeconfigOption = Annotated[Path | None, typer.Option(
-    "--kubeconfig", dir_okay=False, show_default=False,
-    help="The kubeconfig \\[default: $KUBECONFIG, else ~/.kube/config; in a pod, its service account].")]
-OfflineOption = Annotated[bool, typer.Option("--offline", help="Do not read the cluster: no state column.")]
-
-
-@addons_app.command("list")
-def addons_list(file: FileOption = None, repo: RepoOption = None, output: FormatOption = "table",
-                engine: EngineOption = None, context: ContextOption = None, kubeconfig: KubeconfigOption = None,
-                offline: OfflineOption = False) -> None:
-    """The declared add-ons: name, stack, chart, version, source, namespace, parents, depth, and their state
-    in the cluster (Pending, Deploying, Synced, Degraded, OutOfSync, Unknown) read from the engine's objects.
-    Without any kubeconfig the state is left out, with a warning; a cluster that cannot be read is exit 5."""
-    loaded = _load(file, repo)
-    states: dict[tuple[str, str], Any] | None = None
-    if not offline:
-        from kaddons.cluster.kube import ClusterReader, kubeconfig_path
-
-        if kubeconfig_path(kubeconfig) is None and not os.environ.get("KUBERNETES_SERVICE_HOST"):
-            typer.echo("warning: no kubeconfig ($KUBECONFIG, ~/.kube/config): states not read (--kubeconfig FILE, or "
-                       "--offline to say so)", err=True)
-        else:
-            from kaddons.cluster.status import member_states
-
-            reader = ClusterReader(context=context, kubeconfig=kubeconfig)
-            states = member_states(loaded, reader, engine or loaded.document.spec.kaddons.engine)
-    rows = []
-    for stack in loaded.document.spec.stacks:
-        for addon in stack.addons:
-            member = loaded.graph.members[("addon", addon.name)]
-            row: dict[str, Any] = {
-                "name": addon.name, "stack": stack.name, "chart": addon.chart_name, "version": addon.chart_version,
-                "source": addon.source_url, "namespace": addon.namespace,
-                "parents": ",".join(f"{k}:{n}" for k, n in member.parents) or None, "depth": member.depth}
-            if states is not None:
-                state = states[("addon", addon.name)]
-                row["state"], row["reason"] = state.state, state.reason
-            rows.append(row)
-    columns = ["name", "stack", "chart", "version", "source", "namespace", "parents", "depth"]
-    if states is not None:
-        columns = ["name", "stack", "chart", "version", "namespace", "state", "reason"] if output == "table" else [
-            *columns, "state", "reason"]
-    _print(rows, output, columns)
 
 
 @cluster_app.command("render")
@@ -519,25 +471,3 @@ def addons_uninstall(options: RegistryOptions, name: Annotated[str, typer.Argume
     result = uninstall_addon(_document(file), name, force=force, options=ApplyOptions(dry_run=dry_run),
                              preflight=_preflight(mirror, options, strict))
     _report(result, dry_run, f"add-on {name} uninstalled")
-
-
-@cluster_app.command("events")
-def events_command(
-    file: FileOption = None,
-    of: Annotated[str | None, typer.Option("--for", metavar="KIND/NAME", show_default=False,
-                                           help="Only this object's events (Deployment/headlamp).")] = None,
-    kind: Annotated[str | None, typer.Option("--type", metavar="Warning|Normal", show_default=False,
-                                             help="Only events of this type.")] = None,
-    context: ContextOption = None, kubeconfig: KubeconfigOption = None, output: FormatOption = "table",
-) -> None:
-    """The events of the namespaces the document's add-ons and manifests live in, newest first (core/v1 and
-    events.k8s.io/v1 merged)."""
-    from kaddons.cluster.events import cluster_events, namespaces_of
-    from kaddons.cluster.kube import ClusterReader
-
-    loaded = _load(file, None)
-    reader = ClusterReader(context=context, kubeconfig=kubeconfig)
-    rows = [{"time": e.time, "type": e.type, "reason": e.reason, "object": e.object, "namespace": e.namespace,
-             "count": e.count, "message": e.message}
-            for e in cluster_events(reader, namespaces_of(loaded), of=of, kind=kind)]
-    _print(rows, output, ["time", "type", "reason", "object", "count", "message"])

@@ -49,11 +49,14 @@ class Kind:
 
 @dataclass(frozen=True)
 class Watched:
-    """What one informer keeps: a :class:`Kind`, in one ``namespace`` (``None``: all) with ``labels``."""
+    """What one informer keeps: a :class:`Kind`, in one ``namespace`` (``None``: all) with ``labels``. An
+    ``optional`` one that cannot be read (no permission) is reported in :attr:`ClusterCache.errors` instead of
+    failing :meth:`ClusterCache.list_once`."""
 
     kind: Kind
     namespace: str | None = None
     labels: tuple[tuple[str, str], ...] = ()
+    optional: bool = False
 
 
 Listener = Callable[[Watched, str, dict[str, Any]], None]
@@ -155,6 +158,8 @@ class Informer:
                 if stop.is_set():
                     return
                 self.error = str(err)
+                if self.watched.optional:
+                    self.synced.set()  # as current as it can be: the error says why
                 stop.wait(pause)
                 pause = min(pause * 2, 30.0)
 
@@ -180,9 +185,15 @@ class ClusterCache:
             self._changed.notify_all()
 
     def list_once(self) -> None:
-        """One LIST per kind, no watch. Raises ClusterError (the cluster cannot be read)."""
+        """One LIST per kind, no watch. Raises ClusterError (the cluster cannot be read, or a kind that is not
+        ``optional``)."""
         for informer in self.informers.values():
-            informer.relist()
+            try:
+                informer.relist()
+            except ClusterError as err:
+                if not informer.watched.optional:
+                    raise
+                informer.error = str(err)
 
     def start(self) -> None:
         """An informer thread per kind (daemon threads; :meth:`stop` ends them)."""

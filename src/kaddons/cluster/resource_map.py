@@ -19,7 +19,7 @@ from typing import Any
 
 from .health import HEALTH_ORDER, Health, HealthRules, assess, worse
 
-__all__ = ["DEFAULT_CAP", "Node", "resource_map"]
+__all__ = ["DEFAULT_CAP", "Node", "ObjectIndex", "resource_map"]
 
 DEFAULT_CAP = 50
 _RANK = {status: i for i, status in enumerate(HEALTH_ORDER)}
@@ -72,48 +72,127 @@ def _sort_key(node: Node) -> tuple[int, str, str]:
     return (-_RANK.get(status, 0), node.kind, node.name)
 
 
-def resource_map(roots: Iterable[dict[str, Any]], objects: Iterable[dict[str, Any]], *,
-                 rules: HealthRules | None = None, cap: int = DEFAULT_CAP) -> list[Node]:
-    """The trees under ``roots`` (the add-on's own objects) through ``objects`` (every object that may be a
-    descendant: ReplicaSets, Pods, EndpointSlices ...), see the module."""
-    nodes: dict[str, Node] = {}
-    children: dict[str, list[str]] = defaultdict(list)
-    slices: dict[tuple[str, str], list[str]] = defaultdict(list)
-    everything = list(objects)
-    root_list = list(roots)
-    for obj in [*root_list, *everything]:
-        meta = _meta(obj)
-        uid = str(meta.get("uid") or f"{obj.get('kind')}/{meta.get('namespace')}/{meta.get('name')}")
-        if uid in nodes:
-            continue
-        nodes[uid] = Node(str(obj.get("kind") or ""), str(meta.get("name") or ""), meta.get("namespace"), uid,
-                          assess(obj, rules))
-        for owner in meta.get("ownerReferences") or []:
-            if isinstance(owner, dict) and owner.get("uid"):
-                children[str(owner["uid"])].append(uid)
-        labels = meta.get("labels") or {}
-        if obj.get("kind") == "EndpointSlice" and isinstance(labels, dict) and labels.get("kubernetes.io/service-name"):
-            slices[(str(meta.get("namespace")), str(labels["kubernetes.io/service-name"]))].append(uid)
-    for uid, node in nodes.items():
-        if node.kind == "Service":
-            children[uid].extend(slices.get((str(node.namespace), node.name), []))
+def _uid(obj: dict[str, Any]) -> str:
+    meta = _meta(obj)
+    return str(meta.get("uid") or f"{obj.get('kind')}/{meta.get('namespace')}/{meta.get('name')}")
 
-    def build(uid: str, seen: frozenset[str]) -> Node:
-        node = nodes[uid]
-        kids = [build(child, seen | {uid}) for child in dict.fromkeys(children.get(uid, [])) if child not in seen]
+
+@dataclass
+class _Entry:
+    node: Node
+    owners: tuple[str, ...]
+    slice_of: tuple[str, str] | None
+
+
+class ObjectIndex:
+    """Objects with their own health and the edges between them, kept as objects come and go (a watch event is
+    :meth:`put` or :meth:`remove`, O(1)), so a map is built from the index without a pass over every object.
+    Objects are found by uid (:meth:`uid_of` finds one by kind, namespace and name)."""
+
+    def __init__(self, rules: HealthRules | None = None) -> None:
+        self.rules = rules
+        self._entries: dict[str, _Entry] = {}
+        self._children: dict[str, dict[str, None]] = defaultdict(dict)
+        self._slices: dict[tuple[str, str], dict[str, None]] = defaultdict(dict)
+        self._names: dict[tuple[str, str, str], str] = {}
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __contains__(self, uid: str) -> bool:
+        return uid in self._entries
+
+    def put(self, obj: dict[str, Any]) -> str:
+        """Add or replace ``obj`` (its health assessed now); its uid."""
+        uid = _uid(obj)
+        if uid in self._entries:
+            self.remove(obj)
+        meta = _meta(obj)
+        kind, name, namespace = str(obj.get("kind") or ""), str(meta.get("name") or ""), meta.get("namespace")
+        owners = tuple(str(o["uid"]) for o in meta.get("ownerReferences") or [] if isinstance(o, dict) and o.get("uid"))
+        labels = meta.get("labels") or {}
+        slice_of = None
+        if kind == "EndpointSlice" and isinstance(labels, dict) and labels.get("kubernetes.io/service-name"):
+            slice_of = (str(namespace), str(labels["kubernetes.io/service-name"]))
+            self._slices[slice_of][uid] = None
+        for owner in owners:
+            self._children[owner][uid] = None
+        self._entries[uid] = _Entry(Node(kind, name, namespace, uid, assess(obj, self.rules)), owners, slice_of)
+        self._names[(kind, str(namespace or ""), name)] = uid
+        return uid
+
+    def remove(self, obj: dict[str, Any]) -> None:
+        """Forget ``obj`` (by its uid); its children stay, as they do in a cluster until collected."""
+        uid = _uid(obj)
+        entry = self._entries.pop(uid, None)
+        if entry is None:
+            return
+        for owner in entry.owners:
+            self._children.get(owner, {}).pop(uid, None)
+        if entry.slice_of is not None:
+            self._slices.get(entry.slice_of, {}).pop(uid, None)
+        node = entry.node
+        if self._names.get((node.kind, str(node.namespace or ""), node.name)) == uid:
+            del self._names[(node.kind, str(node.namespace or ""), node.name)]
+
+    def uid_of(self, kind: str, namespace: str | None, name: str) -> str | None:
+        """The uid of the object ``kind`` ``namespace/name`` held, or ``None``."""
+        return self._names.get((kind, namespace or "", name))
+
+    def owners_of(self, uid: str) -> list[str]:
+        """The uids the object names as owners (a Service for an EndpointSlice by its label), held or not."""
+        entry = self._entries.get(uid)
+        if entry is None:
+            return []
+        owners = list(entry.owners)
+        if entry.slice_of is not None:
+            service = self.uid_of("Service", entry.slice_of[0], entry.slice_of[1])
+            if service is not None:
+                owners.append(service)
+        return owners
+
+    def is_owned(self, uid: str) -> bool:
+        """Whether an owner of the object is held (it then shows under its owner, not as a root)."""
+        entry = self._entries.get(uid)
+        return entry is not None and any(owner in self._entries for owner in entry.owners)
+
+    def node(self, uid: str) -> Node | None:
+        """The object's own node (no children)."""
+        entry = self._entries.get(uid)
+        return entry.node if entry is not None else None
+
+    def trees(self, roots: Iterable[str], cap: int = DEFAULT_CAP) -> list[Node]:
+        """The trees under the objects ``roots`` (uids held by the index), problems first (see the module)."""
+        return sorted((self._build(uid, frozenset(), cap) for uid in dict.fromkeys(roots) if uid in self._entries),
+                      key=_sort_key)
+
+    def _kids(self, uid: str, node: Node) -> list[str]:
+        kids = list(self._children.get(uid, ()))
+        if node.kind == "Service":
+            kids.extend(self._slices.get((str(node.namespace), node.name), ()))
+        return [k for k in kids if k in self._entries]
+
+    def _build(self, uid: str, seen: frozenset[str], cap: int) -> Node:
+        node = self._entries[uid].node
+        kids = [self._build(child, seen | {uid}, cap) for child in self._kids(uid, node) if child not in seen]
         shown = node.health
         for kid in kids:
             if kid.shown is not None and (shown is None or worse(shown.status, kid.shown.status)):
                 shown = Health(kid.shown.status, f"{kid.label}: {kid.shown.message}".rstrip(": "))
-        node = Node(node.kind, node.name, node.namespace, node.uid, node.health, shown, _grouped(kids, cap))
-        return node
+        return Node(node.kind, node.name, node.namespace, node.uid, node.health, shown, _grouped(kids, cap))
 
-    trees = []
-    for obj in root_list:
-        meta = _meta(obj)
-        uid = str(meta.get("uid") or f"{obj.get('kind')}/{meta.get('namespace')}/{meta.get('name')}")
-        trees.append(build(uid, frozenset()))
-    return sorted(trees, key=_sort_key)
+
+def resource_map(roots: Iterable[dict[str, Any]], objects: Iterable[dict[str, Any]], *,
+                 rules: HealthRules | None = None, cap: int = DEFAULT_CAP) -> list[Node]:
+    """The trees under ``roots`` (the add-on's own objects) through ``objects`` (every object that may be a
+    descendant: ReplicaSets, Pods, EndpointSlices ...), see the module. For many add-ons over one cluster, keep
+    one :class:`ObjectIndex` instead."""
+    index = ObjectIndex(rules)
+    root_uids = [index.put(obj) for obj in roots]
+    for obj in objects:
+        if _uid(obj) not in index:
+            index.put(obj)
+    return index.trees(root_uids, cap)
 
 
 def _grouped(kids: list[Node], cap: int) -> list[Node]:

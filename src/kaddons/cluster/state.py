@@ -9,16 +9,26 @@ The engine's verdict comes first. Rows are tried in order; the first that matche
 4. ``operationState.phase`` Running/Terminating | ``Reconciling=True`` -> Deploying
 5. ``operationState.phase`` Failed/Error | ``Stalled=True``, or ``Ready=False`` with a failure reason -> Degraded
 6. ``sync.status`` OutOfSync | ``spec.suspend``, or the generation not observed yet -> OutOfSync
-7. ``health.status`` Degraded/Missing, naming the first such resource | - -> Degraded
-8. ``health.status`` Progressing | ``Ready=Unknown`` -> Deploying
+7. ``health.status`` Degraded/Missing, naming the first such resource | - ; or, both engines, the add-on's
+   objects (its resource map, when read) are Degraded/Missing, naming the first -> Degraded
+8. ``health.status`` Progressing | ``Ready=Unknown``; or the objects are Progressing -> Deploying
 9. Synced and Healthy (or Suspended) | ``Ready=True`` -> Synced
 10. anything else -> Unknown (Flux ``Ready=False`` without a known failure reason: Degraded)
+
+The objects' health matters because an engine's verdict can be stale: Flux's ``Ready`` says the release was
+installed and once became ready, not that its Pods still run; Argo CD's Deployment health does not look at the
+Pods (argo-cd #3781). The map rolls a crash-looping Pod up to its Deployment.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
+
+from .health import Health
+from .health.model import DEGRADED as DEGRADED_HEALTH
+from .health.model import MISSING as MISSING_HEALTH
+from .health.model import PROGRESSING as PROGRESSING_HEALTH
 
 __all__ = ["DEGRADED", "DEPLOYING", "OUT_OF_SYNC", "PENDING", "STATES", "SYNCED", "UNKNOWN", "AddonState",
            "addon_state"]
@@ -46,17 +56,23 @@ def _get(obj: Any, *path: str) -> Any:
     return obj
 
 
-def addon_state(engine_object: dict[str, Any] | None, parents: dict[str, str] | None = None) -> AddonState:
+def addon_state(engine_object: dict[str, Any] | None, parents: dict[str, str] | None = None,
+                objects: Health | None = None) -> AddonState:
     """The state of an add-on from its ``engine_object`` (an Argo CD Application or a Flux HelmRelease or
-    Kustomization, as read from the cluster; ``None`` when missing) and its ``parents``' states (name -> state)."""
+    Kustomization, as read from the cluster; ``None`` when missing), its ``parents``' states (name -> state) and
+    the worst health of its ``objects`` (``None`` when not read; the message names the object)."""
     if engine_object is None:
         return AddonState(UNKNOWN, "its engine object is not in the cluster (not applied yet, or deleted)", 1)
     waiting = sorted(name for name, state in (parents or {}).items() if state != SYNCED)
     if waiting:
         return AddonState(PENDING, f"waiting on parents: {', '.join(waiting)}", 2)
-    if engine_object.get("kind") == "Application":
-        return _argo(engine_object)
-    return _flux(engine_object)
+    found = _argo(engine_object) if engine_object.get("kind") == "Application" else _flux(engine_object)
+    if objects is not None and found.row > 7:
+        if objects.status in (DEGRADED_HEALTH, MISSING_HEALTH):
+            return AddonState(DEGRADED, objects.message or objects.status, 7)
+        if objects.status == PROGRESSING_HEALTH and found.row > 8:
+            return AddonState(DEPLOYING, objects.message or "progressing", 8)
+    return found
 
 
 def _argo(app: dict[str, Any]) -> AddonState:

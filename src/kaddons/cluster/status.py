@@ -1,50 +1,45 @@
 """The state of every member of a cluster document, from what the cluster's engine reports (issue 13).
 
-One LIST per kind of engine object, never one request per add-on: Argo CD ``Application``s in its namespace, or
-Flux ``HelmRelease``s and ``Kustomization``s in ``flux-system``, selected by the ``kaddons.io/cluster`` label the
-renderers put on them. Members are assessed parents first (by graph depth), so a child waiting on a parent says
-which (:func:`~kaddons.cluster.state.addon_state`).
+One LIST per kind (engine objects, workload kinds), never one request per add-on
+(:meth:`~.view.ClusterView.watched`); members
+are assessed parents first (by graph depth), so a child waiting on a parent says which
+(:func:`~kaddons.cluster.state.addon_state`). :func:`member_details` adds one add-on's resource map, reading the
+workload kinds of its namespace once.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
 from kaddons.stacks.load import LoadedCluster
 
+from .cache import ClusterCache
+from .health import HealthRules
 from .kube import ClusterReader
-from .state import AddonState, addon_state
+from .resource_map import DEFAULT_CAP
+from .state import AddonState
+from .view import ClusterView, MemberDetails
 
-__all__ = ["member_states"]
-
-
-def _engine_objects(reader: ClusterReader, engine: str, cluster: str) -> dict[tuple[str, str], dict[str, Any]]:
-    labels = {"kaddons.io/cluster": cluster}
-    found: dict[tuple[str, str], dict[str, Any]] = {}
-    if engine == "flux":
-        for obj in reader.list("helm.toolkit.fluxcd.io", "v2", "HelmRelease", "helmreleases",
-                               namespace="flux-system", labels=labels):
-            found[("addon", str(obj["metadata"]["name"]))] = obj
-        for obj in reader.list("kustomize.toolkit.fluxcd.io", "v1", "Kustomization", "kustomizations",
-                               namespace="flux-system", labels=labels):
-            name = str(obj["metadata"]["name"])
-            if name.startswith("manifest-"):
-                found[("manifest", name.removeprefix("manifest-"))] = obj
-        return found
-    for obj in reader.list("argoproj.io", "v1alpha1", "Application", "applications", namespace="argocd",
-                           labels=labels):
-        name = str(obj["metadata"]["name"])
-        for kind in ("addon", "manifest"):
-            if name.startswith(f"{kind}-"):
-                found[(kind, name.removeprefix(f"{kind}-"))] = obj
-    return found
+__all__ = ["member_details", "member_states"]
 
 
-def member_states(loaded: LoadedCluster, reader: ClusterReader, engine: str) -> dict[tuple[str, str], AddonState]:
-    """``(kind, name) -> state`` of every manifest and add-on of ``loaded`` (see the module)."""
-    objects = _engine_objects(reader, engine, loaded.document.metadata.name)
-    states: dict[tuple[str, str], AddonState] = {}
-    for key, member in sorted(loaded.graph.members.items(), key=lambda item: item[1].depth):
-        parents = {f"{kind} {name}": states[(kind, name)].state for kind, name in member.parents}
-        states[key] = addon_state(objects.get(key), parents)
-    return states
+def member_states(loaded: LoadedCluster, reader: ClusterReader, engine: str, *, rules: HealthRules | None = None,
+                  warnings: list[str] | None = None) -> dict[tuple[str, str], AddonState]:
+    """``(kind, name) -> state`` of every manifest and add-on of ``loaded``, from the engine's objects and the
+    health of each member's objects (one LIST per kind, cluster-wide). A workload kind the reader may not list
+    is left out, with a line in ``warnings``. Raises ClusterError."""
+    view = ClusterView(loaded, engine, rules)
+    cache = ClusterCache(reader, view.watched(), view.listener)
+    cache.list_once()
+    if warnings is not None:
+        warnings.extend(f"{message}: the health of its objects is left out" for message in cache.errors.values())
+    return view.states()
+
+
+def member_details(loaded: LoadedCluster, reader: ClusterReader, engine: str, key: tuple[str, str], *,
+                   rules: HealthRules | None = None, cap: int = DEFAULT_CAP) -> MemberDetails:
+    """The member ``key`` with its resource map, from one LIST per engine kind and per workload kind in the
+    member's namespace. Raises ClusterError."""
+    view = ClusterView(loaded, engine, rules)
+    namespace = view.namespace_of(key)
+    cache = ClusterCache(reader, view.watched(namespaces=[namespace] if namespace else None), view.listener)
+    cache.list_once()
+    return view.details(key, cap=cap)

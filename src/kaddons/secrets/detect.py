@@ -9,10 +9,12 @@ from __future__ import annotations
 import re
 from typing import Any
 
-__all__ = ["ENCRYPTED_VALUE", "encrypted_keys", "is_sops_encrypted", "load_sops_output", "mac_only_encrypted",
-           "plaintext_values"]
+__all__ = ["ENCRYPTED_VALUE", "MASK", "encrypted_keys", "is_sops_encrypted", "load_sops_output", "mac_only_encrypted",
+           "masked", "plaintext_values"]
 
 ENCRYPTED_VALUE = re.compile(r"^ENC\[AES256_GCM,data:.*,iv:.*,tag:.*,type:.*\]$", re.DOTALL)
+MASK = "<encrypted>"
+"""What an encrypted value is shown as."""
 _SOPS_BLOCK = re.compile(r"(?m)^sops:[ \t]*$")
 
 
@@ -84,3 +86,19 @@ def plaintext_values(documents: list[Any], names: set[str]) -> list[str]:
     for document in documents:
         walk(document, None)
     return sorted(bad)
+
+
+def masked(document: Any) -> Any:
+    """A copy of ``document`` (parsed YAML) with every ciphertext value shown as :data:`MASK` and the top-level
+    ``sops`` metadata left out: what may be shown to someone without the key."""
+
+    def mask(node: Any, top: bool) -> Any:
+        if isinstance(node, dict):
+            return {k: mask(v, False) for k, v in node.items() if not (top and k == "sops")}
+        if isinstance(node, list):
+            return [mask(item, False) for item in node]
+        if isinstance(node, str) and ENCRYPTED_VALUE.match(node):
+            return MASK
+        return node
+
+    return mask(document, True)
