@@ -87,8 +87,13 @@ class ClusterReader:
         except ApiError as err:
             if err.status.code == 404:
                 return [], None
-            raise self._api_error(err, "list", plural, group) from None
+            raise self._api_error(err.status.code or 0, str(err), "list", plural, group) from None
         except _transport_errors() as err:
+            code = _http_status(err)
+            if code == 404:
+                return [], None
+            if code is not None:
+                raise self._api_error(code, str(err).split("\n")[0], "list", plural, group) from None
             raise self._unreachable(err) from None
 
     def watch(self, group: str, version: str, kind: str, plural: str, resource_version: str, *,
@@ -109,20 +114,26 @@ class ClusterReader:
             if err.status.code == 410:
                 raise WatchExpired(f"{self.where}: watching {plural}.{group} from resourceVersion "
                                    f"{resource_version}: {err.status.message or 'expired'}") from None
-            raise self._api_error(err, "watch", plural, group) from None
+            raise self._api_error(err.status.code or 0, str(err), "watch", plural, group) from None
         except _transport_errors() as err:
+            code = _http_status(err)
+            if code == 410:
+                raise WatchExpired(f"{self.where}: watching {plural}.{group} from resourceVersion "
+                                   f"{resource_version}: expired") from None
+            if code is not None:
+                raise self._api_error(code, str(err).split("\n")[0], "watch", plural, group) from None
             raise self._unreachable(err) from None
 
     def close(self) -> None:
         """Close the connections (an open WATCH ends with :class:`ClusterError`)."""
         self._client.close()
 
-    def _api_error(self, err: Any, verb: str, plural: str, group: str) -> ClusterError:
-        status = err.status.code
+    def _api_error(self, status: int, message: str, verb: str, plural: str, group: str) -> ClusterError:
+        what = f"{plural}.{group}".rstrip(".")
         if status in (401, 403):
-            return ClusterError(f"{self.where} refused to {verb} {plural}.{group} (HTTP {status}): the reader needs "
+            return ClusterError(f"{self.where} refused to {verb} {what} (HTTP {status}): the reader needs "
                                 "get/list/watch on it (the ClusterRole of the bootstrap)")
-        return ClusterError(f"{self.where}: {verb} {plural}.{group} failed: HTTP {status} {err}")
+        return ClusterError(f"{self.where}: {verb} {what} failed: HTTP {status} {message}")
 
     def _unreachable(self, err: BaseException) -> ClusterError:
         return ClusterError(f"cannot reach the cluster of {self.where}: {' '.join(str(err).split()) or type(err)}: "
@@ -156,6 +167,17 @@ def _new_resource(group: str, version: str, kind: str, plural: str) -> Any:
 
         return NewEvent
     return create_namespaced_resource(group, version, kind, plural)
+
+
+def _http_status(err: BaseException) -> int | None:
+    """The HTTP status of an answer the client refused without a Kubernetes ``Status`` body; ``None`` when the
+    server did not answer."""
+    response = getattr(err, "response", None)
+    try:
+        code = getattr(response, "status_code", None)
+    except RuntimeError:  # httpx: the error has no response
+        return None
+    return code if isinstance(code, int) else None
 
 
 def _transport_errors() -> tuple[type[BaseException], ...]:

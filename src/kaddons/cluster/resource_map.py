@@ -204,7 +204,8 @@ def _grouped(kids: list[Node], cap: int) -> list[Node]:
         leaves = [k for k in same if not k.children]
         if len(leaves) > cap:
             members = sorted(leaves, key=_sort_key)
-            worst = members[0].shown
+            first = members[0].shown
+            worst = Health(first.status, f"{members[0].label}: {first.message}".rstrip(": ")) if first else None
             out.append(Node(kind, f"{len(members)} {kind}s", members[0].namespace, None, None, worst, [], members))
             out.extend(k for k in same if k.children)
         else:

@@ -1,0 +1,223 @@
+"""An add-on followed through the cluster as a user sees it: ``kaddons cluster addons get`` and
+``kaddons cluster addons list --watch``.
+
+The Kubernetes API is kmock's emulator with resourceVersion semantics (``tests/helpers/kube.py``: a documented
+STAND-IN; no API server runs here), loaded with the objects of a real chart's release as a cluster holds them
+(``tests/helpers/installed.py``: rendered by the Helm SDK, with recorded statuses) and engine objects in each
+state. The client path (kubeconfig, LIST, WATCH, resourceVersion) is kaddons' own.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import shutil
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from kaddons.cluster.view import WORKLOAD_KINDS
+from tests.helpers.installed import crashing_pod, installed_release
+from tests.helpers.kube import KubeAPI, run_kube_api, write_kubeconfig
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "gitops"
+LABELS = {"kaddons.io/cluster": "edge"}
+ENCRYPTED = "ENC[AES256_GCM,data:c2VjcmV0,iv:aXZpdml2aXZpdml2,tag:dGFndGFndGFn,type:str]"
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    repo = tmp_path / "gitops"
+    shutil.copytree(EXAMPLE, repo)
+    (repo / ".git").mkdir()
+    values = repo / "clusters" / "edge" / "values" / "headlamp.yaml"
+    values.write_text(values.read_text() + f"oidc:\n  clientSecret: {ENCRYPTED}\n")
+    return repo
+
+
+@pytest.fixture
+def api(tmp_path: Path) -> Iterator[KubeAPI]:
+    """The emulator serving the built-in kinds, as any cluster does, before an object of them exists."""
+    with run_kube_api() as running:
+        for kind in WORKLOAD_KINDS:
+            running.declare(f"{kind.api_version}/{kind.plural}", kind.kind)
+        yield running
+
+
+def _kaddons(repo: Path, config: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "kaddons", "cluster", "addons", *args], cwd=repo,
+                          env={**os.environ, "KUBECONFIG": str(config)}, capture_output=True, text=True,
+                          timeout=120, check=False)
+
+
+def _application(name: str, status: dict[str, Any] | None) -> dict[str, Any]:
+    app: dict[str, Any] = {"apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
+                           "metadata": {"name": name, "namespace": "argocd", "labels": LABELS}}
+    if status is not None:
+        app["status"] = status
+    return app
+
+
+def _healthy_app(name: str) -> dict[str, Any]:
+    return _application(name, {"sync": {"status": "Synced", "revision": "4f2a9c1"}, "health": {"status": "Healthy"}})
+
+
+def _load(api: KubeAPI, objects: list[tuple[str, dict[str, Any]]]) -> None:
+    for plural, obj in objects:
+        api.add(plural, obj)
+
+
+def test_get_shows_the_map_problems_first_values_masked_and_the_addons_events(
+        repo: Path, api: KubeAPI, tmp_path: Path) -> None:
+    release = installed_release("headlamp", "0.45.0", "headlamp", "headlamp", pods=3, crashing=1, engine="argocd")
+    _load(api, release)
+    api.add("applications", _healthy_app("manifest-ns-headlamp"))
+    # Argo CD lists the top-level objects and still calls the Deployment Healthy: it does not look at Pods
+    api.add("applications", _application("addon-headlamp", {
+        "sync": {"status": "Synced", "revision": "4f2a9c1"}, "health": {"status": "Healthy"},
+        "operationState": {"phase": "Succeeded", "message": "successfully synced"},
+        "resources": [{"group": "apps", "version": "v1", "kind": "Deployment", "namespace": "headlamp",
+                       "name": "headlamp", "health": {"status": "Healthy"}},
+                      {"version": "v1", "kind": "Service", "namespace": "headlamp", "name": "headlamp",
+                       "health": {"status": "Healthy"}},
+                      {"group": "rbac.authorization.k8s.io", "version": "v1", "kind": "ClusterRoleBinding",
+                       "name": "headlamp-admin"}]}))
+    pod = next(obj for plural, obj in release if plural == "pods")["metadata"]["name"]
+    api.add("events", {"apiVersion": "v1", "kind": "Event", "type": "Warning", "reason": "BackOff",
+                       "message": "Back-off restarting failed container", "lastTimestamp": "2026-12-01T10:05:00Z",
+                       "metadata": {"name": "e1", "namespace": "headlamp"},
+                       "involvedObject": {"kind": "Pod", "name": pod, "namespace": "headlamp"}})
+    api.add("events", {"apiVersion": "v1", "kind": "Event", "type": "Normal", "reason": "Pulled", "message": "x",
+                       "lastTimestamp": "2026-12-01T10:06:00Z", "metadata": {"name": "e2", "namespace": "headlamp"},
+                       "involvedObject": {"kind": "Pod", "name": "someone-elses", "namespace": "headlamp"}})
+    config = write_kubeconfig(tmp_path / "kubeconfig", api.url)
+
+    done = _kaddons(repo, config, "get", "headlamp", "-o", "json")
+    assert done.returncode == 0, done.stderr
+    data = json.loads(done.stdout)
+    assert data["state"] == "Degraded"
+    assert data["reason"].startswith("Deployment/headlamp: ReplicaSet/headlamp-7d9c5b8f6: Pod/headlamp-7d9c5b8f6-p000")
+    assert data["engine"]["sync"] == "Synced" and data["engine"]["operation"]["phase"] == "Succeeded"
+    first, *others = data["resources"]
+    assert (first["kind"], first["health"]) == ("Deployment", "Degraded")  # problems first
+    [replicaset] = first["children"]
+    assert [(p["name"], p["health"]) for p in replicaset["children"]] == [
+        ("headlamp-7d9c5b8f6-p000", "Degraded"), ("headlamp-7d9c5b8f6-p001", "Healthy"),
+        ("headlamp-7d9c5b8f6-p002", "Healthy")]
+    service = next(node for node in others if node["kind"] == "Service")
+    assert [c["kind"] for c in service["children"]] == ["EndpointSlice"]
+    binding = next(node for node in others if node["kind"] == "ClusterRoleBinding")
+    assert binding["health"] is None  # listed by Argo CD, not a watched kind, no health to report
+    assert data["values"]["oidc"]["clientSecret"] == "<encrypted>"
+    assert ENCRYPTED not in done.stdout
+    assert [(e["reason"], e["object"]) for e in data["events"]] == [("BackOff", f"Pod/{pod}")]
+
+    table = _kaddons(repo, config, "get", "headlamp")
+    assert table.returncode == 0, table.stderr
+    lines = table.stdout.splitlines()
+    assert "  state      Degraded: Deployment/headlamp: ReplicaSet/headlamp-7d9c5b8f6: " in table.stdout
+    deployment = lines.index(next(line for line in lines if line.startswith("  Deployment/headlamp  [Degraded]")))
+    assert lines[deployment + 1].startswith("  └─ ReplicaSet/headlamp-7d9c5b8f6  [Degraded]")
+    assert lines[deployment + 2].startswith("     ├─ Pod/headlamp-7d9c5b8f6-p000  [Degraded]")
+    assert "clientSecret: <encrypted>" in table.stdout
+
+
+def test_a_big_release_is_grouped_and_expands_on_request(repo: Path, api: KubeAPI, tmp_path: Path) -> None:
+    _load(api, installed_release("headlamp", "0.45.0", "headlamp", "headlamp", pods=120, crashing=3))
+    config = write_kubeconfig(tmp_path / "kubeconfig", api.url)
+    done = _kaddons(repo, config, "get", "headlamp", "--engine", "flux", "--cap", "50")
+    assert done.returncode == 0, done.stderr
+    assert ("     └─ 120 Pods: 3 Degraded, 117 Healthy  [Degraded]  Pod/headlamp-7d9c5b8f6-p000: Back-off"
+            in done.stdout)  # the group names its first problem
+    assert "─ Pod/" not in done.stdout  # folded
+    expanded = _kaddons(repo, config, "get", "headlamp", "--engine", "flux", "--expand", "-o", "json")
+    data = json.loads(expanded.stdout)
+    group = data["resources"][0]["children"][0]["children"][0]
+    assert (group["count"], len(group["members"])) == (120, 120)
+    assert data["state"] == "Unknown"  # no HelmRelease in the cluster yet: the engine's verdict is missing
+
+
+def test_get_offline_and_mistakes(repo: Path, tmp_path: Path) -> None:
+    offline = _kaddons(repo, tmp_path / "none", "get", "headlamp", "--offline", "-o", "json")
+    assert offline.returncode == 0, offline.stderr
+    assert json.loads(offline.stdout)["values"]["oidc"]["clientSecret"] == "<encrypted>"
+    unknown = _kaddons(repo, tmp_path / "none", "get", "nope", "--offline")
+    assert unknown.returncode == 3
+    assert "no add-on 'nope'" in unknown.stderr and "headlamp, kyverno" in unknown.stderr
+    assert "Traceback" not in unknown.stderr
+    unreachable = write_kubeconfig(tmp_path / "kubeconfig", "http://127.0.0.1:9", context="edge")
+    down = _kaddons(repo, unreachable, "get", "headlamp")
+    assert down.returncode == 5
+    assert down.stderr.count("\n") == 1 and "cannot reach the cluster of context edge" in down.stderr
+
+
+def _helm_release(conditions: list[dict[str, str]] | None) -> dict[str, Any]:
+    release: dict[str, Any] = {"apiVersion": "helm.toolkit.fluxcd.io/v2", "kind": "HelmRelease",
+                               "metadata": {"name": "headlamp", "namespace": "flux-system", "generation": 1,
+                                            "labels": LABELS}}
+    if conditions is not None:
+        release["status"] = {"observedGeneration": 1, "conditions": conditions}
+    return release
+
+
+class _Lines:
+    """The lines a process writes, read in a thread, so a test can wait for one with a timeout."""
+
+    def __init__(self, process: subprocess.Popen[str]) -> None:
+        self.lines: queue.Queue[str] = queue.Queue()
+        assert process.stdout is not None
+        stdout = process.stdout
+        threading.Thread(target=lambda: [self.lines.put(line) for line in stdout], daemon=True).start()
+
+    def next_state(self, name: str, timeout: float = 20) -> tuple[str, str]:
+        while True:
+            row = json.loads(self.lines.get(timeout=timeout))
+            if row["name"] == name:
+                return row["state"], row["reason"]
+
+
+@pytest.mark.timeout(120)
+def test_list_watch_follows_an_addon_through_its_states(repo: Path, api: KubeAPI, tmp_path: Path) -> None:
+    for name in ("manifest-ns-headlamp", "manifest-ns-kyverno"):
+        api.add("kustomizations", {"apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization",
+                                   "metadata": {"name": name, "namespace": "flux-system", "labels": LABELS},
+                                   "status": {"conditions": [{"type": "Ready", "status": "True"}]}})
+    api.declare("helm.toolkit.fluxcd.io/v2/helmreleases", "HelmRelease")
+    config = write_kubeconfig(tmp_path / "kubeconfig", api.url)
+    process = subprocess.Popen([sys.executable, "-m", "kaddons", "cluster", "addons", "list", "--watch", "--engine",
+                                "flux", "-o", "json"], cwd=repo, env={**os.environ, "KUBECONFIG": str(config)},
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        lines = _Lines(process)
+        assert lines.next_state("headlamp")[0] == "Unknown"  # not applied yet
+        api.add("helmreleases", _helm_release(None))
+        assert lines.next_state("headlamp") == ("Pending", "queued: Flux has not reconciled it yet")
+        api.update("helmreleases", _helm_release([{"type": "Ready", "status": "Unknown"},
+                                                  {"type": "Reconciling", "status": "True",
+                                                   "message": "Running 'install' action"}]))
+        assert lines.next_state("headlamp") == ("Deploying", "Running 'install' action")
+        release = installed_release("headlamp", "0.45.0", "headlamp", "headlamp", pods=2)
+        _load(api, release)
+        api.update("helmreleases", _helm_release([{"type": "Ready", "status": "True", "reason": "InstallSucceeded",
+                                                   "message": "Helm install succeeded"}]))
+        assert lines.next_state("headlamp") == ("Synced", "Helm install succeeded")
+        api.update("pods", crashing_pod(release, 1))  # Flux still says Ready; the Pod says otherwise
+        state, reason = lines.next_state("headlamp")
+        assert state == "Degraded"
+        assert reason.startswith("Deployment/headlamp: ReplicaSet/headlamp-7d9c5b8f6: Pod/headlamp-7d9c5b8f6-p001: ")
+        api.update("pods", crashing_pod(release, 1, crash=False))
+        assert lines.next_state("headlamp")[0] == "Synced"
+        api.compact()  # the server forgets history: kaddons lists again and carries on
+        api.update("helmreleases", _helm_release([{"type": "Ready", "status": "False", "reason": "UpgradeFailed",
+                                                   "message": "context deadline exceeded"}]))
+        assert lines.next_state("headlamp") == ("Degraded", "UpgradeFailed: context deadline exceeded")
+    finally:
+        process.terminate()
+        process.wait(10)
+    assert process.returncode in (0, -15)
