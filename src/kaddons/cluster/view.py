@@ -126,6 +126,7 @@ class ClusterView:
         self.objects_read = False
         """Whether workload kinds are watched: then the objects' health counts in the states."""
         self._health: dict[MemberKey, Health | None] = {}
+        self._states: dict[MemberKey, AddonState] | None = None
         self._listed: dict[tuple[str, str, str], set[MemberKey]] = defaultdict(set)
         """(kind, namespace, name) -> the members whose engine object lists that object."""
 
@@ -143,6 +144,7 @@ class ClusterView:
 
     def listener(self, watched: Watched, event: str, obj: dict[str, Any]) -> None:
         """Take one change from the cache (ADDED, MODIFIED, DELETED)."""
+        self._states = None
         if watched.kind in self._engine_kinds:
             member = member_of(obj)
             if member is not None:
@@ -174,8 +176,10 @@ class ClusterView:
         self._invalidate(uid)
 
     def _invalidate(self, uid: str) -> None:
-        """Forget the objects' health of the members the object belongs to (walking up its owners); of every
-        member when none is found (an object only an engine's list names)."""
+        """Forget the objects' health of the members the object belongs to: walking up its owners, by their Helm
+        release, Argo CD tracking, or an engine object listing them."""
+        if not self._health:
+            return
         found: set[MemberKey] = set()
         seen: set[str] = set()
         todo = [uid]
@@ -198,12 +202,16 @@ class ClusterView:
 
     def states(self) -> dict[MemberKey, AddonState]:
         """``(kind, name) -> state`` of every member, parents first (see :func:`~.state.addon_state`); with
-        :attr:`objects_read`, the health of each member's objects counts (computed once per change of them)."""
+        :attr:`objects_read`, the health of each member's objects counts (computed once per change of them).
+        Kept until the next change."""
+        if self._states is not None:
+            return self._states
         states: dict[MemberKey, AddonState] = {}
         for key, member in sorted(self.loaded.graph.members.items(), key=lambda item: item[1].depth):
             parents = {f"{kind} {name}": states[(kind, name)].state for kind, name in member.parents}
             states[key] = addon_state(self.engine_objects.get(key), parents,
                                       self.objects_health(key) if self.objects_read else None)
+        self._states = states
         return states
 
     def objects_health(self, key: MemberKey) -> Health | None:
