@@ -145,3 +145,14 @@ def test_an_unreachable_server_is_an_error_that_names_the_context(tmp_path: Path
         started = time.monotonic()
         cache.stop()
         assert time.monotonic() - started < 5
+
+
+def test_the_readers_clusterrole_covers_every_kind_it_reads() -> None:
+    from kaddons.cluster.rbac import READ_RULES
+    from kaddons.cluster.view import WORKLOAD_KINDS, engine_kinds
+
+    allowed = {(group, resource) for rule in READ_RULES
+               for group in rule["apiGroups"] for resource in rule["resources"]}
+    read = [*WORKLOAD_KINDS, *engine_kinds("argocd"), *engine_kinds("flux")]
+    assert [k for k in read if (k.group, k.plural) not in allowed] == []
+    assert ("", "secrets") not in allowed

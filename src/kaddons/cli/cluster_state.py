@@ -110,6 +110,7 @@ def _reader(context: str | None, kubeconfig: Path | None) -> ClusterReader:
 
 
 def _watch_list(loaded: LoadedCluster, engine: str, reader: ClusterReader, output: str, columns: list[str]) -> None:
+    from kaddons.cli.app import Interrupted
     from kaddons.cluster.cache import ClusterCache
     from kaddons.cluster.view import ClusterView
 
@@ -123,8 +124,8 @@ def _watch_list(loaded: LoadedCluster, engine: str, reader: ClusterReader, outpu
             _watch_live(loaded, view, cache, columns)
         else:
             _watch_lines(loaded, view, cache, output, columns)
-    except KeyboardInterrupt:
-        pass
+    except (KeyboardInterrupt, Interrupted):
+        pass  # Ctrl-C is how a watch ends: exit 0, quietly
     finally:
         cache.stop(wait=0.2)
 
