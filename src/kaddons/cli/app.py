@@ -30,6 +30,7 @@ from .cluster import cluster_app
 from .gitops import gitops_app
 from .health import health_command
 from .secrets import sops_app
+from .serve import serve_app
 
 app = typer.Typer(
     name="kaddons",
@@ -54,6 +55,7 @@ app.add_typer(oci.blob_app, name="blob")
 app.add_typer(gitops_app, name="gitops")
 app.add_typer(cluster_app, name="cluster")
 app.add_typer(sops_app, name="sops")
+app.add_typer(serve_app, name="serve")
 
 
 def _version(value: bool) -> None:

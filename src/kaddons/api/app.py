@@ -1,0 +1,229 @@
+"""The REST API of ``kaddons serve`` (issue 15; Ankra's shapes, ankra-addons.md §6.2), a FastAPI app over
+:class:`~kaddons.api.service.ClusterService`.
+
+Every route but ``/healthz`` needs ``Authorization: Bearer <token>`` (:mod:`kaddons.api.tokens`): none or an
+unknown one is 401, a ``read`` token on a write is 403. Lists are paginated (``page`` from 1, ``page_size`` up to
+500) in Ankra's envelope ``{result, pagination: {page, page_size, total_count, total_pages}}``. Errors are
+``{"error": "<one line>"}``: 404 for a name that is not there, 422 for a malformed one or a document that does not
+validate, 502 when the cluster cannot be read. Request bodies over 1 MiB are refused (413). No CORS headers: a
+page of another origin cannot read the API. Encrypted values are masked in every response.
+
+Routes (``GET``): ``/healthz``; ``/openapi.json``; ``/api/v1/clusters``; ``/api/v1/clusters/{cluster}/stacks``;
+``/api/v1/clusters/{cluster}/addons``; ``/api/v1/clusters/{cluster}/addons/{name}``;
+``/api/v1/clusters/{cluster}/stream`` (server-sent events: ``event: states`` with the add-ons whose state
+changed, as JSON, and a comment every 15 s to keep the connection).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+from pydantic import BaseModel
+
+from kaddons import __version__
+from kaddons.errors import ClusterDocumentError, ClusterError, KaddonsError, NotFoundError
+
+from .service import ClusterService
+from .tokens import TokenStore
+
+__all__ = ["MAX_BODY", "create_app"]
+
+MAX_BODY = 1 << 20
+CLUSTER_NAME = r"^[A-Za-z0-9-]{1,63}$"
+MEMBER_NAME = r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$"
+
+
+Cluster = Annotated[str, Path(pattern=CLUSTER_NAME, description="The cluster document's metadata.name.")]
+Member = Annotated[str, Path(pattern=MEMBER_NAME, description="An add-on's or manifest's name.")]
+Page = Annotated[int, Query(ge=1, le=1_000_000, description="The page, from 1.")]
+PageSize = Annotated[int, Query(ge=1, le=500, description="Items per page.")]
+Cap = Annotated[int, Query(ge=1, le=10_000, description="Group more same-kind leaves than this.")]
+
+
+class Pagination(BaseModel):
+    page: int
+    page_size: int
+    total_count: int
+    total_pages: int
+
+
+class AddonRow(BaseModel):
+    name: str
+    stack_name: str
+    chart_name: str
+    chart_version: str
+    registry_url: str
+    namespace: str
+    parents: list[str]
+    state: str | None
+    reason: str | None
+
+
+class AddonList(BaseModel):
+    result: list[AddonRow]
+    pagination: Pagination
+
+
+class StackRow(BaseModel):
+    name: str
+    description: str | None
+    deploy_wave: int
+    addons: list[str]
+    manifests: list[str]
+    edges: list[list[str]]
+    """``[child, parent]`` pairs, each ``kind:name``."""
+
+
+class StackList(BaseModel):
+    result: list[StackRow]
+    pagination: Pagination
+
+
+class ClusterRow(BaseModel):
+    name: str
+    description: str | None
+    engine: str
+    stacks: int
+    addons: int
+    cluster_read: bool
+
+
+class ClusterList(BaseModel):
+    result: list[ClusterRow]
+    pagination: Pagination
+
+
+def _page(items: list[Any], page: int, page_size: int) -> dict[str, Any]:
+    total = len(items)
+    return {"result": items[(page - 1) * page_size: page * page_size],
+            "pagination": {"page": page, "page_size": page_size, "total_count": total,
+                           "total_pages": (total + page_size - 1) // page_size}}
+
+
+def _bearer(request: Request) -> str | None:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+
+def create_app(service: ClusterService, tokens: TokenStore) -> FastAPI:
+    """The API over ``service``, admitting ``tokens`` (see the module)."""
+    app = FastAPI(title="kaddons", version=__version__, openapi_url=None, docs_url=None, redoc_url=None,
+                  description="Add-on stacks delivered through GitOps: the cluster document in Git, the cluster's "
+                              "view of each add-on.")
+
+    def role(needed: str) -> Callable[[Request], str]:
+        def check(request: Request) -> str:
+            token = _bearer(request)
+            found = tokens.role_of(token) if token is not None else None
+            if found is None:
+                raise HTTPException(401, "a valid token is needed: Authorization: Bearer <token> (kaddons serve "
+                                         "token create)", headers={"WWW-Authenticate": "Bearer"})
+            if needed == "write" and found != "write":
+                raise HTTPException(403, "this token may only read: use a write token")
+            return found
+
+        return check
+
+    reader = Depends(role("read"))
+
+    @app.middleware("http")
+    async def bounded_bodies(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        length = request.headers.get("content-length")
+        if length is not None and (not length.isdigit() or int(length) > MAX_BODY):
+            return JSONResponse({"error": f"request body over {MAX_BODY} bytes"}, status_code=413)
+        return await call_next(request)
+
+    @app.exception_handler(HTTPException)
+    async def http_error(_request: Request, err: HTTPException) -> JSONResponse:
+        return JSONResponse({"error": err.detail}, status_code=err.status_code, headers=err.headers)
+
+    @app.exception_handler(KaddonsError)
+    async def kaddons_error(_request: Request, err: KaddonsError) -> JSONResponse:
+        status = 404 if isinstance(err, NotFoundError) else 502 if isinstance(err, ClusterError) else \
+            422 if isinstance(err, ClusterDocumentError) else 400
+        return JSONResponse({"error": str(err)}, status_code=status)
+
+    def cluster_named(cluster: str) -> None:
+        name = service.loaded().document.metadata.name
+        if cluster != name:
+            raise NotFoundError(f"no cluster {cluster!r}: this server holds {name!r}")
+
+    @app.get("/healthz", include_in_schema=False)
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/openapi.json", include_in_schema=False, dependencies=[reader])
+    def openapi() -> dict[str, Any]:
+        return app.openapi()
+
+    @app.get("/api/v1/clusters", response_model=ClusterList, dependencies=[reader])
+    def clusters(page: Page = 1, page_size: PageSize = 50) -> dict[str, Any]:
+        """The clusters this server holds (one: its cluster document)."""
+        document = service.loaded().document
+        row = {"name": document.metadata.name, "description": document.metadata.description,
+               "engine": service.engine, "stacks": len(document.spec.stacks),
+               "addons": sum(len(s.addons) for s in document.spec.stacks), "cluster_read": service.live() is not None}
+        return _page([row], page, page_size)
+
+    @app.get("/api/v1/clusters/{cluster}/stacks", response_model=StackList, dependencies=[reader])
+    def stacks(cluster: Cluster, page: Page = 1, page_size: PageSize = 50) -> dict[str, Any]:
+        """The stacks: their add-ons and manifests, deploy wave, and the dependency edges inside them."""
+        cluster_named(cluster)
+        loaded = service.loaded()
+        rows = []
+        for stack in loaded.document.spec.stacks:
+            keys = [("manifest", m.name) for m in stack.manifests] + [("addon", a.name) for a in stack.addons]
+            edges = [[f"{k}:{n}", f"{pk}:{pn}"] for k, n in keys for pk, pn in loaded.graph.members[(k, n)].parents]
+            rows.append({"name": stack.name, "description": stack.description, "deploy_wave": stack.deploy_wave,
+                         "addons": [a.name for a in stack.addons], "manifests": [m.name for m in stack.manifests],
+                         "edges": edges})
+        return _page(rows, page, page_size)
+
+    @app.get("/api/v1/clusters/{cluster}/addons", response_model=AddonList, dependencies=[reader])
+    def addons(cluster: Cluster, page: Page = 1, page_size: PageSize = 50) -> dict[str, Any]:
+        """The add-ons with their state in the cluster (``null`` when the server reads no cluster)."""
+        cluster_named(cluster)
+        return _page(service.addon_rows(), page, page_size)
+
+    @app.get("/api/v1/clusters/{cluster}/addons/{name}", dependencies=[reader])
+    def addon(cluster: Cluster, name: Member, expand: bool = False, cap: Cap = 50) -> dict[str, Any]:
+        """One add-on: overview, state, its engine object, the resource map (``resources``: trees of ``kind``,
+        ``name``, ``namespace``, ``health``, ``message``, ``children``; groups carry ``group``, ``count`` and,
+        with ``expand``, ``members``), values with encrypted values masked, and its objects' events."""
+        cluster_named(cluster)
+        return service.addon(name, expand=expand, cap=cap)
+
+    @app.get("/api/v1/clusters/{cluster}/stream", dependencies=[reader],
+             response_class=StreamingResponse, responses={200: {"content": {"text/event-stream": {}}}})
+    async def stream(cluster: Cluster) -> StreamingResponse:
+        """Server-sent events: ``event: states``, ``data:`` the add-on rows whose state changed (all of them
+        first)."""
+        cluster_named(cluster)
+        return StreamingResponse(_states(service), media_type="text/event-stream",
+                                 headers={"Cache-Control": "no-store"})
+
+    return app
+
+
+async def _states(service: ClusterService) -> AsyncIterator[str]:
+    shown: dict[str, tuple[Any, Any]] = {}
+    revision = -1
+    while True:
+        live = await asyncio.to_thread(service.live)
+        if live is not None:
+            revision = live.cache.revision
+        rows = await asyncio.to_thread(service.addon_rows)
+        changed = [row for row in rows if shown.get(row["name"]) != (row["state"], row["reason"])]
+        for row in changed:
+            shown[row["name"]] = (row["state"], row["reason"])
+        yield f"event: states\ndata: {json.dumps(changed)}\n\n" if changed else ": keep-alive\n\n"
+        if live is None:
+            await asyncio.sleep(15)
+        else:
+            await asyncio.to_thread(live.cache.wait, revision, 15.0)

@@ -1,0 +1,142 @@
+"""What ``kaddons serve`` holds (issue 15): one cluster document of a working copy, read again when one of its
+files changes, and, with a kubeconfig, the live view of its cluster (one LIST+WATCH per kind, shared by every
+client: :class:`~kaddons.cluster.cache.ClusterCache`). The routes call these methods; they hold no logic of their
+own."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from kaddons.cluster.cache import ClusterCache
+from kaddons.cluster.kube import ClusterReader
+from kaddons.cluster.view import ENGINE_NAMESPACES, ClusterView
+from kaddons.errors import NotFoundError
+from kaddons.stacks.load import LoadedCluster, load_cluster
+
+__all__ = ["ClusterService", "Live"]
+
+
+@dataclass
+class Live:
+    """The cluster as currently watched for one version of the document."""
+
+    view: ClusterView
+    cache: ClusterCache
+
+
+class ClusterService:
+    """See the module. ``reader`` makes a :class:`ClusterReader` (``None``: no cluster, states are left out);
+    ``engine`` overrides the document's ``spec.kaddons.engine``."""
+
+    def __init__(self, document: Path, *, reader: Callable[[], ClusterReader] | None = None,
+                 engine: str | None = None) -> None:
+        self.document = document
+        self._reader = reader
+        self._engine = engine
+        self._lock = threading.Lock()
+        self._loaded: LoadedCluster | None = None
+        self._stamps: dict[Path, tuple[int, int]] = {}
+        self._live: Live | None = None
+
+    @property
+    def engine(self) -> str:
+        return self._engine or self.loaded().document.spec.kaddons.engine
+
+    def _changed(self) -> bool:
+        for path, stamp in self._stamps.items():
+            try:
+                info = path.stat()
+            except OSError:
+                return True
+            if (info.st_mtime_ns, info.st_size) != stamp:
+                return True
+        return False
+
+    def loaded(self) -> LoadedCluster:
+        """The document as its files are now (read again when one changed). Raises ClusterDocumentError."""
+        with self._lock:
+            if self._loaded is None or self._changed():
+                loaded = load_cluster(self.document)
+                self._stamps = {p: (p.stat().st_mtime_ns, p.stat().st_size) for p in loaded.files}
+                self._loaded = loaded
+                if self._live is not None:
+                    self._live.cache.stop(wait=0.1)
+                    self._live = None
+            return self._loaded
+
+    def live(self) -> Live | None:
+        """The watched cluster for the current document (started on first use), or ``None`` without a cluster."""
+        loaded = self.loaded()
+        with self._lock:
+            if self._live is None and self._reader is not None:
+                view = ClusterView(loaded, self._engine or loaded.document.spec.kaddons.engine)
+                cache = ClusterCache(self._reader(), view.watched(), view.listener)
+                cache.start()
+                cache.wait_synced(10)
+                self._live = Live(view, cache)
+            return self._live
+
+    def addon_rows(self) -> list[dict[str, Any]]:
+        """Every add-on with its place, chart and (with a cluster) ``state`` and ``reason``."""
+        loaded = self.loaded()
+        live = self.live()
+        states = None
+        if live is not None:
+            with live.cache.locked():
+                states = live.view.states()
+        rows = []
+        for stack in loaded.document.spec.stacks:
+            for addon in stack.addons:
+                member = loaded.graph.members[("addon", addon.name)]
+                state = states.get(("addon", addon.name)) if states is not None else None
+                rows.append({"name": addon.name, "stack_name": stack.name, "chart_name": addon.chart_name,
+                             "chart_version": addon.chart_version, "registry_url": addon.source_url,
+                             "namespace": addon.namespace, "parents": [f"{k}:{n}" for k, n in member.parents],
+                             "state": state.state if state else None, "reason": state.reason if state else None})
+        return rows
+
+    def addon(self, name: str, *, expand: bool = False, cap: int = 50) -> dict[str, Any]:
+        """One add-on: overview, state, engine object, resource map (``expand``: group members listed), masked
+        values and its objects' events. Raises NotFoundError."""
+        from kaddons.addons._yaml import parse_yaml
+        from kaddons.errors import ClusterDocumentError
+        from kaddons.secrets.detect import masked
+
+        loaded = self.loaded()
+        found = [(s.name, a) for s in loaded.document.spec.stacks for a in s.addons if a.name == name]
+        if not found:
+            raise NotFoundError(f"no add-on {name!r} in cluster {loaded.document.metadata.name}")
+        stack, addon = found[0]
+        values = masked(parse_yaml(addon.values, f"values of add-on {name}", error=ClusterDocumentError)
+                        if addon.values.strip() else {}) or {}
+        data: dict[str, Any] = {"name": name, "stack_name": stack, "chart_name": addon.chart_name,
+                                "chart_version": addon.chart_version, "registry_url": addon.source_url,
+                                "namespace": addon.namespace, "values": values, "state": None, "reason": None,
+                                "engine": None, "resources": [], "events": []}
+        live = self.live()
+        if live is None:
+            return data
+        with live.cache.locked():
+            details = live.view.details(("addon", name), cap=cap)
+        data.update({"state": details.state.state, "reason": details.state.reason, "engine": details.engine,
+                     "resources": [tree.to_dict(expand) for tree in details.trees]})
+        data["events"] = self._events(live, addon.namespace, details.objects)
+        return data
+
+    def _events(self, live: Live, namespace: str, objects: set[str]) -> list[dict[str, Any]]:
+        from kaddons.cluster.events import cluster_events
+
+        found = cluster_events(live.cache.reader, sorted({namespace, ENGINE_NAMESPACES[live.view.engine]}))
+        return [{"time": e.time, "type": e.type, "reason": e.reason, "object": e.object, "count": e.count,
+                 "message": e.message} for e in found if e.object in objects]
+
+    def close(self) -> None:
+        """Stop watching the cluster."""
+        with self._lock:
+            if self._live is not None:
+                self._live.cache.stop(wait=0.2)
+                self._live = None

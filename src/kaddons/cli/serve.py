@@ -1,0 +1,95 @@
+"""``kaddons serve``: the REST API over a GitOps working copy and its cluster (issue 15)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from kaddons.errors import UsageError
+
+from .cluster import EngineOption, FileOption
+from .cluster_state import ContextOption, KubeconfigOption
+
+serve_app = typer.Typer(help="The REST API over the GitOps repository and its cluster.", invoke_without_command=True,
+                        context_settings={"help_option_names": ["-h", "--help"]})
+token_app = typer.Typer(help="Bearer tokens for kaddons serve.", no_args_is_help=True)
+serve_app.add_typer(token_app, name="token")
+
+TokensOption = Annotated[Path | None, typer.Option(
+    "--tokens", dir_okay=False, show_default=False,
+    help="The tokens file \\[default: $XDG_CONFIG_HOME/kaddons/tokens.json].")]
+
+
+def _listen(value: str) -> tuple[str, int]:
+    host, _, port = value.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise UsageError(f"--listen {value!r}: use HOST:PORT, e.g. 127.0.0.1:8080")
+    return host.strip("[]"), int(port)
+
+
+@serve_app.callback()
+def serve_command(
+    ctx: typer.Context,
+    repo: Annotated[Path | None, typer.Option("--repo", file_okay=False, show_default=False,
+                                              help="The GitOps working copy \\[default: the current one].")] = None,
+    file: FileOption = None,
+    engine: EngineOption = None,
+    listen: Annotated[str, typer.Option("--listen", metavar="HOST:PORT",
+                                        help="Where to listen: loopback unless told otherwise.")] = "127.0.0.1:8080",
+    tokens: TokensOption = None,
+    kubeconfig: KubeconfigOption = None,
+    context: ContextOption = None,
+    offline: Annotated[bool, typer.Option("--offline", help="Read no cluster: no states.")] = False,
+) -> None:
+    """Serve the REST API (JSON, OpenAPI at /openapi.json) for the cluster document of the working copy: its
+    stacks, its add-ons with their states read from the cluster (one LIST+WATCH per kind, shared by every
+    client), details with the resource map, and a stream of state changes. Every route but /healthz needs a
+    bearer token (kaddons serve token create)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    import uvicorn
+
+    from kaddons.api.app import create_app
+    from kaddons.api.service import ClusterService
+    from kaddons.api.tokens import TokenStore, default_tokens_file
+    from kaddons.cluster.kube import ClusterReader
+
+    from .cluster import default_document
+    from .cluster_state import _has_kubeconfig
+
+    host, port = _listen(listen)
+    store = TokenStore.load(tokens or default_tokens_file())
+    document = file if file is not None else default_document(repo or Path.cwd())
+    reader = None
+    if not offline:
+        if not _has_kubeconfig(kubeconfig):
+            typer.echo("warning: no kubeconfig ($KUBECONFIG, ~/.kube/config): no states (--kubeconfig FILE, or "
+                       "--offline to say so)", err=True)
+        else:
+            ClusterReader(context=context, kubeconfig=kubeconfig)  # a broken kubeconfig fails now, in one line
+
+            def reader() -> ClusterReader:
+                return ClusterReader(context=context, kubeconfig=kubeconfig)
+
+    service = ClusterService(document, reader=reader, engine=engine)
+    service.loaded()  # a document that does not validate fails now, in one line
+    typer.echo(f"serving {document} on http://{host}:{port} (Ctrl-C stops)", err=True)
+    try:
+        uvicorn.run(create_app(service, store), host=host, port=port, log_level="warning", access_log=False)
+    finally:
+        service.close()
+
+
+@token_app.command("create")
+def token_create(
+    role: Annotated[str, typer.Option("--role", metavar="read|write", help="What the token may do.")],
+    tokens: TokensOption = None,
+) -> None:
+    """Create a token: its hash goes into the tokens file; the token itself is printed once, alone on its line."""
+    from kaddons.api.tokens import create_token, default_tokens_file
+
+    path = tokens or default_tokens_file()
+    typer.echo(create_token(path, role))
+    typer.echo(f"a {role} token added to {path}; keep it: it is not shown again", err=True)

@@ -1,0 +1,190 @@
+"""``kaddons serve`` as a user runs it: tokens from the CLI, the server in its own process on 127.0.0.1, a copy of
+the example GitOps repository, and the cluster read through kmock's emulator (``tests/helpers/kube.py``: a
+documented STAND-IN, no API server runs here) loaded with a real chart's release and engine objects."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import stat
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from kaddons.cluster.view import WORKLOAD_KINDS
+from tests.helpers.installed import crashing_pod, installed_release
+from tests.helpers.kube import KubeAPI, run_kube_api, write_kubeconfig
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "gitops"
+LABELS = {"kaddons.io/cluster": "edge"}
+ENCRYPTED = "ENC[AES256_GCM,data:c2VjcmV0,iv:aXZpdml2aXZpdml2,tag:dGFndGFndGFn,type:str]"
+API = "/api/v1/clusters/edge"
+
+
+def _kaddons(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "kaddons", *args], capture_output=True, text=True, timeout=60,
+                          env={**os.environ, **(env or {})}, check=False)
+
+
+def _application(name: str, status: dict[str, Any]) -> dict[str, Any]:
+    return {"apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
+            "metadata": {"name": name, "namespace": "argocd", "labels": LABELS}, "status": status}
+
+
+SYNCED = {"sync": {"status": "Synced", "revision": "4f2a9c1"}, "health": {"status": "Healthy"}}
+
+
+@dataclass
+class Server:
+    url: str
+    read: str
+    write: str
+    api: KubeAPI
+    repo: Path
+    release: list[tuple[str, dict[str, Any]]]
+
+    def get(self, path: str, token: str | None = None, **params: Any) -> httpx.Response:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        return httpx.get(self.url + path, headers=headers, params=params, timeout=30)
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[Server]:
+    repo = tmp_path / "gitops"
+    shutil.copytree(EXAMPLE, repo)
+    (repo / ".git").mkdir()
+    values = repo / "clusters" / "edge" / "values" / "headlamp.yaml"
+    values.write_text(values.read_text() + f"oidc:\n  clientSecret: {ENCRYPTED}\n")
+    tokens = tmp_path / "tokens.json"
+    read = _kaddons("serve", "token", "create", "--role", "read", "--tokens", str(tokens))
+    write = _kaddons("serve", "token", "create", "--role", "write", "--tokens", str(tokens))
+    assert read.returncode == 0 and write.returncode == 0, read.stderr + write.stderr
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    with run_kube_api() as api:
+        for kind in WORKLOAD_KINDS:
+            api.declare(f"{kind.api_version}/{kind.plural}", kind.kind)
+        release = installed_release("headlamp", "0.45.0", "headlamp", "headlamp", pods=3, engine="argocd")
+        for plural, obj in release:
+            api.add(plural, obj)
+        api.add("applications", _application("manifest-ns-headlamp", SYNCED))
+        api.add("applications", _application("addon-headlamp", {**SYNCED, "resources": [
+            {"group": "apps", "version": "v1", "kind": "Deployment", "namespace": "headlamp", "name": "headlamp",
+             "health": {"status": "Healthy"}}]}))
+        config = write_kubeconfig(tmp_path / "kubeconfig", api.url)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "kaddons", "serve", "--repo", str(repo), "--listen", f"127.0.0.1:{port}",
+             "--tokens", str(tokens)], env={**os.environ, "KUBECONFIG": str(config)},
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        url = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    if httpx.get(url + "/healthz", timeout=1).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                assert process.poll() is None, process.communicate()[1]
+                assert time.monotonic() < deadline, "the server did not start"
+                time.sleep(0.1)
+            yield Server(url, read.stdout.strip(), write.stdout.strip(), api, repo, release)
+        finally:
+            process.terminate()
+            _out, err = process.communicate(timeout=10)
+            assert read.stdout.strip() not in err and "Traceback" not in err  # tokens are never logged
+
+
+def test_token_create_prints_the_token_alone_and_stores_only_its_hash(tmp_path: Path) -> None:
+    tokens = tmp_path / "config" / "tokens.json"
+    done = _kaddons("serve", "token", "create", "--role", "write", "--tokens", str(tokens))
+    assert done.returncode == 0, done.stderr
+    [token] = done.stdout.splitlines()
+    assert token.startswith("kd_") and len(token) == 46
+    assert token not in tokens.read_text()
+    assert stat.S_IMODE(tokens.stat().st_mode) == 0o600
+    assert json.loads(tokens.read_text())["tokens"][0]["role"] == "write"
+    bad = _kaddons("serve", "token", "create", "--role", "admin", "--tokens", str(tokens))
+    assert bad.returncode != 0 and "use read or write" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_every_route_needs_a_token(server: Server) -> None:
+    assert server.get("/healthz").json() == {"status": "ok"}
+    for path in ("/openapi.json", "/api/v1/clusters", f"{API}/stacks", f"{API}/addons", f"{API}/addons/headlamp",
+                 f"{API}/stream"):
+        for token in (None, "kd_not-a-token"):
+            answer = server.get(path, token)
+            assert answer.status_code == 401, (path, answer.text)
+            assert answer.headers["www-authenticate"] == "Bearer"
+            assert "kaddons serve token create" in answer.json()["error"]
+    assert "access-control-allow-origin" not in server.get("/api/v1/clusters", server.read).headers
+    schema = server.get("/openapi.json", server.read).json()
+    assert f"{API.replace('edge', '{cluster}')}/addons/{{name}}" in schema["paths"]
+
+
+def test_addons_with_states_paginated_and_details_with_the_map(server: Server) -> None:
+    listed = server.get(f"{API}/addons", server.read, page_size=1)
+    assert listed.status_code == 200, listed.text
+    data = listed.json()
+    assert data["pagination"] == {"page": 1, "page_size": 1, "total_count": 2, "total_pages": 2}
+    assert (data["result"][0]["name"], data["result"][0]["state"]) == ("headlamp", "Synced")
+    second = server.get(f"{API}/addons", server.read, page=2, page_size=1).json()["result"]
+    assert [(r["name"], r["state"]) for r in second] == [("kyverno", "Unknown")]  # not applied
+    server.api.update("pods", crashing_pod(server.release, 2))
+    deadline = time.monotonic() + 10
+    while (details := server.get(f"{API}/addons/headlamp", server.read).json())["state"] != "Degraded":
+        assert time.monotonic() < deadline, details
+        time.sleep(0.1)
+    assert details["reason"].startswith("Deployment/headlamp: ReplicaSet/headlamp-7d9c5b8f6: Pod/")
+    deployment = details["resources"][0]
+    assert (deployment["kind"], deployment["health"]) == ("Deployment", "Degraded")
+    assert deployment["children"][0]["children"][0]["name"] == "headlamp-7d9c5b8f6-p002"  # the failing Pod first
+    assert details["values"]["oidc"]["clientSecret"] == "<encrypted>"
+    assert ENCRYPTED not in json.dumps(details)
+    stacks = server.get(f"{API}/stacks", server.read).json()["result"]
+    assert ["addon:headlamp", "manifest:ns-headlamp"] in stacks[0]["edges"]
+
+
+def test_names_are_validated_and_mistakes_are_one_line(server: Server) -> None:
+    assert server.get("/api/v1/clusters/other/addons", server.read).status_code == 404
+    assert server.get(f"{API}/addons/nope", server.read).json() == {"error": "no add-on 'nope' in cluster edge"}
+    for bad in ("..", "UPPER", "a%2F..%2F..%2Fetc"):
+        assert server.get(f"{API}/addons/{bad}", server.read).status_code in (404, 422)
+    big = httpx.post(server.url + f"{API}/addons", content=b"x" * (2 << 20),
+                     headers={"Authorization": f"Bearer {server.write}"}, timeout=30)
+    assert big.status_code == 413
+
+
+def test_the_stream_sends_state_changes_as_they_happen(server: Server) -> None:
+    headers = {"Authorization": f"Bearer {server.read}"}
+    with httpx.stream("GET", server.url + f"{API}/stream", headers=headers, timeout=30) as answer:
+        assert answer.headers["content-type"].startswith("text/event-stream")
+        lines = answer.iter_lines()
+
+        def next_states() -> list[dict[str, Any]]:
+            for line in lines:
+                if line.startswith("data: "):
+                    return list(json.loads(line.removeprefix("data: ")))
+            raise AssertionError("the stream ended")
+
+        assert {row["name"]: row["state"] for row in next_states()} == {"headlamp": "Synced", "kyverno": "Unknown"}
+        server.api.update("applications", _application("addon-headlamp", {
+            "sync": {"status": "OutOfSync"}, "health": {"status": "Healthy"}}))
+        assert [(row["name"], row["state"]) for row in next_states()] == [("headlamp", "OutOfSync")]
+
+
+def test_a_changed_document_is_read_again(server: Server) -> None:
+    document = server.repo / "clusters" / "edge" / "cluster.yaml"
+    document.write_text(document.read_text().replace("chart_version: 0.45.0", "chart_version: 0.44.0"))
+    rows = server.get(f"{API}/addons", server.read).json()["result"]
+    assert rows[0]["chart_version"] == "0.44.0"
