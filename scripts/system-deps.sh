@@ -1,15 +1,15 @@
 #!/usr/bin/env bash
 # Install the Debian packages kaddons' tests and demo run against, if any is missing:
 # docker-registry (CNCF distribution 2.8, the real OCI registry), skopeo (interop peer), age, git (its
-# `git daemon` is the GitOps remote of the stacks tests), and
+# `git daemon` is the GitOps remote of the stacks tests), chromium (the web UI's browser tests), and
 # python3-venv where the system Python cannot make a virtual environment (Debian splits it out).
 # As root: apt-get installs them. Otherwise: one line naming the command to run, exit 1.
 # `--only python3-venv` checks just that one (make demo: the demo runs without the others).
 set -euo pipefail
-declare -A binary=([docker-registry]=docker-registry [skopeo]=skopeo [age]=age [git]=git)
+declare -A binary=([docker-registry]=docker-registry [skopeo]=skopeo [age]=age [git]=git [chromium]=chromium)
 missing=()
 if [ "${1:-}" != "--only" ]; then
-  for pkg in docker-registry skopeo age git; do
+  for pkg in docker-registry skopeo age git chromium; do
     command -v "${binary[$pkg]}" >/dev/null 2>&1 || missing+=("$pkg")
   done
 fi

@@ -1,7 +1,9 @@
 """The REST API of ``kaddons serve`` (issue 15; Ankra's shapes, ankra-addons.md §6.2), a FastAPI app over
 :class:`~kaddons.api.service.ClusterService`.
 
-Every route but ``/healthz`` needs ``Authorization: Bearer <token>`` (:mod:`kaddons.api.tokens`): none or an
+The web UI is ``/`` and ``/ui/*``: static files that hold no data (the page asks for a token, keeps it for the
+tab, and reads the API with it), served with a Content-Security-Policy of ``'self'`` only. Every other route
+but ``/healthz`` needs ``Authorization: Bearer <token>`` (:mod:`kaddons.api.tokens`): none or an
 unknown one is 401, a ``read`` token on a write is 403. Lists are paginated (``page`` from 1, ``page_size`` up to
 500) in Ankra's envelope ``{result, pagination: {page, page_size, total_count, total_pages}}``. Errors are
 ``{"error": "<one line>"}``: 404 for a name that is not there, 422 for a malformed one or a document that does not
@@ -18,11 +20,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import pathlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request
-from fastapi.responses import JSONResponse, Response, StreamingResponse
+from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
+from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel
 
 from kaddons import __version__
@@ -34,6 +38,9 @@ from .tokens import TokenStore
 __all__ = ["MAX_BODY", "create_app"]
 
 MAX_BODY = 1 << 20
+UI = pathlib.Path(__file__).parent / "ui"
+SECURITY_HEADERS = {"Content-Security-Policy": "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'",
+                    "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer"}
 CLUSTER_NAME = r"^[A-Za-z0-9-]{1,63}$"
 MEMBER_NAME = r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$"
 
@@ -137,7 +144,9 @@ def create_app(service: ClusterService, tokens: TokenStore) -> FastAPI:
         length = request.headers.get("content-length")
         if length is not None and (not length.isdigit() or int(length) > MAX_BODY):
             return JSONResponse({"error": f"request body over {MAX_BODY} bytes"}, status_code=413)
-        return await call_next(request)
+        response = await call_next(request)
+        response.headers.update(SECURITY_HEADERS)
+        return response
 
     @app.exception_handler(HTTPException)
     async def http_error(_request: Request, err: HTTPException) -> JSONResponse:
@@ -153,6 +162,13 @@ def create_app(service: ClusterService, tokens: TokenStore) -> FastAPI:
         name = service.loaded().document.metadata.name
         if cluster != name:
             raise NotFoundError(f"no cluster {cluster!r}: this server holds {name!r}")
+
+    app.mount("/ui", StaticFiles(directory=UI), name="ui")
+
+    @app.get("/", include_in_schema=False)
+    def index() -> FileResponse:
+        """The web UI (static files, no data: the page asks for a token and reads the API with it)."""
+        return FileResponse(UI / "index.html")
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:

@@ -1,0 +1,264 @@
+// kaddons web UI: the add-on list (live), an add-on's overview, resource map, values and events.
+// One more face on the REST API: no logic of its own, no external assets. The token is kept for the tab only
+// (sessionStorage) and sent as a bearer header, never in a URL.
+"use strict";
+
+const state = { token: sessionStorage.getItem("kaddons-token"), cluster: null, addons: new Map(),
+  sort: { key: "name", dir: 1 }, filter: "", details: null, stream: null };
+
+const $ = (selector) => document.querySelector(selector);
+
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs)) {
+    if (value === null || value === undefined || value === false) continue;
+    if (key === "text") node.textContent = value;
+    else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
+    else node.setAttribute(key, value === true ? "" : value);
+  }
+  for (const child of children) if (child !== null && child !== undefined) node.append(child);
+  return node;
+}
+
+function badge(kind, value) {
+  const missing = kind === "health" ? "no health rule" : "not read";
+  return el("span", { class: `badge ${kind}-${value || "Unknown"}`, text: value || missing });
+}
+
+class Unauthorized extends Error {}
+
+async function api(path) {
+  const answer = await fetch(path, { headers: { Authorization: `Bearer ${state.token}` } });
+  if (answer.status === 401) throw new Unauthorized();
+  const body = await answer.json();
+  if (!answer.ok) throw new Error(body.error || `HTTP ${answer.status}`);
+  return body;
+}
+
+function show(section) {
+  for (const id of ["login", "list", "details"]) $(`#${id}`).hidden = id !== section;
+}
+
+function login(message) {
+  show("login");
+  $("#login-error").textContent = message || "";
+  $("#token").focus();
+}
+
+$("#login-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  state.token = $("#token").value.trim();
+  sessionStorage.setItem("kaddons-token", state.token);
+  $("#token").value = "";
+  start();
+});
+
+// ---- the list ----
+
+async function loadAddons() {
+  const found = new Map();
+  for (let page = 1; ; page += 1) {
+    const body = await api(`/api/v1/clusters/${state.cluster}/addons?page=${page}&page_size=500`);
+    for (const row of body.result) found.set(row.name, row);
+    if (page >= body.pagination.total_pages) break;
+  }
+  state.addons = found;
+}
+
+function renderList() {
+  const words = state.filter.toLowerCase();
+  const rows = [...state.addons.values()].filter((row) => !words || [row.name, row.stack_name, row.chart_name,
+    row.namespace, row.state || ""].some((field) => field.toLowerCase().includes(words)));
+  const { key, dir } = state.sort;
+  rows.sort((a, b) => dir * String(a[key] ?? "").localeCompare(String(b[key] ?? ""), undefined, { numeric: true }));
+  const body = $("#addons tbody");
+  body.replaceChildren(...rows.map((row) => el("tr", { "data-addon": row.name, "data-state": row.state || "" },
+    el("td", {}, el("a", { href: `#/addons/${encodeURIComponent(row.name)}`, text: row.name })),
+    el("td", { text: row.stack_name }),
+    el("td", { text: row.chart_name }),
+    el("td", { text: row.chart_version }),
+    el("td", {}, badge("state", row.state)),
+    el("td", { text: row.namespace }),
+    el("td", { class: "reason", text: row.reason || "" }))));
+  for (const button of document.querySelectorAll("th button[data-sort]")) {
+    button.setAttribute("aria-sort", button.dataset.sort === key ? (dir > 0 ? "ascending" : "descending") : "none");
+  }
+}
+
+for (const button of document.querySelectorAll("th button[data-sort]")) {
+  button.addEventListener("click", () => {
+    const key = button.dataset.sort;
+    state.sort = { key, dir: state.sort.key === key ? -state.sort.dir : 1 };
+    renderList();
+  });
+}
+$("#filter").addEventListener("input", (event) => { state.filter = event.target.value; renderList(); });
+
+// ---- live updates: the server-sent events of /stream, read with fetch so the token stays in a header ----
+
+async function follow() {
+  if (state.stream) return;
+  state.stream = new AbortController();
+  while (true) {
+    try {
+      const answer = await fetch(`/api/v1/clusters/${state.cluster}/stream`, {
+        headers: { Authorization: `Bearer ${state.token}` }, signal: state.stream.signal });
+      if (!answer.ok) throw new Error(`HTTP ${answer.status}`);
+      $("#live").textContent = "live";
+      const reader = answer.body.pipeThrough(new TextDecoderStream()).getReader();
+      let buffer = "";
+      while (true) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        buffer += value;
+        let end;
+        while ((end = buffer.indexOf("\n\n")) >= 0) {
+          const message = buffer.slice(0, end);
+          buffer = buffer.slice(end + 2);
+          const data = message.split("\n").filter((line) => line.startsWith("data: "))
+            .map((line) => line.slice(6)).join("\n");
+          if (data) changed(JSON.parse(data));
+        }
+      }
+    } catch (error) {
+      if (state.stream.signal.aborted) return;
+    }
+    $("#live").textContent = "reconnecting…";
+    await new Promise((resolve) => setTimeout(resolve, 2000));
+  }
+}
+
+function changed(rows) {
+  for (const row of rows) state.addons.set(row.name, row);
+  renderList();
+  if (state.details && rows.some((row) => row.name === state.details.name)) openDetails(state.details.name, true);
+}
+
+// ---- details ----
+
+function selectTab(id) {
+  for (const tab of document.querySelectorAll('[role="tab"]')) {
+    const selected = tab.id === id;
+    tab.setAttribute("aria-selected", String(selected));
+    tab.tabIndex = selected ? 0 : -1;
+    $(`#${tab.getAttribute("aria-controls")}`).hidden = !selected;
+  }
+}
+
+for (const tab of document.querySelectorAll('[role="tab"]')) {
+  tab.addEventListener("click", () => selectTab(tab.id));
+  tab.addEventListener("keydown", (event) => {
+    const tabs = [...document.querySelectorAll('[role="tab"]')];
+    const step = { ArrowRight: 1, ArrowLeft: -1 }[event.key];
+    if (!step) return;
+    const next = tabs[(tabs.indexOf(tab) + step + tabs.length) % tabs.length];
+    selectTab(next.id);
+    next.focus();
+  });
+}
+
+function overview(data) {
+  const engine = data.engine;
+  const rows = [["Chart", `${data.chart_name} ${data.chart_version}`], ["Source", data.registry_url],
+    ["Namespace", data.namespace], ["Stack", data.stack_name]];
+  const list = el("dl");
+  for (const [term, value] of rows) list.append(el("dt", { text: term }), el("dd", { text: value }));
+  list.append(el("dt", { text: "State" }), el("dd", {}, badge("state", data.state), " ", data.reason || ""));
+  if (engine) {
+    const said = engine.kind === "Application"
+      ? `sync ${engine.sync || "?"}, health ${engine.health || "?"}${engine.revision ? `, revision ${engine.revision}` : ""}`
+        + (engine.operation && engine.operation.phase ? `; last operation ${engine.operation.phase}` : "")
+      : `Ready ${engine.ready.status || "?"}${engine.ready.reason ? ` (${engine.ready.reason})` : ""}`;
+    list.append(el("dt", { text: engine.kind }), el("dd", { text: `${engine.namespace}/${engine.name}: ${said}` }));
+  } else if (data.state) {
+    list.append(el("dt", { text: "Engine" }), el("dd", { text: "no engine object in the cluster" }));
+  }
+  return list;
+}
+
+function showNode(node, events) {
+  const mine = events.filter((event) => event.object === `${node.kind}/${node.name}`);
+  const list = el("dl", {}, el("dt", { text: "Object" }), el("dd", { text: `${node.kind}/${node.name}` }),
+    el("dt", { text: "Namespace" }), el("dd", { text: node.namespace || "—" }),
+    el("dt", { text: "Health" }), el("dd", {}, badge("health", node.health), " ", node.message || ""));
+  $("#node").replaceChildren(el("h3", { text: "Selected" }), list, el("h4", { text: "Events" }),
+    mine.length ? el("ul", {}, ...mine.map((event) => el("li", { text: `${event.time} ${event.type} ${event.reason}: ${event.message}` })))
+      : el("p", { text: "none" }));
+}
+
+function tree(nodes, events, name) {
+  return el("ul", { role: "group" }, ...nodes.map((node) => {
+    const label = node.group || `${node.kind}/${node.name}`;
+    const item = el("li", { "data-node": label, "data-health": node.health || "" },
+      el("button", { type: "button", class: "node", onclick: () => showNode(node, events) },
+        label, " ", badge("health", node.health), node.health && node.health !== "Healthy" && node.message
+          ? el("span", { class: "message", text: ` ${node.message}` }) : null));
+    if (node.group && !node.members) {
+      item.append(" ", el("button", { type: "button", text: `show all ${node.count}`,
+        onclick: () => openDetails(name, true, true) }));
+    }
+    const children = [...(node.children || []), ...(node.members || [])];
+    if (children.length) item.append(tree(children, events, name));
+    return item;
+  }));
+}
+
+async function openDetails(name, refresh = false, expand = false) {
+  let data;
+  try {
+    data = await api(`/api/v1/clusters/${state.cluster}/addons/${encodeURIComponent(name)}${expand ? "?expand=true" : ""}`);
+  } catch (error) {
+    if (error instanceof Unauthorized) return login("The token was refused: give another.");
+    $("#details-title").textContent = `${name}: ${error.message}`;
+    show("details");
+    return;
+  }
+  state.details = data;
+  $("#details-title").replaceChildren(`Add-on ${data.name} `, badge("state", data.state));
+  $("#panel-overview").replaceChildren(overview(data));
+  $("#map").replaceChildren(data.resources.length ? tree(data.resources, data.events, name)
+    : el("p", { text: data.state ? "no objects found" : "the server reads no cluster" }));
+  if (!refresh) $("#node").replaceChildren();
+  $("#values").textContent = JSON.stringify(data.values, null, 2);
+  renderEvents();
+  if (!refresh) selectTab("tab-overview");
+  show("details");
+}
+
+function renderEvents() {
+  const onlyWarnings = $("#warnings-only").checked;
+  const events = (state.details ? state.details.events : []).filter((event) => !onlyWarnings || event.type === "Warning");
+  $("#events tbody").replaceChildren(...events.map((event) => el("tr", {}, el("td", { text: event.time }),
+    el("td", { text: event.type }), el("td", { text: event.reason }), el("td", { text: event.object }),
+    el("td", { text: event.message }))));
+}
+$("#warnings-only").addEventListener("change", renderEvents);
+
+// ---- routing ----
+
+function route() {
+  const match = location.hash.match(/^#\/addons\/([^/]+)$/);
+  if (match) return openDetails(decodeURIComponent(match[1]));
+  state.details = null;
+  renderList();
+  show("list");
+}
+window.addEventListener("hashchange", route);
+
+async function start() {
+  if (!state.token) return login();
+  try {
+    const clusters = await api("/api/v1/clusters");
+    state.cluster = clusters.result[0].name;
+    $("#cluster").textContent = `cluster ${state.cluster}${clusters.result[0].cluster_read ? "" : " (states not read)"}`;
+    await loadAddons();
+  } catch (error) {
+    if (error instanceof Unauthorized) return login(state.token ? "The token was refused: give another." : "");
+    $("#live").textContent = error.message;
+    return;
+  }
+  route();
+  follow();
+}
+
+start();

@@ -1,0 +1,116 @@
+"""The web UI in a real headless Chromium (Debian ``chromium`` driven by Playwright; never a downloaded browser)
+against ``kaddons serve`` on 127.0.0.1 (``tests/api/conftest.py``: a copy of the example repository, the cluster
+through kmock's emulator, a documented stand-in).
+
+Screenshots of the list and of a resource map are written to ``build/screenshots/`` (the copies the README
+shows are ``docs/screenshots/``)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.api.conftest import Server, application
+from tests.helpers.installed import crashing_pod
+
+CHROMIUM = next((p for p in ("/usr/lib/chromium/chromium", "/usr/bin/chromium") if Path(p).exists()), None)
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "build" / "screenshots"
+
+
+@pytest.fixture
+def page(server: Server) -> Iterator[Any]:
+    """A Chromium page on the server's UI, with the read token given once; every request it makes is recorded
+    (``page.requested``)."""
+    if CHROMIUM is None:
+        pytest.skip("Debian chromium is not installed (scripts/system-deps.sh installs it)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM)
+        try:
+            opened = browser.new_page(viewport={"width": 1280, "height": 800})
+            opened.requested = []
+            opened.on("request", lambda request: opened.requested.append(request.url))
+            opened.goto(server.url + "/")
+            opened.get_by_label("Token").fill(server.read)
+            opened.get_by_role("button", name="Use token").click()
+            opened.locator("#addons tbody tr").first.wait_for()
+            yield opened
+        finally:
+            browser.close()
+
+
+def test_the_list_shows_every_addon_and_follows_the_cluster_live(server: Server, page: Any) -> None:
+    from playwright.sync_api import expect
+
+    rows = page.locator("#addons tbody tr")
+    expect(rows).to_have_count(2)
+    expect(page.locator('tr[data-addon="headlamp"] .badge')).to_have_text("Synced")
+    expect(page.locator('tr[data-addon="kyverno"] .badge')).to_have_text("Unknown")  # readable without colour
+    expect(page.locator("#live")).to_have_text("live")
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / "addons-list.png"))
+    server.api.update("applications", application("addon-headlamp", {
+        "sync": {"status": "OutOfSync"}, "health": {"status": "Healthy"}}))
+    expect(page.locator('tr[data-addon="headlamp"]')).to_have_attribute("data-state", "OutOfSync", timeout=10_000)
+    page.get_by_label("Filter").fill("policy")  # the kyverno stack
+    expect(rows).to_have_count(1)
+    page.get_by_role("button", name="State").click()
+    assert page.get_by_role("button", name="State").get_attribute("aria-sort") == "ascending"
+    assert all(url.startswith(server.url) for url in page.requested), "the UI loads nothing from elsewhere"
+
+
+def test_the_map_of_a_degraded_addon_shows_the_failing_pod_first(server: Server, page: Any) -> None:
+    from playwright.sync_api import expect
+
+    server.api.update("pods", crashing_pod(server.release, 2))
+    expect(page.locator('tr[data-addon="headlamp"]')).to_have_attribute("data-state", "Degraded", timeout=10_000)
+    # keyboard only: to the add-on's link, open it, then to the Resource map tab
+    link = page.get_by_role("link", name="headlamp")
+    link.focus()
+    page.keyboard.press("Enter")
+    expect(page.locator("#details-title")).to_contain_text("Add-on headlamp")
+    page.get_by_role("tab", name="Overview").focus()
+    page.keyboard.press("ArrowRight")
+    expect(page.get_by_role("tab", name="Resource map")).to_have_attribute("aria-selected", "true")
+    deployment = page.locator("#map > ul > li").first
+    expect(deployment).to_have_attribute("data-node", "Deployment/headlamp")
+    expect(deployment).to_have_attribute("data-health", "Degraded")
+    pods = deployment.locator("li li")
+    expect(pods.first).to_have_attribute("data-node", "Pod/headlamp-7d9c5b8f6-p002")
+    expect(pods.first).to_have_attribute("data-health", "Degraded")
+    pods.first.get_by_role("button").first.click()
+    expect(page.locator("#node")).to_contain_text("Back-off")
+    page.screenshot(path=str(SCREENSHOTS / "resource-map.png"))
+    page.get_by_role("tab", name="Values").click()
+    expect(page.locator("#values")).to_contain_text('"clientSecret": "<encrypted>"')
+    assert "ENC[AES256_GCM" not in page.content()
+
+
+def test_a_refused_token_asks_again(server: Server) -> None:
+    if CHROMIUM is None:
+        pytest.skip("Debian chromium is not installed (scripts/system-deps.sh installs it)")
+    from playwright.sync_api import expect, sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM)
+        try:
+            opened = browser.new_page()
+            opened.goto(server.url + "/")
+            opened.get_by_label("Token").fill("kd_wrong")
+            opened.get_by_label("Token").press("Enter")
+            expect(opened.locator("#login-error")).to_contain_text("refused")
+            expect(opened.locator("#list")).to_be_hidden()
+        finally:
+            browser.close()
+
+
+def test_screenshots_in_the_readme_exist() -> None:
+    docs = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+    readme = (docs.parents[1] / "README.md").read_text()
+    for name in ("addons-list.png", "resource-map.png"):
+        assert f"docs/screenshots/{name}" in readme
+        assert (docs / name).stat().st_size > 10_000  # copied from build/screenshots/ when the UI changes
