@@ -20,8 +20,11 @@ import httpx
 import pytest
 
 from kaddons.cluster.view import WORKLOAD_KINDS
+from tests.helpers.git_remote import GIT_ENV, GitDaemon, git, run_git_daemon
+from tests.helpers.http_server import StaticServer
 from tests.helpers.installed import installed_release
 from tests.helpers.kube import KubeAPI, run_kube_api, write_kubeconfig
+from tests.stacks.conftest import chart_repo, mirrors_file, testdata  # noqa: F401  (shared fixtures)
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "gitops"
 LABELS = {"kaddons.io/cluster": "edge"}
@@ -54,21 +57,45 @@ class Server:
     api: KubeAPI
     repo: Path
     release: list[tuple[str, dict[str, Any]]]
+    remote: str
 
     def get(self, path: str, token: str | None = None, **params: Any) -> httpx.Response:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         return httpx.get(self.url + path, headers=headers, params=params, timeout=30)
 
 
+@pytest.fixture(scope="module")
+def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GitDaemon]:
+    """``git daemon`` on 127.0.0.1: the GitOps remote."""
+    with run_git_daemon(tmp_path_factory.mktemp("remotes")) as running:
+        yield running
+
+
+def remote_log(url: str, folder: Path) -> list[str]:
+    """The subjects of the remote branch's commits, newest first."""
+    shutil.rmtree(folder, ignore_errors=True)
+    git("clone", "--quiet", url, str(folder))
+    return git("log", "--format=%s", cwd=folder).splitlines()
+
+
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[Server]:
-    """``kaddons serve`` over the example repository (headlamp's values carry an encrypted value) and a cluster
-    where headlamp is Synced with three Pods and kyverno is not applied."""
-    repo = tmp_path / "gitops"
-    shutil.copytree(EXAMPLE, repo)
-    (repo / ".git").mkdir()
-    values = repo / "clusters" / "edge" / "values" / "headlamp.yaml"
+def server(tmp_path: Path, daemon: GitDaemon, chart_repo: StaticServer) -> Iterator[Server]:  # noqa: F811
+    """``kaddons serve`` over a clone of a remote holding the example repository (headlamp's values carry an
+    encrypted value; its chart sources mirrored to the test charts), and a cluster where headlamp is Synced with
+    three Pods and kyverno is not applied."""
+    seed = tmp_path / "seed"
+    shutil.copytree(EXAMPLE, seed)
+    values = seed / "clusters" / "edge" / "values" / "headlamp.yaml"
     values.write_text(values.read_text() + f"oidc:\n  clientSecret: {ENCRYPTED}\n")
+    url = daemon.create(tmp_path.name)
+    git("init", "--quiet", "-b", "main", cwd=seed)
+    git("add", "-A", cwd=seed)
+    git("commit", "--quiet", "-m", "the cluster document", cwd=seed)
+    git("push", "--quiet", url, "main", cwd=seed)
+    repo = tmp_path / "gitops"
+    git("clone", "--quiet", url, str(repo))
+    env = {**GIT_ENV, "KADDONS_MIRRORS_FILE": str(mirrors_file(chart_repo, tmp_path)),
+           "KADDONS_CACHE_DIR": str(tmp_path / "cache")}
     tokens = tmp_path / "tokens.json"
     read = kaddons("serve", "token", "create", "--role", "read", "--tokens", str(tokens))
     write = kaddons("serve", "token", "create", "--role", "write", "--tokens", str(tokens))
@@ -89,9 +116,9 @@ def server(tmp_path: Path) -> Iterator[Server]:
         config = write_kubeconfig(tmp_path / "kubeconfig", api.url)
         process = subprocess.Popen(
             [sys.executable, "-m", "kaddons", "serve", "--repo", str(repo), "--listen", f"127.0.0.1:{port}",
-             "--tokens", str(tokens)], env={**os.environ, "KUBECONFIG": str(config)},
+             "--tokens", str(tokens)], env={**os.environ, **env, "KUBECONFIG": str(config)},
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        url = f"http://127.0.0.1:{port}"
+        remote, url = url, f"http://127.0.0.1:{port}"
         try:
             deadline = time.monotonic() + 30
             while True:
@@ -103,7 +130,7 @@ def server(tmp_path: Path) -> Iterator[Server]:
                 assert process.poll() is None, process.communicate()[1]
                 assert time.monotonic() < deadline, "the server did not start"
                 time.sleep(0.1)
-            yield Server(url, read.stdout.strip(), write.stdout.strip(), api, repo, release)
+            yield Server(url, read.stdout.strip(), write.stdout.strip(), api, repo, release, remote)
         finally:
             process.terminate()
             _out, err = process.communicate(timeout=10)

@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 
-from tests.api.conftest import ENCRYPTED, Server, application
+from tests.api.conftest import ENCRYPTED, Server, application, remote_log
 from tests.api.conftest import kaddons as _kaddons
 from tests.helpers.installed import crashing_pod
 
@@ -102,3 +102,70 @@ def test_a_changed_document_is_read_again(server: Server) -> None:
     document.write_text(document.read_text().replace("chart_version: 0.45.0", "chart_version: 0.44.0"))
     rows = server.get(f"{API}/addons", server.read).json()["result"]
     assert rows[0]["chart_version"] == "0.44.0"
+
+
+def _post(server: Server, path: str, token: str, body: dict[str, Any]) -> httpx.Response:
+    return httpx.post(server.url + path, json=body, headers={"Authorization": f"Bearer {token}"}, timeout=30)
+
+
+def _finished(server: Server, operation: dict[str, Any]) -> dict[str, Any]:
+    done = server.get(f"{API}/operations/{operation['id']}", server.read, wait=60).json()
+    assert done["status"] not in ("pending", "running"), done
+    return dict(done)
+
+
+def test_a_read_token_cannot_write(server: Server) -> None:
+    answer = _post(server, f"{API}/addons/headlamp/upgrade", server.read, {"chart_version": "0.44.0"})
+    assert answer.status_code == 403 and "only read" in answer.json()["error"]
+    removed = httpx.delete(server.url + f"{API}/addons/headlamp", headers={"Authorization": f"Bearer {server.read}"})
+    assert removed.status_code == 403
+    assert _post(server, f"{API}/addons/headlamp/upgrade", "kd_nope", {"chart_version": "0.44.0"}).status_code == 401
+
+
+def test_an_upgrade_is_a_reviewed_diff_then_exactly_one_commit(server: Server, tmp_path: Path) -> None:
+    before = remote_log(server.remote, tmp_path / "check")
+    dry = _post(server, f"{API}/addons/headlamp/upgrade", server.write, {"chart_version": "0.44.0", "dry_run": True})
+    assert dry.status_code == 202, dry.text
+    assert dry.headers["location"] == f"{API}/operations/{dry.json()['id']}"
+    preview = _finished(server, dry.json())
+    assert preview["status"] == "success", preview
+    assert preview["result"]["commit"] is None
+    assert "-          chart_version: 0.45.0" in preview["result"]["diff"]
+    assert "+          chart_version: 0.44.0" in preview["result"]["diff"]
+    assert remote_log(server.remote, tmp_path / "check") == before
+    real = _finished(server, _post(server, f"{API}/addons/headlamp/upgrade", server.write,
+                                   {"chart_version": "0.44.0"}).json())
+    assert real["status"] == "success", real
+    after = remote_log(server.remote, tmp_path / "check")
+    assert after[1:] == before
+    assert after[0] == "kaddons: upgrade add-on headlamp from chart version 0.45.0 to 0.44.0"
+    assert len(real["result"]["commit"]) == 40
+    rows = {r["name"]: r for r in server.get(f"{API}/addons", server.read).json()["result"]}
+    assert rows["headlamp"]["chart_version"] == "0.44.0"
+    history = server.get(f"{API}/addons/headlamp/history", server.read).json()["result"]
+    assert history[0]["revision"] == real["result"]["commit"] and history[0]["subject"] == after[0]
+    listed = server.get(f"{API}/operations", server.read).json()["result"]
+    assert [o["id"] for o in listed[:2]] == [real["id"], preview["id"]]  # newest first
+
+
+def test_a_failed_operation_says_why_and_changes_nothing(server: Server, tmp_path: Path) -> None:
+    before = remote_log(server.remote, tmp_path / "check")
+    failed = _finished(server, _post(server, f"{API}/addons/headlamp/upgrade", server.write,
+                                     {"chart_version": "9.9.9"}).json())
+    assert failed["status"] == "failed" and failed["result"] is None
+    assert "9.9.9" in failed["error"] and "0.45.0" in failed["error"]  # names the versions the source has
+    assert remote_log(server.remote, tmp_path / "check") == before
+    assert _post(server, f"{API}/addons/nope/upgrade", server.write, {"chart_version": "1.0.0"}).status_code == 404
+    assert _post(server, f"{API}/addons/headlamp/upgrade", server.write,
+                 {"chart_version": "../../etc"}).status_code == 422
+
+
+def test_a_pending_operation_can_be_cancelled_a_finished_one_not(server: Server) -> None:
+    first = _post(server, f"{API}/addons/headlamp/upgrade", server.write, {"chart_version": "0.43.0"}).json()
+    second = _post(server, f"{API}/addons/headlamp/upgrade", server.write, {"chart_version": "0.42.0"}).json()
+    cancelled = _post(server, f"{API}/operations/{second['id']}/cancel", server.write, {})
+    assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled"
+    assert _finished(server, first)["status"] == "success"
+    again = _post(server, f"{API}/operations/{first['id']}/cancel", server.write, {})
+    assert again.status_code == 409 and "success" in again.json()["error"]
+    assert server.get(f"{API}/addons/headlamp", server.read).json()["chart_version"] == "0.43.0"

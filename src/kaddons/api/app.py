@@ -10,10 +10,15 @@ unknown one is 401, a ``read`` token on a write is 403. Lists are paginated (``p
 validate, 502 when the cluster cannot be read. Request bodies over 1 MiB are refused (413). No CORS headers: a
 page of another origin cannot read the API. Encrypted values are masked in every response.
 
-Routes (``GET``): ``/healthz``; ``/openapi.json``; ``/api/v1/clusters``; ``/api/v1/clusters/{cluster}/stacks``;
-``/api/v1/clusters/{cluster}/addons``; ``/api/v1/clusters/{cluster}/addons/{name}``;
-``/api/v1/clusters/{cluster}/stream`` (server-sent events: ``event: states`` with the add-ons whose state
+Reads (``GET``, a ``read`` token): ``/healthz``; ``/openapi.json``; ``/api/v1/clusters``;
+``/api/v1/clusters/{cluster}/stacks``; ``…/addons``; ``…/addons/{name}``; ``…/addons/{name}/history``;
+``…/operations``; ``…/operations/{id}`` (``?wait=S`` waits for it to end); ``…/stream`` (server-sent events:
+``event: states`` with the add-ons whose state changed, ``event: operation`` with an operation whose status
 changed, as JSON, and a comment every 15 s to keep the connection).
+
+Writes (a ``write`` token) are operations (:mod:`kaddons.api.operations`), answered 202 with the operation:
+``POST …/addons/{name}/upgrade`` ``{chart_version, dry_run}``, ``POST …/addons/{name}/rollback``
+``{to, dry_run}``, ``DELETE …/addons/{name}`` (``?dry_run=``), ``POST …/operations/{id}/cancel``.
 """
 
 from __future__ import annotations
@@ -27,11 +32,12 @@ from typing import Annotated, Any
 from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request
 from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from fastapi.staticfiles import StaticFiles
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from kaddons import __version__
-from kaddons.errors import ClusterDocumentError, ClusterError, KaddonsError, NotFoundError
+from kaddons.errors import ClusterDocumentError, ClusterError, KaddonsError, NotFoundError, UsageError
 
+from .operations import Operations
 from .service import ClusterService
 from .tokens import TokenStore
 
@@ -50,6 +56,34 @@ Member = Annotated[str, Path(pattern=MEMBER_NAME, description="An add-on's or ma
 Page = Annotated[int, Query(ge=1, le=1_000_000, description="The page, from 1.")]
 PageSize = Annotated[int, Query(ge=1, le=500, description="Items per page.")]
 Cap = Annotated[int, Query(ge=1, le=10_000, description="Group more same-kind leaves than this.")]
+
+
+REVISION = r"^[0-9a-f]{4,40}$"
+CHART_VERSION = r"^[0-9A-Za-z][0-9A-Za-z.+_-]{0,63}$"
+
+
+class UpgradeRequest(BaseModel):
+    chart_version: Annotated[str, Field(pattern=CHART_VERSION, description="The chart version to move to.")]
+    dry_run: bool = Field(default=False, description="Compute the change and its diff; commit nothing.")
+
+
+class RollbackRequest(BaseModel):
+    to: Annotated[str | None, Field(default=None, pattern=REVISION,
+                                    description="The revision to restore [default: before the last change].")]
+    dry_run: bool = False
+
+
+class OperationOut(BaseModel):
+    id: str
+    kind: str
+    target: str
+    parameters: dict[str, Any]
+    status: str
+    created: str
+    started: str | None
+    finished: str | None
+    result: dict[str, Any] | None
+    error: str | None
 
 
 class Pagination(BaseModel):
@@ -118,8 +152,10 @@ def _bearer(request: Request) -> str | None:
     return token.strip() if scheme.lower() == "bearer" and token.strip() else None
 
 
-def create_app(service: ClusterService, tokens: TokenStore) -> FastAPI:
-    """The API over ``service``, admitting ``tokens`` (see the module)."""
+def create_app(service: ClusterService, tokens: TokenStore, operations: Operations | None = None) -> FastAPI:
+    """The API over ``service``, admitting ``tokens``, running writes through ``operations`` (see the
+    module)."""
+    queue = operations or Operations()
     app = FastAPI(title="kaddons", version=__version__, openapi_url=None, docs_url=None, redoc_url=None,
                   description="Add-on stacks delivered through GitOps: the cluster document in Git, the cluster's "
                               "view of each add-on.")
@@ -138,6 +174,7 @@ def create_app(service: ClusterService, tokens: TokenStore) -> FastAPI:
         return check
 
     reader = Depends(role("read"))
+    writer = Depends(role("write"))
 
     @app.middleware("http")
     async def bounded_bodies(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
@@ -215,20 +252,87 @@ def create_app(service: ClusterService, tokens: TokenStore) -> FastAPI:
         cluster_named(cluster)
         return service.addon(name, expand=expand, cap=cap)
 
+    @app.get("/api/v1/clusters/{cluster}/addons/{name}/history", dependencies=[reader])
+    def history(cluster: Cluster, name: Member, page: Page = 1, page_size: PageSize = 50) -> dict[str, Any]:
+        """The commits that changed the add-on (revision, time, author, subject), newest first."""
+        cluster_named(cluster)
+        return _page(service.history(name), page, page_size)
+
+    def queued(kind: str, name: str, parameters: dict[str, Any], work: Callable[[], dict[str, Any]]) -> JSONResponse:
+        operation = queue.submit(kind, f"addon/{name}", parameters, work)
+        return JSONResponse(operation.to_dict(), status_code=202,
+                            headers={"Location": f"/api/v1/clusters/{service.loaded().document.metadata.name}"
+                                                 f"/operations/{operation.id}"})
+
+    @app.post("/api/v1/clusters/{cluster}/addons/{name}/upgrade", status_code=202, response_model=OperationOut,
+              dependencies=[writer])
+    def upgrade(cluster: Cluster, name: Member, body: UpgradeRequest) -> JSONResponse:
+        """Queue an upgrade to another chart version: the document is edited, the chart rendered at that
+        version, and one commit pushed (a dry run: the diff only). Returns the operation."""
+        cluster_named(cluster)
+        service.addon(name)  # 404 now rather than a failed operation later
+        return queued("upgrade", name, body.model_dump(),
+                      lambda: service.upgrade(name, body.chart_version, dry_run=body.dry_run))
+
+    @app.post("/api/v1/clusters/{cluster}/addons/{name}/rollback", status_code=202, response_model=OperationOut,
+              dependencies=[writer])
+    def rollback(cluster: Cluster, name: Member, body: RollbackRequest) -> JSONResponse:
+        """Queue a rollback: a new commit restoring the add-on as it was at a revision of its history."""
+        cluster_named(cluster)
+        service.addon(name)
+        return queued("rollback", name, body.model_dump(), lambda: service.rollback(name, body.to,
+                                                                                  dry_run=body.dry_run))
+
+    @app.delete("/api/v1/clusters/{cluster}/addons/{name}", status_code=202, response_model=OperationOut,
+                dependencies=[writer])
+    def uninstall(cluster: Cluster, name: Member, dry_run: bool = False) -> JSONResponse:
+        """Queue an uninstall: the add-on leaves its stack (its children are re-attached to its parents)."""
+        cluster_named(cluster)
+        service.addon(name)
+        return queued("uninstall", name, {"dry_run": dry_run}, lambda: service.uninstall(name, dry_run=dry_run))
+
+    @app.get("/api/v1/clusters/{cluster}/operations", dependencies=[reader])
+    def operations_list(cluster: Cluster, page: Page = 1, page_size: PageSize = 50) -> dict[str, Any]:
+        """The operations of this server, newest first (kept in memory; the commits are the lasting record)."""
+        cluster_named(cluster)
+        return _page([o.to_dict() for o in queue.all()], page, page_size)
+
+    @app.get("/api/v1/clusters/{cluster}/operations/{operation}", response_model=OperationOut,
+             dependencies=[reader])
+    def operation_get(cluster: Cluster, operation: Annotated[str, Path(pattern=r"^op-[0-9]{6}$")],
+                      wait: Annotated[float, Query(ge=0, le=60, description="Seconds to wait for it to end.")] = 0
+                      ) -> dict[str, Any]:
+        """One operation: pending, running, success (``result.commit``), failed (``error``) or cancelled."""
+        cluster_named(cluster)
+        return (queue.wait(operation, wait) if wait else queue.get(operation)).to_dict()
+
+    @app.post("/api/v1/clusters/{cluster}/operations/{operation}/cancel", response_model=OperationOut,
+              dependencies=[writer])
+    def operation_cancel(cluster: Cluster, operation: Annotated[str, Path(pattern=r"^op-[0-9]{6}$")]
+                         ) -> dict[str, Any]:
+        """Cancel a pending operation (409 once it has started)."""
+        cluster_named(cluster)
+        try:
+            return queue.cancel(operation).to_dict()
+        except UsageError as err:
+            raise HTTPException(409, str(err)) from None
+
     @app.get("/api/v1/clusters/{cluster}/stream", dependencies=[reader],
              response_class=StreamingResponse, responses={200: {"content": {"text/event-stream": {}}}})
     async def stream(cluster: Cluster) -> StreamingResponse:
         """Server-sent events: ``event: states``, ``data:`` the add-on rows whose state changed (all of them
         first)."""
         cluster_named(cluster)
-        return StreamingResponse(_states(service), media_type="text/event-stream",
+        return StreamingResponse(_states(service, queue), media_type="text/event-stream",
                                  headers={"Cache-Control": "no-store"})
 
     return app
 
 
-async def _states(service: ClusterService) -> AsyncIterator[str]:
+async def _states(service: ClusterService, queue: Operations) -> AsyncIterator[str]:
     shown: dict[str, tuple[Any, Any]] = {}
+    seen: dict[str, str] = {o.id: o.status for o in queue.all()}
+    quiet = 0.0
     revision = -1
     while True:
         live = await asyncio.to_thread(service.live)
@@ -238,8 +342,19 @@ async def _states(service: ClusterService) -> AsyncIterator[str]:
         changed = [row for row in rows if shown.get(row["name"]) != (row["state"], row["reason"])]
         for row in changed:
             shown[row["name"]] = (row["state"], row["reason"])
-        yield f"event: states\ndata: {json.dumps(changed)}\n\n" if changed else ": keep-alive\n\n"
+        moved = [o.to_dict() for o in queue.all() if seen.get(o.id) != o.status]
+        for operation in moved:
+            seen[operation["id"]] = operation["status"]
+        if changed:
+            yield f"event: states\ndata: {json.dumps(changed)}\n\n"
+        for operation in reversed(moved):
+            yield f"event: operation\ndata: {json.dumps(operation)}\n\n"
+        if changed or moved or quiet >= 15:
+            quiet = 0.0
+            if not (changed or moved):
+                yield ": keep-alive\n\n"
         if live is None:
-            await asyncio.sleep(15)
+            await asyncio.sleep(1)
         else:
-            await asyncio.to_thread(live.cache.wait, revision, 15.0)
+            await asyncio.to_thread(live.cache.wait, revision, 1.0)
+        quiet += 1.0

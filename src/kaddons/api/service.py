@@ -33,10 +33,11 @@ class ClusterService:
     ``engine`` overrides the document's ``spec.kaddons.engine``."""
 
     def __init__(self, document: Path, *, reader: Callable[[], ClusterReader] | None = None,
-                 engine: str | None = None) -> None:
+                 engine: str | None = None, preflight: Callable[[LoadedCluster], None] | None = None) -> None:
         self.document = document
         self._reader = reader
         self._engine = engine
+        self._preflight = preflight
         self._lock = threading.Lock()
         self._loaded: LoadedCluster | None = None
         self._stamps: dict[Path, tuple[int, int]] = {}
@@ -134,9 +135,66 @@ class ClusterService:
         return [{"time": e.time, "type": e.type, "reason": e.reason, "object": e.object, "count": e.count,
                  "message": e.message} for e in found if e.object in objects]
 
+    def history(self, name: str) -> list[dict[str, str]]:
+        """The commits that changed add-on ``name``, newest first. Raises NotFoundError."""
+        from kaddons.operations.lifecycle import addon_history
+
+        self._known(name)
+        return [{"revision": c.revision, "time": c.time, "author": c.author, "subject": c.subject}
+                for c in addon_history(self.document, name)]
+
+    def _known(self, name: str) -> None:
+        loaded = self.loaded()
+        if not any(a.name == name for s in loaded.document.spec.stacks for a in s.addons):
+            raise NotFoundError(f"no add-on {name!r} in cluster {loaded.document.metadata.name}")
+
+    def _options(self, dry_run: bool) -> Any:
+        from kaddons.operations.apply import ApplyOptions
+
+        return ApplyOptions(engine=self._engine, dry_run=dry_run)
+
+    def upgrade(self, name: str, version: str, *, dry_run: bool = False) -> dict[str, Any]:
+        """Move add-on ``name`` to chart ``version``: one commit, pushed (see :func:`upgrade_addon`)."""
+        from kaddons.operations.lifecycle import upgrade_addon
+
+        self._known(name)
+        return _result(upgrade_addon(self.document, name, version, options=self._options(dry_run),
+                                     preflight=self._preflight), dry_run)
+
+    def rollback(self, name: str, to: str | None = None, *, dry_run: bool = False) -> dict[str, Any]:
+        """Restore add-on ``name`` as it was at revision ``to`` (default: before its last change)."""
+        from kaddons.operations.lifecycle import rollback_addon
+
+        self._known(name)
+        revision, result = rollback_addon(self.document, name, to=to, options=self._options(dry_run),
+                                          preflight=self._preflight)
+        return {**_result(result, dry_run), "restored": revision}
+
+    def uninstall(self, name: str, *, dry_run: bool = False) -> dict[str, Any]:
+        """Remove add-on ``name`` from its stack; its children are re-attached to its parents."""
+        from kaddons.operations.lifecycle import uninstall_addon
+
+        self._known(name)
+        return _result(uninstall_addon(self.document, name, force=True, options=self._options(dry_run),
+                                       preflight=self._preflight), dry_run)
+
     def close(self) -> None:
         """Stop watching the cluster."""
         with self._lock:
             if self._live is not None:
                 self._live.cache.stop(wait=0.2)
                 self._live = None
+
+
+def _result(result: Any, dry_run: bool) -> dict[str, Any]:
+    """An apply's result as plain data; a dry run's with its unified diff, ciphertext masked."""
+    import re
+
+    from kaddons.operations.apply import unified_diff
+    from kaddons.secrets.detect import MASK
+
+    data: dict[str, Any] = {"commit": result.commit, "changed": list(result.changed), "upstream": result.upstream,
+                            "dry_run": dry_run, "warnings": list(result.warnings)}
+    if dry_run:
+        data["diff"] = re.sub(r"ENC\[AES256_GCM,[^\]]*\]", MASK, unified_diff(result))
+    return data

@@ -9,7 +9,7 @@ import typer
 
 from kaddons.errors import UsageError
 
-from .cluster import EngineOption, FileOption
+from .cluster import EngineOption, FileOption, MirrorOption
 from .cluster_state import ContextOption, KubeconfigOption
 
 serve_app = typer.Typer(help="The REST API over the GitOps repository and its cluster.", invoke_without_command=True,
@@ -42,11 +42,13 @@ def serve_command(
     kubeconfig: KubeconfigOption = None,
     context: ContextOption = None,
     offline: Annotated[bool, typer.Option("--offline", help="Read no cluster: no states.")] = False,
+    mirror: MirrorOption = None,
 ) -> None:
     """Serve the REST API (JSON, OpenAPI at /openapi.json) for the cluster document of the working copy: its
     stacks, its add-ons with their states read from the cluster (one LIST+WATCH per kind, shared by every
-    client), details with the resource map, and a stream of state changes. Every route but /healthz needs a
-    bearer token (kaddons serve token create)."""
+    client), details with the resource map, and a stream of state changes; writes (upgrade, rollback, uninstall)
+    run as operations, one at a time, each one commit pushed as the CLI's. Every route but /healthz and the web
+    UI's files needs a bearer token (kaddons serve token create)."""
     if ctx.invoked_subcommand is not None:
         return
     import uvicorn
@@ -55,8 +57,9 @@ def serve_command(
     from kaddons.api.service import ClusterService
     from kaddons.api.tokens import TokenStore, default_tokens_file
     from kaddons.cluster.kube import ClusterReader
+    from kaddons.oci.registry import RegistryOptions
 
-    from .cluster import default_document
+    from .cluster import _preflight, default_document
     from .cluster_state import _has_kubeconfig
 
     host, port = _listen(listen)
@@ -73,7 +76,8 @@ def serve_command(
             def reader() -> ClusterReader:
                 return ClusterReader(context=context, kubeconfig=kubeconfig)
 
-    service = ClusterService(document, reader=reader, engine=engine)
+    service = ClusterService(document, reader=reader, engine=engine,
+                             preflight=_preflight(mirror, RegistryOptions(), strict=False))
     service.loaded()  # a document that does not validate fails now, in one line
     typer.echo(f"serving {document} on http://{host}:{port} (Ctrl-C stops)", err=True)
     try:
