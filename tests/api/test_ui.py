@@ -7,23 +7,22 @@ shows are ``docs/screenshots/``)."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.api.conftest import Server, application
+from tests.api.conftest import Server, application, remote_log
 from tests.helpers.installed import crashing_pod
 
 CHROMIUM = next((p for p in ("/usr/lib/chromium/chromium", "/usr/bin/chromium") if Path(p).exists()), None)
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "build" / "screenshots"
 
 
-@pytest.fixture
-def page(server: Server) -> Iterator[Any]:
-    """A Chromium page on the server's UI, with the read token given once; every request it makes is recorded
-    (``page.requested``)."""
+@contextlib.contextmanager
+def _browser_on(server: Server, token: str) -> Iterator[Any]:
     if CHROMIUM is None:
         pytest.skip("Debian chromium is not installed (scripts/system-deps.sh installs it)")
     from playwright.sync_api import sync_playwright
@@ -35,12 +34,20 @@ def page(server: Server) -> Iterator[Any]:
             opened.requested = []
             opened.on("request", lambda request: opened.requested.append(request.url))
             opened.goto(server.url + "/")
-            opened.get_by_label("Token").fill(server.read)
+            opened.get_by_label("Token").fill(token)
             opened.get_by_role("button", name="Use token").click()
             opened.locator("#addons tbody tr").first.wait_for()
             yield opened
         finally:
             browser.close()
+
+
+@pytest.fixture
+def page(server: Server) -> Iterator[Any]:
+    """A Chromium page on the server's UI, with the read token given once; every request it makes is recorded
+    (``page.requested``)."""
+    with _browser_on(server, server.read) as opened:
+        yield opened
 
 
 def test_the_list_shows_every_addon_and_follows_the_cluster_live(server: Server, page: Any) -> None:
@@ -88,6 +95,34 @@ def test_the_map_of_a_degraded_addon_shows_the_failing_pod_first(server: Server,
     page.get_by_role("tab", name="Values").click()
     expect(page.locator("#values")).to_contain_text('"clientSecret": "<encrypted>"')
     assert "ENC[AES256_GCM" not in page.content()
+
+
+def test_an_upgrade_through_the_ui_is_a_diff_to_confirm_then_one_commit(server: Server, tmp_path: Path) -> None:
+    from playwright.sync_api import expect
+
+    before = remote_log(server.remote, tmp_path / "check")
+    with _browser_on(server, server.write) as page:
+        page.get_by_role("link", name="headlamp").click()
+        expect(page.get_by_label("Chart version")).to_have_value("0.45.0")  # the current one, from the source
+        page.get_by_label("Chart version").select_option("0.44.0")
+        page.get_by_role("button", name="Preview upgrade").click()
+        expect(page.get_by_label("Diff")).to_contain_text("+          chart_version: 0.44.0", timeout=60_000)
+        assert remote_log(server.remote, tmp_path / "check") == before  # a preview commits nothing
+        page.get_by_role("button", name="Confirm").click()
+        expect(page.locator("#action-status")).to_contain_text("upgrade: pushed", timeout=60_000)
+        expect(page.locator("#overview")).to_contain_text("headlamp 0.44.0")
+    after = remote_log(server.remote, tmp_path / "check")
+    assert after[1:] == before
+    assert after[0] == "kaddons: upgrade add-on headlamp from chart version 0.45.0 to 0.44.0"
+
+
+def test_a_read_token_sees_why_it_cannot_upgrade(server: Server, page: Any) -> None:
+    from playwright.sync_api import expect
+
+    page.get_by_role("link", name="headlamp").click()
+    page.get_by_label("Chart version").select_option("0.44.0")
+    page.get_by_role("button", name="Preview upgrade").click()
+    expect(page.locator("#action-status")).to_contain_text("this token may only read")
 
 
 def test_a_refused_token_asks_again(server: Server) -> None:

@@ -12,6 +12,7 @@ page of another origin cannot read the API. Encrypted values are masked in every
 
 Reads (``GET``, a ``read`` token): ``/healthz``; ``/openapi.json``; ``/api/v1/clusters``;
 ``/api/v1/clusters/{cluster}/stacks``; ``…/addons``; ``…/addons/{name}``; ``…/addons/{name}/history``;
+``…/addons/{name}/versions`` (the chart's versions in its source);
 ``…/operations``; ``…/operations/{id}`` (``?wait=S`` waits for it to end); ``…/stream`` (server-sent events:
 ``event: states`` with the add-ons whose state changed, ``event: operation`` with an operation whose status
 changed, as JSON, and a comment every 15 s to keep the connection).
@@ -257,6 +258,12 @@ def create_app(service: ClusterService, tokens: TokenStore, operations: Operatio
         """The commits that changed the add-on (revision, time, author, subject), newest first."""
         cluster_named(cluster)
         return _page(service.history(name), page, page_size)
+
+    @app.get("/api/v1/clusters/{cluster}/addons/{name}/versions", dependencies=[reader])
+    def versions(cluster: Cluster, name: Member, page: Page = 1, page_size: PageSize = 500) -> dict[str, Any]:
+        """The versions of the add-on's chart in its source, newest first, the current one marked."""
+        cluster_named(cluster)
+        return _page(service.chart_versions(name), page, page_size)
 
     def queued(kind: str, name: str, parameters: dict[str, Any], work: Callable[[], dict[str, Any]]) -> JSONResponse:
         operation = queue.submit(kind, f"addon/{name}", parameters, work)

@@ -33,8 +33,10 @@ class ClusterService:
     ``engine`` overrides the document's ``spec.kaddons.engine``."""
 
     def __init__(self, document: Path, *, reader: Callable[[], ClusterReader] | None = None,
-                 engine: str | None = None, preflight: Callable[[LoadedCluster], None] | None = None) -> None:
+                 engine: str | None = None, preflight: Callable[[LoadedCluster], None] | None = None,
+                 mirrors: list[str] | None = None) -> None:
         self.document = document
+        self._mirrors = list(mirrors or [])
         self._reader = reader
         self._engine = engine
         self._preflight = preflight
@@ -142,6 +144,23 @@ class ClusterService:
         self._known(name)
         return [{"revision": c.revision, "time": c.time, "author": c.author, "subject": c.subject}
                 for c in addon_history(self.document, name)]
+
+    def chart_versions(self, name: str) -> list[dict[str, Any]]:
+        """The versions of add-on ``name``'s chart in its source, newest first (``version``, ``deprecated``,
+        ``current``). Raises NotFoundError, RegistryError."""
+        from kaddons.charts.mirrors import load_mirrors
+        from kaddons.charts.sources import SourceOptions, open_source
+
+        self._known(name)
+        addon = next(a for s in self.loaded().document.spec.stacks for a in s.addons if a.name == name)
+        source = open_source(addon.source_url, SourceOptions(mirrors=load_mirrors(self._mirrors)),
+                             addon.registry_credential_name)
+        try:
+            versions = source.versions(addon.chart_name)
+        finally:
+            source.close()
+        return [{"version": v.version, "deprecated": v.deprecated, "current": v.version == addon.chart_version}
+                for v in versions]
 
     def _known(self, name: str) -> None:
         loaded = self.loaded()

@@ -77,7 +77,7 @@ def serve_command(
                 return ClusterReader(context=context, kubeconfig=kubeconfig)
 
     service = ClusterService(document, reader=reader, engine=engine,
-                             preflight=_preflight(mirror, RegistryOptions(), strict=False))
+                             preflight=_preflight(mirror, RegistryOptions(), strict=False), mirrors=mirror)
     service.loaded()  # a document that does not validate fails now, in one line
     typer.echo(f"serving {document} on http://{host}:{port} (Ctrl-C stops)", err=True)
     try:

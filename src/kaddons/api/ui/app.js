@@ -27,12 +27,14 @@ function badge(kind, value) {
 
 class Unauthorized extends Error {}
 
-async function api(path) {
-  const answer = await fetch(path, { headers: { Authorization: `Bearer ${state.token}` } });
+async function api(path, method = "GET", body = undefined) {
+  const headers = { Authorization: `Bearer ${state.token}` };
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  const answer = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
   if (answer.status === 401) throw new Unauthorized();
-  const body = await answer.json();
-  if (!answer.ok) throw new Error(body.error || `HTTP ${answer.status}`);
-  return body;
+  const data = await answer.json();
+  if (!answer.ok) throw new Error(data.error || `HTTP ${answer.status}`);
+  return data;
 }
 
 function show(section) {
@@ -215,7 +217,8 @@ async function openDetails(name, refresh = false, expand = false) {
   }
   state.details = data;
   $("#details-title").replaceChildren(`Add-on ${data.name} `, badge("state", data.state));
-  $("#panel-overview").replaceChildren(overview(data));
+  $("#overview").replaceChildren(overview(data));
+  if (!refresh) loadActions(name);
   $("#map").replaceChildren(data.resources.length ? tree(data.resources, data.events, name)
     : el("p", { text: data.state ? "no objects found" : "the server reads no cluster" }));
   if (!refresh) $("#node").replaceChildren();
@@ -224,6 +227,76 @@ async function openDetails(name, refresh = false, expand = false) {
   if (!refresh) selectTab("tab-overview");
   show("details");
 }
+
+// ---- actions: a dry run shows the diff; confirming runs the same operation for real ----
+
+async function loadActions(name) {
+  $("#confirm").hidden = true;
+  $("#action-status").textContent = "";
+  const base = `/api/v1/clusters/${state.cluster}/addons/${encodeURIComponent(name)}`;
+  try {
+    const versions = await api(`${base}/versions`);
+    $("#upgrade-version").replaceChildren(...versions.result.map((v) => el("option", {
+      value: v.version, selected: v.current, text: `${v.version}${v.current ? " (current)" : ""}${v.deprecated ? " (deprecated)" : ""}` })));
+  } catch (error) {
+    $("#upgrade-version").replaceChildren(el("option", { value: "", text: `versions not read: ${error.message}` }));
+  }
+  const history = await api(`${base}/history`).catch(() => ({ result: [] }));
+  $("#rollback-to").replaceChildren(...history.result.map((c) => el("option", {
+    value: c.revision, text: `${c.revision.slice(0, 12)} ${c.time} ${c.subject}` })));
+}
+
+async function finished(operation) {
+  const path = `/api/v1/clusters/${state.cluster}/operations/${operation.id}?wait=60`;
+  let current = operation;
+  while (current.status === "pending" || current.status === "running") current = await api(path);
+  return current;
+}
+
+async function preview(kind, path, body, title) {
+  const status = $("#action-status");
+  status.textContent = `${kind}: computing the change…`;
+  try {
+    const dry = await finished(await api(path, "POST", { ...body, dry_run: true }));
+    if (dry.status !== "success") { status.textContent = `${kind} failed: ${dry.error}`; return; }
+    if (!dry.result.changed.length) { status.textContent = `${kind}: nothing would change`; return; }
+    status.textContent = "";
+    $("#confirm-title").textContent = title;
+    $("#diff").textContent = dry.result.diff;
+    $("#confirm").hidden = false;
+    $("#confirm-yes").onclick = async () => {
+      $("#confirm").hidden = true;
+      status.textContent = `${kind}: committing…`;
+      const done = await finished(await api(path, "POST", body));
+      status.textContent = done.status === "success"
+        ? `${kind}: pushed ${done.result.commit ? done.result.commit.slice(0, 12) : "nothing"} to ${done.result.upstream}`
+        : `${kind} failed: ${done.error}`;
+      await loadAddons();
+      openDetails(state.details.name);
+    };
+    $("#confirm-yes").focus();
+  } catch (error) {
+    status.textContent = `${kind}: ${error.message}`;
+  }
+}
+
+$("#confirm-no").addEventListener("click", () => { $("#confirm").hidden = true; $("#action-status").textContent = "cancelled"; });
+
+$("#upgrade-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  const name = state.details.name;
+  const version = $("#upgrade-version").value;
+  preview("upgrade", `/api/v1/clusters/${state.cluster}/addons/${encodeURIComponent(name)}/upgrade`,
+    { chart_version: version }, `Upgrade ${name} from ${state.details.chart_version} to ${version}`);
+});
+
+$("#rollback-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  const name = state.details.name;
+  const to = $("#rollback-to").value;
+  preview("rollback", `/api/v1/clusters/${state.cluster}/addons/${encodeURIComponent(name)}/rollback`,
+    { to }, `Roll ${name} back to ${to.slice(0, 12)}`);
+});
 
 function renderEvents() {
   const onlyWarnings = $("#warnings-only").checked;
