@@ -44,6 +44,7 @@ class ClusterService:
         self._loaded: LoadedCluster | None = None
         self._stamps: dict[Path, tuple[int, int]] = {}
         self._live: Live | None = None
+        self._rows: tuple[object, int, list[bytes]] | None = None
 
     @property
     def engine(self) -> str:
@@ -82,6 +83,26 @@ class ClusterService:
                 cache.wait_synced(10)
                 self._live = Live(view, cache)
             return self._live
+
+    def addon_page(self, page: int, page_size: int) -> bytes:
+        """One page of :meth:`addon_rows` in the API's envelope, as JSON; the serialized list is kept until the
+        document or the cluster changes, so a poll of an unchanged cluster costs a slice."""
+        import json
+
+        loaded = self.loaded()
+        live = self.live()
+        revision = live.cache.revision if live is not None else -1
+        cached = self._rows
+        if cached is None or cached[0] is not loaded or cached[1] != revision:
+            rows = self.addon_rows()
+            cached = (loaded, revision, [json.dumps(row, separators=(",", ":")).encode() for row in rows])
+            self._rows = cached
+        items = cached[2]
+        total = len(items)
+        chosen = items[(page - 1) * page_size: page * page_size]
+        pagination = json.dumps({"page": page, "page_size": page_size, "total_count": total,
+                                 "total_pages": (total + page_size - 1) // page_size}, separators=(",", ":"))
+        return b'{"result":[' + b",".join(chosen) + b'],"pagination":' + pagination.encode() + b"}"
 
     def addon_rows(self) -> list[dict[str, Any]]:
         """Every add-on with its place, chart and (with a cluster) ``state`` and ``reason``."""

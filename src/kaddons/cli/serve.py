@@ -79,6 +79,7 @@ def serve_command(
     service = ClusterService(document, reader=reader, engine=engine,
                              preflight=_preflight(mirror, RegistryOptions(), strict=False), mirrors=mirror)
     service.loaded()  # a document that does not validate fails now, in one line
+    service.live()  # the first LIST of every kind before the first client, not during its request
     typer.echo(f"serving {document} on http://{host}:{port} (Ctrl-C stops)", err=True)
     try:
         uvicorn.run(create_app(service, store), host=host, port=port, log_level="warning", access_log=False)
