@@ -125,6 +125,19 @@ def test_a_read_token_sees_why_it_cannot_upgrade(server: Server, page: Any) -> N
     expect(page.locator("#action-status")).to_contain_text("this token may only read")
 
 
+def test_the_stack_view_shows_waves_members_and_what_each_waits_for(page: Any) -> None:
+    from playwright.sync_api import expect
+
+    page.get_by_role("link", name="Stacks").click()
+    stacks = page.locator("article[data-stack]")
+    expect(stacks).to_have_count(2)
+    expect(stacks.first.get_by_role("heading")).to_have_text("platform (wave 1)")
+    kyverno = page.locator('tr[data-member="addon:kyverno"]')
+    expect(kyverno).to_contain_text("manifest:ns-kyverno")
+    expect(kyverno.locator(".badge")).to_have_text("Unknown")
+    expect(page.locator('tr[data-member="addon:headlamp"] .badge')).to_have_text("Synced")
+
+
 def test_a_refused_token_asks_again(server: Server) -> None:
     if CHROMIUM is None:
         pytest.skip("Debian chromium is not installed (scripts/system-deps.sh installs it)")

@@ -38,7 +38,7 @@ async function api(path, method = "GET", body = undefined) {
 }
 
 function show(section) {
-  for (const id of ["login", "list", "details"]) $(`#${id}`).hidden = id !== section;
+  for (const id of ["login", "list", "details", "stacks"]) $(`#${id}`).hidden = id !== section;
 }
 
 function login(message) {
@@ -307,9 +307,43 @@ function renderEvents() {
 }
 $("#warnings-only").addEventListener("change", renderEvents);
 
+// ---- stacks: members, waves and the dependency edges ----
+
+async function openStacks() {
+  let stacks;
+  try {
+    stacks = (await api(`/api/v1/clusters/${state.cluster}/stacks?page_size=500`)).result;
+  } catch (error) {
+    if (error instanceof Unauthorized) return login("The token was refused: give another.");
+    $("#stack-list").textContent = error.message;
+    return show("stacks");
+  }
+  stacks.sort((a, b) => a.deploy_wave - b.deploy_wave || a.name.localeCompare(b.name));
+  $("#stack-list").replaceChildren(...stacks.map((stack) => {
+    const members = [...stack.manifests.map((name) => ["manifest", name]), ...stack.addons.map((name) => ["addon", name])];
+    const parentsOf = (key) => stack.edges.filter(([child]) => child === key).map(([, parent]) => parent);
+    return el("article", { "data-stack": stack.name },
+      el("h3", { text: `${stack.name} (wave ${stack.deploy_wave})` }),
+      stack.description ? el("p", { text: stack.description }) : null,
+      el("table", {}, el("thead", {}, el("tr", {}, el("th", { scope: "col", text: "Member" }),
+        el("th", { scope: "col", text: "Kind" }), el("th", { scope: "col", text: "State" }),
+        el("th", { scope: "col", text: "Waits for" }))),
+      el("tbody", {}, ...members.map(([kind, name]) => {
+        const row = kind === "addon" ? state.addons.get(name) : null;
+        return el("tr", { "data-member": `${kind}:${name}` },
+          el("td", {}, kind === "addon" ? el("a", { href: `#/addons/${encodeURIComponent(name)}`, text: name }) : name),
+          el("td", { text: kind }),
+          el("td", {}, kind === "addon" ? badge("state", row && row.state) : "—"),
+          el("td", { text: parentsOf(`${kind}:${name}`).join(", ") || "—" }));
+      }))));
+  }));
+  show("stacks");
+}
+
 // ---- routing ----
 
 function route() {
+  if (location.hash === "#/stacks") { state.details = null; return openStacks(); }
   const match = location.hash.match(/^#\/addons\/([^/]+)$/);
   if (match) return openDetails(decodeURIComponent(match[1]));
   state.details = null;
