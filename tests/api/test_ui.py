@@ -138,6 +138,16 @@ def test_the_stack_view_shows_waves_members_and_what_each_waits_for(page: Any) -
     expect(page.locator('tr[data-member="addon:headlamp"] .badge')).to_have_text("Synced")
 
 
+def test_the_api_reference_is_served_offline_from_the_openapi_document(page: Any) -> None:
+    from playwright.sync_api import expect
+
+    page.get_by_role("link", name="API").click()
+    upgrade = page.locator('article[data-operation="POST /api/v1/clusters/{cluster}/addons/{name}/upgrade"]')
+    expect(upgrade).to_contain_text("Queue an upgrade")
+    expect(upgrade).to_contain_text("Body: UpgradeRequest")
+    expect(page.locator("article.operation")).to_have_count(13)
+
+
 def test_a_refused_token_asks_again(server: Server) -> None:
     if CHROMIUM is None:
         pytest.skip("Debian chromium is not installed (scripts/system-deps.sh installs it)")

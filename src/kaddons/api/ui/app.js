@@ -38,7 +38,7 @@ async function api(path, method = "GET", body = undefined) {
 }
 
 function show(section) {
-  for (const id of ["login", "list", "details", "stacks"]) $(`#${id}`).hidden = id !== section;
+  for (const id of ["login", "list", "details", "stacks", "apidocs"]) $(`#${id}`).hidden = id !== section;
 }
 
 function login(message) {
@@ -340,10 +340,52 @@ async function openStacks() {
   show("stacks");
 }
 
+// ---- the API reference, from the OpenAPI document (no external viewer) ----
+
+function schemaName(schema) {
+  if (!schema) return "";
+  if (schema.$ref) return schema.$ref.split("/").pop();
+  if (schema.anyOf) return schema.anyOf.map(schemaName).join(" | ");
+  if (schema.type === "array") return `${schemaName(schema.items)}[]`;
+  return schema.pattern ? `${schema.type} matching ${schema.pattern}` : (schema.type || "object");
+}
+
+async function openApiDocs() {
+  let doc;
+  try {
+    doc = await api("/openapi.json");
+  } catch (error) {
+    if (error instanceof Unauthorized) return login("The token was refused: give another.");
+    $("#api-operations").textContent = error.message;
+    return show("apidocs");
+  }
+  const blocks = [];
+  for (const [path, methods] of Object.entries(doc.paths)) {
+    for (const [method, operation] of Object.entries(methods)) {
+      const parameters = operation.parameters || [];
+      const body = operation.requestBody && operation.requestBody.content["application/json"];
+      blocks.push(el("article", { class: "operation", "data-operation": `${method.toUpperCase()} ${path}` },
+        el("h3", {}, el("code", { text: `${method.toUpperCase()} ${path}` })),
+        el("p", { text: operation.description || operation.summary || "" }),
+        parameters.length ? el("table", {}, el("thead", {}, el("tr", {}, el("th", { scope: "col", text: "Parameter" }),
+          el("th", { scope: "col", text: "In" }), el("th", { scope: "col", text: "Schema" }),
+          el("th", { scope: "col", text: "About" }))),
+        el("tbody", {}, ...parameters.map((p) => el("tr", {}, el("td", {}, el("code", { text: p.name })),
+          el("td", { text: p.in + (p.required ? ", required" : "") }), el("td", { text: schemaName(p.schema) }),
+          el("td", { text: p.description || (p.schema && p.schema.description) || "" }))))) : null,
+        body ? el("p", {}, "Body: ", el("code", { text: schemaName(body.schema) })) : null,
+        el("p", { text: `Answers: ${Object.keys(operation.responses || {}).join(", ")}` })));
+    }
+  }
+  $("#api-operations").replaceChildren(el("p", { text: `${doc.info.title} ${doc.info.version}` }), ...blocks);
+  show("apidocs");
+}
+
 // ---- routing ----
 
 function route() {
   if (location.hash === "#/stacks") { state.details = null; return openStacks(); }
+  if (location.hash === "#/api") { state.details = null; return openApiDocs(); }
   const match = location.hash.match(/^#\/addons\/([^/]+)$/);
   if (match) return openDetails(decodeURIComponent(match[1]));
   state.details = null;
