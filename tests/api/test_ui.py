@@ -57,6 +57,8 @@ def test_the_list_shows_every_addon_and_follows_the_cluster_live(server: Server,
     expect(rows).to_have_count(2)
     expect(page.locator('tr[data-addon="headlamp"] .badge')).to_have_text("Synced")
     expect(page.locator('tr[data-addon="kyverno"] .badge')).to_have_text("Unknown")  # readable without colour
+    expect(page.locator('tr[data-addon="kyverno"] .upgrade')).to_have_text(" → 3.9.0 available")  # from the source
+    expect(page.locator('tr[data-addon="headlamp"] .upgrade')).to_have_count(0)  # on the newest already
     expect(page.locator("#live")).to_have_text("live")
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / "addons-list.png"))

@@ -104,6 +104,7 @@ class AddonRow(BaseModel):
     parents: list[str]
     state: str | None
     reason: str | None
+    latest_chart_version: str | None
 
 
 class AddonList(BaseModel):
@@ -338,7 +339,7 @@ def create_app(service: ClusterService, tokens: TokenStore, operations: Operatio
 
 
 async def _states(service: ClusterService, queue: Operations) -> AsyncIterator[str]:
-    shown: dict[str, tuple[Any, Any]] = {}
+    shown: dict[str, tuple[Any, Any, Any]] = {}
     seen: dict[str, str] = {o.id: o.status for o in queue.all()}
     quiet = 0.0
     revision = -1
@@ -347,9 +348,10 @@ async def _states(service: ClusterService, queue: Operations) -> AsyncIterator[s
         if live is not None:
             revision = live.cache.revision
         rows = await asyncio.to_thread(service.addon_rows)
-        changed = [row for row in rows if shown.get(row["name"]) != (row["state"], row["reason"])]
+        changed = [row for row in rows if shown.get(row["name"]) != (row["state"], row["reason"],
+                                                                    row["latest_chart_version"])]
         for row in changed:
-            shown[row["name"]] = (row["state"], row["reason"])
+            shown[row["name"]] = (row["state"], row["reason"], row["latest_chart_version"])
         moved = [o.to_dict() for o in queue.all() if seen.get(o.id) != o.status]
         for operation in moved:
             seen[operation["id"]] = operation["status"]

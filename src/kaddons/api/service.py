@@ -44,7 +44,9 @@ class ClusterService:
         self._loaded: LoadedCluster | None = None
         self._stamps: dict[Path, tuple[int, int]] = {}
         self._live: Live | None = None
-        self._rows: tuple[object, int, list[bytes]] | None = None
+        self._rows: tuple[object, tuple[int, int], list[bytes]] | None = None
+        self._latest: dict[str, str | None] = {}
+        self._latest_stamp = 0
 
     @property
     def engine(self) -> str:
@@ -91,7 +93,7 @@ class ClusterService:
 
         loaded = self.loaded()
         live = self.live()
-        revision = live.cache.revision if live is not None else -1
+        revision = (live.cache.revision if live is not None else -1, self._latest_stamp)
         cached = self._rows
         if cached is None or cached[0] is not loaded or cached[1] != revision:
             rows = self.addon_rows()
@@ -120,8 +122,22 @@ class ClusterService:
                 rows.append({"name": addon.name, "stack_name": stack.name, "chart_name": addon.chart_name,
                              "chart_version": addon.chart_version, "registry_url": addon.source_url,
                              "namespace": addon.namespace, "parents": [f"{k}:{n}" for k, n in member.parents],
-                             "state": state.state if state else None, "reason": state.reason if state else None})
+                             "state": state.state if state else None, "reason": state.reason if state else None,
+                             "latest_chart_version": self._latest.get(addon.name)})
         return rows
+
+    def refresh_latest(self) -> list[str]:
+        """Read each chart source once for the newest version each add-on could move to (the rows'
+        ``latest_chart_version``); returns warnings for sources that could not be read."""
+        from kaddons.charts.latest import latest_versions
+        from kaddons.charts.mirrors import load_mirrors
+        from kaddons.charts.sources import SourceOptions
+
+        warnings: list[str] = []
+        addons = [a for s in self.loaded().document.spec.stacks for a in s.addons]
+        self._latest = latest_versions(addons, SourceOptions(mirrors=load_mirrors(self._mirrors)), warnings)
+        self._latest_stamp += 1
+        return warnings
 
     def addon(self, name: str, *, expand: bool = False, cap: int = 50) -> dict[str, Any]:
         """One add-on: overview, state, engine object, resource map (``expand``: group members listed), masked

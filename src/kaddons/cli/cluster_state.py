@@ -17,6 +17,7 @@ from .cluster import (
     EngineOption,
     FileOption,
     FormatOption,
+    MirrorOption,
     RepoOption,
     _load,
     _print,
@@ -49,7 +50,8 @@ def _has_kubeconfig(kubeconfig: Path | None) -> bool:
     return kubeconfig_path(kubeconfig) is not None or bool(os.environ.get("KUBERNETES_SERVICE_HOST"))
 
 
-def _addon_rows(loaded: LoadedCluster, states: dict[tuple[str, str], Any] | None) -> list[dict[str, Any]]:
+def _addon_rows(loaded: LoadedCluster, states: dict[tuple[str, str], Any] | None,
+                latest: dict[str, str | None] | None = None) -> list[dict[str, Any]]:
     rows = []
     for stack in loaded.document.spec.stacks:
         for addon in stack.addons:
@@ -61,6 +63,9 @@ def _addon_rows(loaded: LoadedCluster, states: dict[tuple[str, str], Any] | None
             if states is not None:
                 state = states[("addon", addon.name)]
                 row["state"], row["reason"] = state.state, state.reason
+            if latest is not None:
+                row["latest_chart_version"] = latest.get(addon.name)
+                row["upgrade"] = latest.get(addon.name) not in (None, addon.chart_version)
             rows.append(row)
     return rows
 
@@ -72,7 +77,11 @@ def addons_list(file: FileOption = None, repo: RepoOption = None, output: Format
                 watch: Annotated[bool, typer.Option(
                     "--watch", "-w", help="Keep watching: on a terminal the table updates in place; otherwise each "
                                           "change prints the add-on's row again (-o json: one JSON object per line). "
-                                          "Ctrl-C ends it.")] = False) -> None:
+                                          "Ctrl-C ends it.")] = False,
+                latest: Annotated[bool, typer.Option(
+                    "--latest", help="Read each chart source once for the newest version each add-on could move to "
+                                     "(latest_chart_version; stable versions only unless on a pre-release).")] = False,
+                mirror: MirrorOption = None) -> None:
     """The declared add-ons: name, stack, chart, version, source, namespace, parents, depth, and their state
     in the cluster (Pending, Deploying, Synced, Degraded, OutOfSync, Unknown) read from the engine's objects.
     Without any kubeconfig the state is left out, with a warning; a cluster that cannot be read is exit 5."""
@@ -84,10 +93,24 @@ def addons_list(file: FileOption = None, repo: RepoOption = None, output: Format
     state_columns = ["name", "stack", "chart", "version", "namespace", "state", "reason"] if output == "table" else [
         *columns, "state", "reason"]
     if watch:
-        if offline:
-            raise UsageError("--watch reads the cluster: leave out --offline")
+        if offline or latest:
+            raise UsageError("--watch follows the cluster: leave out --offline and --latest")
         _watch_list(loaded, engine, _reader(context, kubeconfig), output, state_columns)
         return
+    newest: dict[str, str | None] | None = None
+    if latest:
+        from kaddons.charts.latest import latest_versions
+        from kaddons.charts.mirrors import load_mirrors
+        from kaddons.charts.sources import SourceOptions
+
+        notes: list[str] = []
+        newest = latest_versions([a for s in loaded.document.spec.stacks for a in s.addons],
+                                 SourceOptions(mirrors=load_mirrors(mirror or [])), notes)
+        for note in notes:
+            typer.echo(f"warning: {note}", err=True)
+        columns = [*columns, "latest_chart_version"]
+        state_columns = [*state_columns[:4], "latest_chart_version", *state_columns[4:]] if output == "table" else [
+            *state_columns, "latest_chart_version"]
     states: dict[tuple[str, str], Any] | None = None
     if not offline:
         if not _has_kubeconfig(kubeconfig):
@@ -100,7 +123,7 @@ def addons_list(file: FileOption = None, repo: RepoOption = None, output: Format
             states = member_states(loaded, _reader(context, kubeconfig), engine, warnings=warnings)
             for warning in warnings:
                 typer.echo(f"warning: {warning}", err=True)
-    _print(_addon_rows(loaded, states), output, state_columns if states is not None else columns)
+    _print(_addon_rows(loaded, states, newest), output, state_columns if states is not None else columns)
 
 
 def _reader(context: str | None, kubeconfig: Path | None) -> ClusterReader:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -80,11 +81,28 @@ def serve_command(
                              preflight=_preflight(mirror, RegistryOptions(), strict=False), mirrors=mirror)
     service.loaded()  # a document that does not validate fails now, in one line
     service.live()  # the first LIST of every kind before the first client, not during its request
+    threading.Thread(target=_latest_loop, args=(service,), daemon=True, name="kaddons-latest").start()
     typer.echo(f"serving {document} on http://{host}:{port} (Ctrl-C stops)", err=True)
     try:
         uvicorn.run(create_app(service, store), host=host, port=port, log_level="warning", access_log=False)
     finally:
         service.close()
+
+
+LATEST_EVERY = 600.0
+"""Seconds between two reads of the chart sources for the newest versions."""
+
+
+def _latest_loop(service: Any) -> None:
+    import time
+
+    while True:
+        try:
+            for warning in service.refresh_latest():
+                typer.echo(f"warning: {warning}", err=True)
+        except Exception as err:  # a background refresh must not end the server
+            typer.echo(f"warning: latest chart versions not read: {err}", err=True)
+        time.sleep(LATEST_EVERY)
 
 
 @token_app.command("create")

@@ -78,7 +78,8 @@ function renderList() {
     el("td", {}, el("a", { href: `#/addons/${encodeURIComponent(row.name)}`, text: row.name })),
     el("td", { text: row.stack_name }),
     el("td", { text: row.chart_name }),
-    el("td", { text: row.chart_version }),
+    el("td", {}, row.chart_version, row.latest_chart_version && row.latest_chart_version !== row.chart_version
+      ? el("span", { class: "upgrade", text: ` → ${row.latest_chart_version} available` }) : null),
     el("td", {}, badge("state", row.state)),
     el("td", { text: row.namespace }),
     el("td", { class: "reason", text: row.reason || "" }))));
