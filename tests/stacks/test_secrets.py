@@ -320,3 +320,22 @@ def test_the_argocd_plugin_script_decrypts_a_manifest(clone: tuple[str, Path], t
     assert out.returncode == 0, out.stderr
     [secret] = YAML(typ="safe").load_all(out.stdout)
     assert secret["stringData"]["password"] == SECRET and "sops" not in secret
+
+
+def test_addons_values_decrypts_with_the_key_and_masks_without_it(clone: tuple[str, Path], tmp_path: Path,
+                                                                  env: dict[str, str]) -> None:
+    _url, work = clone
+    assert kaddons("sops", "keygen", cwd=work, env=env).returncode == 0
+    assert kaddons("cluster", "encrypt", "addon", "headlamp", "--set", f"auth.password={SECRET}", cwd=work,
+                   env=env).returncode == 0
+    shown = kaddons("cluster", "addons", "values", "headlamp", "-o", "json", cwd=work, env=env)
+    assert shown.returncode == 0, shown.stderr
+    values = json.loads(shown.stdout)
+    assert values["auth"]["password"] == SECRET and values["replicaCount"] == 2 and "sops" not in values
+    without = kaddons("cluster", "addons", "values", "headlamp", "-o", "json", cwd=work,
+                      env={**env, "SOPS_AGE_KEY_FILE": str(tmp_path / "no-such-key.txt")})
+    assert without.returncode == 0, without.stderr
+    assert json.loads(without.stdout)["auth"]["password"] == "<encrypted>"
+    assert SECRET not in without.stdout and "no age key" in without.stderr
+    settings = kaddons("cluster", "addons", "settings", "headlamp", "-o", "json", cwd=work, env=env)
+    assert json.loads(settings.stdout)["retry_policy"]["limit"] == 5

@@ -364,3 +364,55 @@ def events_command(
              "count": e.count, "message": e.message}
             for e in cluster_events(reader, namespaces_of(loaded), of=of, kind=kind)]
     _print(rows, output, ["time", "type", "reason", "object", "count", "message"])
+
+
+@addons_app.command("values")
+def addons_values(
+    name: Annotated[str, typer.Argument(help="The add-on.")],
+    file: FileOption = None, repo: RepoOption = None,
+    output: Annotated[str, typer.Option("--output", "-o", metavar="yaml|json")] = "yaml",
+) -> None:
+    """The add-on's Helm values as the document gives them (variables substituted). Encrypted values are shown
+    decrypted when the age key is here ($SOPS_AGE_KEY_FILE, else ~/.config/sops/age/keys.txt), else as
+    <encrypted>; the decrypted text is printed, never written."""
+    from kaddons.addons._yaml import parse_yaml
+    from kaddons.errors import ClusterDocumentError, UsageError
+    from kaddons.secrets.detect import is_sops_encrypted, masked
+
+    if output not in ("yaml", "json"):
+        raise UsageError(f"-o {output!r}: use yaml or json")
+    loaded = _load(file, repo)
+    _stack, addon = _find(loaded, name)
+    text = addon.values
+    note = None
+    if is_sops_encrypted(text):
+        from kaddons.secrets.keys import default_key_file
+
+        key = default_key_file()
+        if key.is_file():
+            from kaddons.secrets.sops import decrypt
+
+            text = decrypt(text, what=f"values of add-on {name}", identity=str(key))
+        else:
+            note = f"encrypted values masked: no age key at {key} (set SOPS_AGE_KEY_FILE)"
+    values = masked(parse_yaml(text, f"values of add-on {name}", error=ClusterDocumentError)
+                    if text.strip() else {}) or {}
+    if note:
+        typer.echo(f"note: {note}", err=True)
+    _print_data(values, output)
+
+
+@addons_app.command("settings")
+def addons_settings(
+    name: Annotated[str, typer.Argument(help="The add-on.")],
+    file: FileOption = None, repo: RepoOption = None,
+    output: Annotated[str, typer.Option("--output", "-o", metavar="yaml|json")] = "yaml",
+) -> None:
+    """The add-on's settings (sync policy, retry policy, sync window, ignored differences, history limit,
+    strict health check), Ankra's defaults filled in."""
+    from kaddons.errors import UsageError
+
+    if output not in ("yaml", "json"):
+        raise UsageError(f"-o {output!r}: use yaml or json")
+    _stack, addon = _find(_load(file, repo), name)
+    _print_data(addon.settings.model_dump(mode="json"), output)
