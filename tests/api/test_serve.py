@@ -173,3 +173,14 @@ def test_a_pending_operation_can_be_cancelled_a_finished_one_not(server: Server)
     again = _post(server, f"{API}/operations/{first['id']}/cancel", server.write, {})
     assert again.status_code == 409 and "success" in again.json()["error"]
     assert server.get(f"{API}/addons/headlamp", server.read).json()["chart_version"] == "0.43.0"
+
+
+def test_sync_through_the_api_is_an_operation_that_patches_the_application(server: Server) -> None:
+    queued = _post(server, f"{API}/addons/headlamp/sync", server.write, {})
+    assert queued.status_code == 202, queued.text
+    done = _finished(server, queued.json())
+    assert done["status"] == "success", done
+    assert done["result"]["object"] == "Application argocd/addon-headlamp"
+    [(key, patch)] = server.api.emulator.patches
+    assert key[2] == "addon-headlamp" and "sync" in patch["operation"]
+    assert _post(server, f"{API}/addons/headlamp/sync", server.read, {}).status_code == 403

@@ -222,3 +222,31 @@ def test_list_watch_follows_an_addon_through_its_states(repo: Path, api: KubeAPI
         process.send_signal(signal.SIGINT)  # Ctrl-C is how a watch ends
         process.wait(10)
     assert process.returncode == 0, process.stderr.read() if process.stderr else ""
+
+
+def test_sync_asks_argo_cd_for_an_operation_and_flux_for_a_reconcile(repo: Path, api: KubeAPI,
+                                                                      tmp_path: Path) -> None:
+    config = write_kubeconfig(tmp_path / "kubeconfig", api.url)
+    missing = _kaddons(repo, config, "sync", "headlamp")
+    assert missing.returncode == 3 and "no Application argocd/addon-headlamp" in missing.stderr
+    app = _application("addon-headlamp", {"sync": {"status": "OutOfSync"}})
+    app["spec"] = {"sources": [{"repoURL": "https://git.example.com/gitops.git", "targetRevision": "main",
+                                "ref": "values"},
+                               {"repoURL": "https://kubernetes-sigs.github.io/headlamp/", "chart": "headlamp",
+                                "targetRevision": "0.45.0"}]}
+    api.add("applications", app)
+    done = _kaddons(repo, config, "sync", "headlamp")
+    assert done.returncode == 0, done.stderr
+    [(key, patch)] = api.emulator.patches
+    assert key == ("argoproj.io/v1alpha1/applications", "argocd", "addon-headlamp")
+    assert patch["operation"]["sync"] == {"revision": "0.45.0"}  # the chart's, not the values ref's
+    assert patch["operation"]["initiatedBy"] == {"username": "kaddons"}
+    again = _kaddons(repo, config, "sync", "headlamp")  # the operation is still there: Argo CD has not run it
+    assert again.returncode == 5 and "operation running" in again.stderr and len(api.emulator.patches) == 1
+
+    api.add("helmreleases", _helm_release(None))
+    flux = _kaddons(repo, config, "sync", "headlamp", "--engine", "flux")
+    assert flux.returncode == 0, flux.stderr
+    key, patch = api.emulator.patches[-1]
+    assert key == ("helm.toolkit.fluxcd.io/v2/helmreleases", "flux-system", "headlamp")
+    assert set(patch["metadata"]["annotations"]) == {"reconcile.fluxcd.io/requestedAt"}

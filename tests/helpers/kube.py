@@ -10,7 +10,8 @@ the API server's resourceVersion semantics on top, so kaddons' informer code pat
 - after :meth:`KubeAPI.compact`, a WATCH from an older version gets the ``ERROR`` event with a ``Status`` of
   code 410 (``Expired``), as the API server's watch cache answers;
 - ``timeoutSeconds`` ends a WATCH stream; :meth:`KubeAPI.drop_watches` ends every open one (a server restart);
-- ``labelSelector`` (``k=v``, ``k!=v``, ``k``) filters LIST and WATCH.
+- ``labelSelector`` (``k=v``, ``k!=v``, ``k``) filters LIST and WATCH;
+- PATCH applies a JSON merge patch to the stored object (a MODIFIED event) and is recorded in ``patches``.
 
 It runs no controllers, admission or server-side apply. Objects are recorded ones (upstream fixtures, engine
 objects in each state, objects rendered from the real charts) loaded with :meth:`KubeAPI.add`.
@@ -32,6 +33,19 @@ import attrs
 import kmock
 
 __all__ = ["KubeAPI", "run_kube_api", "write_kubeconfig"]
+
+
+def _merge(target: Any, patch: Any) -> Any:
+    """RFC 7386 JSON merge patch (what ``Content-Type: application/merge-patch+json`` asks for)."""
+    if not isinstance(patch, dict):
+        return patch
+    result = dict(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            result.pop(key, None)
+        else:
+            result[key] = _merge(result.get(key), value)
+    return result
 
 
 def _selector_matches(selector: str, labels: dict[str, str]) -> bool:
@@ -59,6 +73,8 @@ class VersionedEmulator(kmock.KubernetesEmulator):  # type: ignore[misc]
     compacted: int = 0
     epoch: int = 0
     changed: asyncio.Condition | None = None
+    patches: list[tuple[tuple[str, str | None, str], Any]] = attrs.field(factory=list)
+    """Every PATCH served: the object's key and the patch."""
 
     def _condition(self) -> asyncio.Condition:
         if self.changed is None:
@@ -107,6 +123,24 @@ class VersionedEmulator(kmock.KubernetesEmulator):  # type: ignore[misc]
                 self.compacted = self.version + 1
                 self.log.clear()
             self._condition().notify_all()
+
+    async def _handle(self, request: Any) -> Any:
+        """PATCH (merge patch) changes the stored object and is a MODIFIED watch event; the rest as kmock does."""
+        import aiohttp.web
+
+        if request.resource is not None and request.action == kmock.action.UPDATE and request.name is not None:
+            key = (self._key(request), request.namespace, request.name)
+            current = self.store.get(key)
+            if current is None:
+                return aiohttp.web.json_response({"kind": "Status", "apiVersion": "v1", "status": "Failure",
+                                                  "reason": "NotFound", "code": 404,
+                                                  "message": f"{request.name} not found"}, status=404)
+            self.patches.append((key, request.data))
+            async with self._condition():
+                self._change(key[0], "MODIFIED", _merge(copy.deepcopy(current), request.data))
+                self._condition().notify_all()
+            return aiohttp.web.json_response(self.store[key])
+        return await super()._handle(request)
 
     async def _serve_list(self, request: Any) -> Any:
         if self._key(request) not in {f"{r.group}/{r.version}/{r.plural}".lstrip("/") for r in self._get_resources()}:

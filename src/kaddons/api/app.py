@@ -19,7 +19,8 @@ changed, as JSON, and a comment every 15 s to keep the connection).
 
 Writes (a ``write`` token) are operations (:mod:`kaddons.api.operations`), answered 202 with the operation:
 ``POST …/addons/{name}/upgrade`` ``{chart_version, dry_run}``, ``POST …/addons/{name}/rollback``
-``{to, dry_run}``, ``DELETE …/addons/{name}`` (``?dry_run=``), ``POST …/operations/{id}/cancel``.
+``{to, dry_run}``, ``DELETE …/addons/{name}`` (``?dry_run=``), ``POST …/addons/{name}/sync`` (asks the engine to
+reconcile now: the one write to the cluster API), ``POST …/operations/{id}/cancel``.
 """
 
 from __future__ import annotations
@@ -299,6 +300,15 @@ def create_app(service: ClusterService, tokens: TokenStore, operations: Operatio
         cluster_named(cluster)
         service.addon(name)
         return queued("uninstall", name, {"dry_run": dry_run}, lambda: service.uninstall(name, dry_run=dry_run))
+
+    @app.post("/api/v1/clusters/{cluster}/addons/{name}/sync", status_code=202, response_model=OperationOut,
+              dependencies=[writer])
+    def sync(cluster: Cluster, name: Member) -> JSONResponse:
+        """Queue a sync: the engine is asked to reconcile the add-on now (the one write to the cluster API:
+        an Argo CD operation, or Flux's reconcile.fluxcd.io/requestedAt annotation)."""
+        cluster_named(cluster)
+        service.addon(name)
+        return queued("sync", name, {}, lambda: service.sync(name))
 
     @app.get("/api/v1/clusters/{cluster}/operations", dependencies=[reader])
     def operations_list(cluster: Cluster, page: Page = 1, page_size: PageSize = 50) -> dict[str, Any]:

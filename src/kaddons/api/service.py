@@ -234,6 +234,16 @@ class ClusterService:
         return _result(uninstall_addon(self.document, name, force=True, options=self._options(dry_run),
                                        preflight=self._preflight), dry_run)
 
+    def sync(self, name: str) -> dict[str, Any]:
+        """Ask the engine to reconcile add-on ``name`` now (:func:`~kaddons.cluster.sync.sync_member`)."""
+        from kaddons.cluster.sync import sync_member
+        from kaddons.errors import UsageError
+
+        self._known(name)
+        if self._reader is None:
+            raise UsageError("this server reads no cluster (started --offline or without a kubeconfig): no sync")
+        return sync_member(self._reader(), self.engine, "addon", name)
+
     def close(self) -> None:
         """Stop watching the cluster."""
         with self._lock:

@@ -416,3 +416,20 @@ def addons_settings(
         raise UsageError(f"-o {output!r}: use yaml or json")
     _stack, addon = _find(_load(file, repo), name)
     _print_data(addon.settings.model_dump(mode="json"), output)
+
+
+@addons_app.command("sync")
+def addons_sync(
+    name: Annotated[str, typer.Argument(help="The add-on.")],
+    file: FileOption = None, repo: RepoOption = None, engine: EngineOption = None, context: ContextOption = None,
+    kubeconfig: KubeconfigOption = None,
+) -> None:
+    """Ask the engine to reconcile the add-on now: the one command that writes to the cluster API, because Git
+    cannot say "now". Argo CD: an operation on its Application (refused while one runs); Flux: the
+    reconcile.fluxcd.io/requestedAt annotation on its HelmRelease. Needs patch on those objects."""
+    from kaddons.cluster.sync import sync_member
+
+    loaded = _load(file, repo)
+    _find(loaded, name)
+    asked = sync_member(_reader(context, kubeconfig), engine or loaded.document.spec.kaddons.engine, "addon", name)
+    typer.echo(f"add-on {name}: sync asked of {asked['object']}", err=True)

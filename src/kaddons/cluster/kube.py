@@ -124,6 +124,49 @@ class ClusterReader:
                 raise self._api_error(code, str(err).split("\n")[0], "watch", plural, group) from None
             raise self._unreachable(err) from None
 
+    def get(self, group: str, version: str, kind: str, plural: str, name: str, *,
+            namespace: str) -> dict[str, Any] | None:
+        """One object, or ``None`` when it (or its kind) is not there. Raises :class:`ClusterError`."""
+        from lightkube import ApiError
+
+        try:
+            found = self._client.get(_resource(group, version, kind, plural), name, namespace=namespace)
+            return dict(found.to_dict()) if hasattr(found, "to_dict") else dict(found)
+        except ApiError as err:
+            if err.status.code == 404:
+                return None
+            raise self._api_error(err.status.code or 0, str(err), "get", plural, group) from None
+        except _transport_errors() as err:
+            code = _http_status(err)
+            if code == 404:
+                return None
+            if code is not None:
+                raise self._api_error(code, str(err).split("\n")[0], "get", plural, group) from None
+            raise self._unreachable(err) from None
+
+    def patch(self, group: str, version: str, kind: str, plural: str, name: str, patch: dict[str, Any], *,
+              namespace: str) -> None:
+        """Apply a JSON merge ``patch`` to one object: the only write kaddons makes to a cluster
+        (:mod:`kaddons.cluster.sync`). Raises :class:`ClusterError` (a 403 names the permission needed)."""
+        from lightkube import ApiError
+        from lightkube.types import PatchType
+
+        try:
+            self._client.patch(_resource(group, version, kind, plural), name, patch, namespace=namespace,
+                               patch_type=PatchType.MERGE)
+        except ApiError as err:
+            code = err.status.code or 0
+            if code in (401, 403):
+                raise ClusterError(f"{self.where} refused to patch {plural}.{group} {namespace}/{name} (HTTP "
+                                   f"{code}): a sync needs patch on it (the reader's ClusterRole is read-only)"
+                                   ) from None
+            raise self._api_error(code, str(err), "patch", plural, group) from None
+        except _transport_errors() as err:
+            status = _http_status(err)
+            if status is not None:
+                raise self._api_error(status, str(err).split("\n")[0], "patch", plural, group) from None
+            raise self._unreachable(err) from None
+
     def close(self) -> None:
         """Close the connections (an open WATCH ends with :class:`ClusterError`)."""
         self._client.close()

@@ -281,6 +281,26 @@ async function preview(kind, path, body, title) {
   }
 }
 
+$("#sync-now").addEventListener("click", () => {
+  const name = state.details.name;
+  const engine = state.details.engine ? state.details.engine.kind : "its engine object";
+  $("#confirm-title").textContent = `Ask the engine to reconcile ${name} now?`;
+  $("#diff").textContent = `No commit: ${engine} is asked to sync (the one action that writes to the cluster API).`;
+  $("#confirm").hidden = false;
+  $("#confirm-yes").onclick = async () => {
+    $("#confirm").hidden = true;
+    const status = $("#action-status");
+    status.textContent = "sync: asking…";
+    try {
+      const done = await finished(await api(`/api/v1/clusters/${state.cluster}/addons/${encodeURIComponent(name)}/sync`, "POST", {}));
+      status.textContent = done.status === "success" ? `sync: asked of ${done.result.object}` : `sync failed: ${done.error}`;
+    } catch (error) {
+      status.textContent = `sync: ${error.message}`;
+    }
+  };
+  $("#confirm-yes").focus();
+});
+
 $("#confirm-no").addEventListener("click", () => { $("#confirm").hidden = true; $("#action-status").textContent = "cancelled"; });
 
 $("#upgrade-form").addEventListener("submit", (event) => {
