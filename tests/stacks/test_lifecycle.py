@@ -43,6 +43,13 @@ def test_upgrade_history_rollback(daemon: GitDaemon, tmp_path: Path) -> None:  #
     subjects = [row["subject"] for row in json.loads(history.stdout)]
     assert subjects[:3] == ["headlamp annotations", "kaddons: upgrade add-on headlamp from chart version 0.45.0 to "
                             "0.44.0", "a comment"]
+    platform = kaddons("stacks", "history", "platform", "-o", "json", cwd=work)
+    assert [row["subject"] for row in json.loads(platform.stdout)][0] == "headlamp annotations"
+    policy = [row["subject"] for row in json.loads(kaddons("stacks", "history", "policy", "-o", "json",
+                                                           cwd=work).stdout)]
+    assert "headlamp annotations" not in policy and policy[-1] == "the cluster document"
+    unknown = kaddons("stacks", "history", "nope", cwd=work)
+    assert unknown.returncode == 3 and "stacks: platform, policy" in unknown.stderr
 
     back = kaddons("addons", "rollback", "headlamp", cwd=work)  # before the newest change: the annotations
     assert back.returncode == 0, back.stderr

@@ -11,8 +11,8 @@ validate, 502 when the cluster cannot be read. Request bodies over 1 MiB are ref
 page of another origin cannot read the API. Encrypted values are masked in every response.
 
 Reads (``GET``, a ``read`` token): ``/healthz``; ``/openapi.json``; ``/api/v1/clusters``;
-``/api/v1/clusters/{cluster}/stacks``; ``…/addons``; ``…/addons/{name}``; ``…/addons/{name}/history``;
-``…/addons/{name}/versions`` (the chart's versions in its source);
+``/api/v1/clusters/{cluster}/stacks``; ``…/stacks/{stack}/history``; ``…/addons``; ``…/addons/{name}``;
+``…/addons/{name}/history``; ``…/addons/{name}/versions`` (the chart's versions in its source);
 ``…/operations``; ``…/operations/{id}`` (``?wait=S`` waits for it to end); ``…/stream`` (server-sent events:
 ``event: states`` with the add-ons whose state changed, ``event: operation`` with an operation whose status
 changed, as JSON, and a comment every 15 s to keep the connection).
@@ -240,6 +240,13 @@ def create_app(service: ClusterService, tokens: TokenStore, operations: Operatio
                          "addons": [a.name for a in stack.addons], "manifests": [m.name for m in stack.manifests],
                          "edges": edges})
         return _page(rows, page, page_size)
+
+    @app.get("/api/v1/clusters/{cluster}/stacks/{stack}/history", dependencies=[reader])
+    def stack_history(cluster: Cluster, stack: Annotated[str, Path(pattern=r"^[A-Za-z0-9][-A-Za-z0-9_.]{0,62}$")],
+                      page: Page = 1, page_size: PageSize = 50) -> dict[str, Any]:
+        """The commits that changed the stack (its members' entries, values and manifest files), newest first."""
+        cluster_named(cluster)
+        return _page(service.stack_history(stack), page, page_size)
 
     @app.get("/api/v1/clusters/{cluster}/addons", response_model=AddonList, dependencies=[reader])
     async def addons(cluster: Cluster, page: Page = 1, page_size: PageSize = 50) -> Response:

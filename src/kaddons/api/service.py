@@ -199,6 +199,13 @@ class ClusterService:
         return [{"version": v.version, "deprecated": v.deprecated, "current": v.version == addon.chart_version}
                 for v in versions]
 
+    def stack_history(self, stack: str) -> list[dict[str, str]]:
+        """The commits that changed stack ``stack``, newest first. Raises NotFoundError."""
+        from kaddons.operations.lifecycle import stack_history
+
+        return [{"revision": c.revision, "time": c.time, "author": c.author, "subject": c.subject}
+                for c in stack_history(self.document, stack)]
+
     def _known(self, name: str) -> None:
         loaded = self.loaded()
         if not any(a.name == name for s in loaded.document.spec.stacks for a in s.addons):

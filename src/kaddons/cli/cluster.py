@@ -400,6 +400,18 @@ def addons_history(name: Annotated[str, typer.Argument(help="The add-on.")], fil
     _print(rows, output, ["revision", "time", "author", "subject"])
 
 
+@stacks_app.command("history")
+def stacks_history(name: Annotated[str, typer.Argument(help="The stack.")], file: FileOption = None,
+                   output: FormatOption = "table") -> None:
+    """The commits that changed the stack (the entries of its members, their values and manifest files), newest
+    first."""
+    from kaddons.operations.lifecycle import stack_history
+
+    rows = [{"revision": c.revision if output != "table" else c.revision[:12], "time": c.time, "author": c.author,
+             "subject": c.subject} for c in stack_history(_document(file), name)]
+    _print(rows, output, ["revision", "time", "author", "subject"])
+
+
 @addons_app.command("rollback")
 @with_registry_options
 def addons_rollback(options: RegistryOptions, name: Annotated[str, typer.Argument(help="The add-on.")],

@@ -139,6 +139,26 @@ def addon_history(document: Path, name: str, *, limit: int = 1000) -> list[Chang
         copy.close()
 
 
+def stack_history(document: Path, stack: str, *, limit: int = 1000) -> list[Change]:
+    """The commits that changed stack ``stack``: the files declaring its members and their values and manifest
+    files, newest first (at most ``limit``). Raises NotFoundError naming the stacks."""
+    loaded = load_cluster(document)
+    names = [s.name for s in loaded.document.spec.stacks]
+    if stack not in names:
+        raise NotFoundError(f"no stack {stack!r} in {document} (stacks: {', '.join(names) or 'none'})")
+    paths = sorted({path for key, member in loaded.graph.members.items() if member.stack == stack
+                    for path in _paths(loaded, loaded.sources[key])} or {_relative(loaded, loaded.path)})
+    copy = WorkingCopy(document.absolute().parent)
+    try:
+        return _history(copy, paths, limit)
+    finally:
+        copy.close()
+
+
+def _relative(loaded: LoadedCluster, path: Path) -> str:
+    return path.resolve().relative_to(loaded.repository.resolve()).as_posix()
+
+
 def _history(copy: WorkingCopy, paths: list[str], limit: int) -> list[Change]:
     head = copy.head()
     if head is None:
