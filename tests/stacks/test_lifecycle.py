@@ -44,7 +44,7 @@ def test_upgrade_history_rollback(daemon: GitDaemon, tmp_path: Path) -> None:  #
     assert subjects[:3] == ["headlamp annotations", "kaddons: upgrade add-on headlamp from chart version 0.45.0 to "
                             "0.44.0", "a comment"]
     platform = kaddons("stacks", "history", "platform", "-o", "json", cwd=work)
-    assert [row["subject"] for row in json.loads(platform.stdout)][0] == "headlamp annotations"
+    assert json.loads(platform.stdout)[0]["subject"] == "headlamp annotations"
     policy = [row["subject"] for row in json.loads(kaddons("stacks", "history", "policy", "-o", "json",
                                                            cwd=work).stdout)]
     assert "headlamp annotations" not in policy and policy[-1] == "the cluster document"
@@ -130,3 +130,23 @@ def test_uninstalling_a_parent_needs_force_and_reattaches_children(daemon: GitDa
     headlamp = next(r for r in json.loads(listed.stdout) if r["name"] == "headlamp")
     assert headlamp["parents"] == "manifest:ns-headlamp,manifest:ns-kyverno"
     assert _log(url, tmp_path)[0] == "kaddons: uninstall add-on extra"
+
+
+def test_upgrade_sets_values_in_the_values_file_keeping_it_as_written(daemon: GitDaemon,  # noqa: F811
+                                                                      tmp_path: Path) -> None:
+    url, work = _seeded(daemon, tmp_path, "set-values")
+    values = work / "clusters/edge/values/headlamp.yaml"
+    before = values.read_text()
+    done = kaddons("addons", "upgrade", "headlamp", "--set", "config.pluginsDir=/plugins", "--set",
+                   "replicaCount=3", "--set-string", "podAnnotations.team=007", cwd=work)
+    assert done.returncode == 0, done.stderr
+    text = values.read_text()
+    assert text.startswith("replicaCount: 3\nconfig:\n  baseURL: https://${{ ankra.domain }}/headlamp\n")
+    assert "  pluginsDir: /plugins\n" in text and "podAnnotations:\n  team: '007'\n" in text
+    assert _log(url, tmp_path)[0] == ("kaddons: upgrade add-on headlamp: values config.pluginsDir, replicaCount, "
+                                      "podAnnotations.team")
+    assert _version(work) == "0.45.0" and before != text
+    bad = kaddons("addons", "upgrade", "headlamp", "--set", "config.baseURL[0]=x", cwd=work)
+    assert bad.returncode == 2 and "indexes a list" in bad.stderr and "Traceback" not in bad.stderr
+    nothing = kaddons("addons", "upgrade", "headlamp", cwd=work)
+    assert nothing.returncode == 2 and "give --chart-version and/or --set" in nothing.stderr

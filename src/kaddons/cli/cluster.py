@@ -369,24 +369,64 @@ def _report(result: Any, dry_run: bool, what: str) -> None:
                    "changed)", err=True)
 
 
+def _sets(sets: list[str] | None, strings: list[str] | None, files: list[str] | None) -> tuple[tuple[str, Any], ...]:
+    """``--set`` (a YAML scalar: 3, true, null), ``--set-string`` and ``--set-file`` as (path, value) pairs."""
+    from kaddons.addons._yaml import parse_yaml
+    from kaddons.errors import ClusterDocumentError
+
+    found: list[tuple[str, Any]] = []
+    for flag, given in (("--set", sets), ("--set-string", strings), ("--set-file", files)):
+        for item in given or []:
+            path, equals, raw = item.partition("=")
+            if not equals or not path:
+                raise UsageError(f"{flag} {item!r}: use PATH=VALUE, e.g. image.tag=1.2.3 or env[name=X].value=y")
+            if flag == "--set":
+                value = parse_yaml(raw, f"{flag} {path}", error=ClusterDocumentError) if raw else ""
+                if isinstance(value, (dict, list)):
+                    raise UsageError(f"{flag} {item!r}: a value is a scalar; use --set-file for a structure")
+            elif flag == "--set-file":
+                try:
+                    value = Path(raw).read_text(encoding="utf-8")
+                except (OSError, UnicodeDecodeError) as err:
+                    raise UsageError(f"{flag} {path}: cannot read {raw} ({err})") from None
+            else:
+                value = raw
+            found.append((path, value))
+    return tuple(found)
+
+
 @addons_app.command("upgrade")
 @with_registry_options
 def addons_upgrade(options: RegistryOptions,
                    name: Annotated[str, typer.Argument(help="The add-on.")],
-                   chart_version: Annotated[str, typer.Option("--chart-version", show_default=False,
-                                                              help="The chart version to move to.")],
+                   chart_version: Annotated[str | None, typer.Option(
+                       "--chart-version", show_default=False, help="The chart version to move to.")] = None,
+                   set_: Annotated[list[str] | None, typer.Option(
+                       "--set", metavar="PATH=VALUE", show_default=False,
+                       help="Set a value (a YAML scalar) at PATH: image.tag=1.2, env[name=LOG].value=debug, "
+                            "args[0]=-v (repeatable).")] = None,
+                   set_string: Annotated[list[str] | None, typer.Option(
+                       "--set-string", metavar="PATH=VALUE", show_default=False,
+                       help="Set a value as a string (repeatable).")] = None,
+                   set_file: Annotated[list[str] | None, typer.Option(
+                       "--set-file", metavar="PATH=FILE", show_default=False,
+                       help="Set a value to a file's text (repeatable).")] = None,
                    file: FileOption = None, dry_run: DryRunOption = False, mirror: MirrorOption = None,
                    strict: StrictOption = False,
                    message: Annotated[str | None, typer.Option("--message", "-m", show_default=False)] = None) -> None:
-    """Move an add-on to another chart version: the document is edited (comments kept), the chart found and
-    rendered at that version, and the change committed and pushed, or nothing at all."""
+    """Move an add-on to another chart version and/or set values: the document and its values file are edited
+    (comments kept), the chart rendered with them, and the change committed and pushed, or nothing at all.
+    Encrypted keys are set with kaddons cluster encrypt addon NAME --set instead."""
     from kaddons.operations.apply import ApplyOptions
     from kaddons.operations.lifecycle import upgrade_addon
 
+    sets = _sets(set_, set_string, set_file)
     result = upgrade_addon(_document(file), name, chart_version,
                            options=ApplyOptions(message=message, dry_run=dry_run),
-                           preflight=_preflight(mirror, options, strict))
-    _report(result, dry_run, f"add-on {name} -> {chart_version}")
+                           preflight=_preflight(mirror, options, strict), sets=sets)
+    what = " and ".join([*([f"-> {chart_version}"] if chart_version else []),
+                         *([f"values {', '.join(p for p, _v in sets)}"] if sets else [])])
+    _report(result, dry_run, f"add-on {name} {what}")
 
 
 @addons_app.command("history")

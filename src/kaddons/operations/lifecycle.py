@@ -103,23 +103,70 @@ def _restore(before: dict[Path, str | None]) -> None:
             _write(path, text)
 
 
-def upgrade_addon(document: Path, name: str, version: str, *, options: ApplyOptions,
-                  preflight: Preflight | None = None) -> ApplyResult:
-    """Set add-on ``name``'s ``chart_version`` to ``version`` and apply (see the module)."""
+def upgrade_addon(document: Path, name: str, version: str | None, *, options: ApplyOptions,
+                  preflight: Preflight | None = None, sets: tuple[tuple[str, Any], ...] = ()) -> ApplyResult:
+    """Set add-on ``name``'s ``chart_version`` to ``version`` (``None``: keep it) and each ``(path, value)`` of
+    ``sets`` in its values (:func:`~kaddons.stacks.values_edit.set_value`), and apply (see the module). Values in
+    a values file are edited there, inline ones in the entry; a key named in ``encrypted_paths`` is refused (set
+    it with ``kaddons cluster encrypt addon NAME --set``, which encrypts it first). Raises UsageError."""
     from kaddons.addons._yaml import round_trip_yaml
 
+    if version is None and not sets:
+        raise UsageError(f"nothing to change on add-on {name!r}: give --chart-version and/or --set")
     loaded = load_cluster(document)
     source = _source(loaded, name)
     yaml = round_trip_yaml()
     data = yaml.load(source.file.read_text(encoding="utf-8"))
     entry = _entry(data, source.path)
     old = str(entry.get("chart_version"))
-    if old == version:
-        raise UsageError(f"add-on {name!r} is at chart version {version} already")
-    entry["chart_version"] = version
-    message = options.message or f"kaddons: upgrade add-on {name} from chart version {old} to {version}\n"
-    return _edit_and_apply(document, {source.file: _dump(yaml, data)},
-                           ApplyOptions(options.engine, options.git_url, message, options.dry_run), preflight)
+    changes: list[str] = []
+    if version is not None:
+        if old == version and not sets:
+            raise UsageError(f"add-on {name!r} is at chart version {version} already")
+        if old != version:
+            entry["chart_version"] = version
+            changes.append(f"from chart version {old} to {version}")
+    files: dict[Path, str] = {}
+    if sets:
+        _set_values(yaml, entry, source, name, sets, files)
+        changes.append(f"values {', '.join(path for path, _value in sets)}")
+    if changes[0].startswith("from chart version") or source.content_file is None:  # the entry itself changed
+        files[source.file] = _dump(yaml, data)
+    message = options.message or f"kaddons: upgrade add-on {name}: {'; '.join(changes)}\n"
+    if version is not None and old != version and not sets and not options.message:
+        message = f"kaddons: upgrade add-on {name} from chart version {old} to {version}\n"
+    return _edit_and_apply(document, files, ApplyOptions(options.engine, options.git_url, message, options.dry_run),
+                           preflight)
+
+
+def _set_values(yaml: Any, entry: Any, source: MemberSource, name: str, sets: tuple[tuple[str, Any], ...],
+                files: dict[Path, str]) -> None:
+    from ruamel.yaml.scalarstring import LiteralScalarString
+
+    from kaddons.stacks.values_edit import parse_path, set_value
+
+    configuration = entry.get("configuration") or {}
+    secret = {str(k).split(".")[-1] for k in configuration.get("encrypted_paths") or []}
+    for path, _value in sets:
+        keys = [step for step in parse_path(path) if isinstance(step, str)]
+        if keys and keys[-1] in secret:
+            raise UsageError(f"add-on {name}: {path} is an encrypted key: set it with kaddons cluster encrypt addon "
+                             f"{name} --set {path}=..., which encrypts it before it is written")
+    if configuration.get("values_base64") is not None:
+        raise UsageError(f"add-on {name}: its values are values_base64: edit them as a file (from_file) to use --set")
+    if source.content_file is not None:
+        values = yaml.load(source.content_file.read_text(encoding="utf-8"))
+        for path, value in sets:
+            values = set_value(values, path, value)
+        files[source.content_file] = _dump(yaml, values)
+        return
+    text = configuration.get("values") if configuration else None
+    values = yaml.load(str(text)) if text else None
+    for path, value in sets:
+        values = set_value(values, path, value)
+    if "configuration" not in entry or entry["configuration"] is None:
+        entry["configuration"] = {}
+    entry["configuration"]["values"] = LiteralScalarString(_dump(yaml, values))
 
 
 def _paths(loaded: LoadedCluster, source: MemberSource) -> list[str]:
