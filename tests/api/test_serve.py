@@ -184,3 +184,21 @@ def test_sync_through_the_api_is_an_operation_that_patches_the_application(serve
     [(key, patch)] = server.api.emulator.patches
     assert key[2] == "addon-headlamp" and "sync" in patch["operation"]
     assert _post(server, f"{API}/addons/headlamp/sync", server.read, {}).status_code == 403
+
+
+def test_values_set_through_the_api_are_one_commit_to_the_values_file(server: Server, tmp_path: Path) -> None:
+    before = remote_log(server.remote, tmp_path / "check")
+    body = {"values": [{"path": "env[name=LOG_LEVEL].value", "value": "debug"}, {"path": "replicaCount", "value": 3}]}
+    preview = _finished(server, _post(server, f"{API}/addons/headlamp/upgrade", server.write,
+                                      {**body, "dry_run": True}).json())
+    assert preview["status"] == "success", preview
+    assert "+replicaCount: 3" in preview["result"]["diff"] and "+    value: debug" in preview["result"]["diff"]
+    assert "ENC[AES256_GCM" not in preview["result"]["diff"]  # the values file's ciphertext is masked
+    done = _finished(server, _post(server, f"{API}/addons/headlamp/upgrade", server.write, body).json())
+    assert done["status"] == "success", done
+    assert "clusters/edge/values/headlamp.yaml" in done["result"]["changed"]
+    after = remote_log(server.remote, tmp_path / "check")
+    assert after[1:] == before and after[0].endswith("values env[name=LOG_LEVEL].value, replicaCount")
+    refused = _finished(server, _post(server, f"{API}/addons/headlamp/upgrade", server.write,
+                                      {"values": [{"path": "replicaCount[0]", "value": 1}]}).json())
+    assert refused["status"] == "failed" and "indexes a list" in refused["error"]

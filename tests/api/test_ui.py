@@ -118,6 +118,23 @@ def test_an_upgrade_through_the_ui_is_a_diff_to_confirm_then_one_commit(server: 
     assert after[0] == "kaddons: upgrade add-on headlamp from chart version 0.45.0 to 0.44.0"
 
 
+def test_a_value_edited_in_the_ui_is_previewed_then_committed(server: Server, tmp_path: Path) -> None:
+    from playwright.sync_api import expect
+
+    before = remote_log(server.remote, tmp_path / "check")
+    with _browser_on(server, server.write) as page:
+        page.get_by_role("link", name="headlamp").click()
+        page.get_by_role("tab", name="Values").click()
+        page.get_by_label("Path").fill("replicaCount")
+        page.get_by_label("Value", exact=True).fill("4")
+        page.get_by_role("button", name="Preview change").click()
+        expect(page.get_by_label("Diff")).to_contain_text("+replicaCount: 4", timeout=60_000)
+        page.get_by_role("button", name="Confirm").click()
+        expect(page.locator("#action-status")).to_contain_text("values: pushed", timeout=60_000)
+    after = remote_log(server.remote, tmp_path / "check")
+    assert after[1:] == before and after[0] == "kaddons: upgrade add-on headlamp: values replicaCount"
+
+
 def test_a_read_token_sees_why_it_cannot_upgrade(server: Server, page: Any) -> None:
     from playwright.sync_api import expect
 

@@ -64,8 +64,17 @@ REVISION = r"^[0-9a-f]{4,40}$"
 CHART_VERSION = r"^[0-9A-Za-z][0-9A-Za-z.+_-]{0,63}$"
 
 
+class ValueSet(BaseModel):
+    path: Annotated[str, Field(min_length=1, max_length=512,
+                               description="Where: image.tag, args[0], env[name=LOG_LEVEL].value.")]
+    value: Annotated[str | int | float | bool | None, Field(description="The value (a scalar).")]
+
+
 class UpgradeRequest(BaseModel):
-    chart_version: Annotated[str, Field(pattern=CHART_VERSION, description="The chart version to move to.")]
+    chart_version: Annotated[str | None, Field(default=None, pattern=CHART_VERSION,
+                                               description="The chart version to move to [default: keep it].")]
+    values: Annotated[list[ValueSet], Field(default_factory=list, max_length=100,
+                                            description="Values to set, in order.")]
     dry_run: bool = Field(default=False, description="Compute the change and its diff; commit nothing.")
 
 
@@ -284,12 +293,13 @@ def create_app(service: ClusterService, tokens: TokenStore, operations: Operatio
     @app.post("/api/v1/clusters/{cluster}/addons/{name}/upgrade", status_code=202, response_model=OperationOut,
               dependencies=[writer])
     def upgrade(cluster: Cluster, name: Member, body: UpgradeRequest) -> JSONResponse:
-        """Queue an upgrade to another chart version: the document is edited, the chart rendered at that
-        version, and one commit pushed (a dry run: the diff only). Returns the operation."""
+        """Queue an upgrade to another chart version and/or values set by path: the document and values are
+        edited, the chart rendered, and one commit pushed (a dry run: the diff only). Returns the operation."""
         cluster_named(cluster)
         service.addon(name)  # 404 now rather than a failed operation later
+        sets = tuple((item.path, item.value) for item in body.values)
         return queued("upgrade", name, body.model_dump(),
-                      lambda: service.upgrade(name, body.chart_version, dry_run=body.dry_run))
+                      lambda: service.upgrade(name, body.chart_version, dry_run=body.dry_run, sets=sets))
 
     @app.post("/api/v1/clusters/{cluster}/addons/{name}/rollback", status_code=202, response_model=OperationOut,
               dependencies=[writer])

@@ -216,13 +216,15 @@ class ClusterService:
 
         return ApplyOptions(engine=self._engine, dry_run=dry_run)
 
-    def upgrade(self, name: str, version: str, *, dry_run: bool = False) -> dict[str, Any]:
-        """Move add-on ``name`` to chart ``version``: one commit, pushed (see :func:`upgrade_addon`)."""
+    def upgrade(self, name: str, version: str | None, *, dry_run: bool = False,
+                sets: tuple[tuple[str, Any], ...] = ()) -> dict[str, Any]:
+        """Move add-on ``name`` to chart ``version`` and/or set values: one commit, pushed (see
+        :func:`upgrade_addon`)."""
         from kaddons.operations.lifecycle import upgrade_addon
 
         self._known(name)
         return _result(upgrade_addon(self.document, name, version, options=self._options(dry_run),
-                                     preflight=self._preflight), dry_run)
+                                     preflight=self._preflight, sets=sets), dry_run)
 
     def rollback(self, name: str, to: str | None = None, *, dry_run: bool = False) -> dict[str, Any]:
         """Restore add-on ``name`` as it was at revision ``to`` (default: before its last change)."""

@@ -254,8 +254,7 @@ async function finished(operation) {
   return current;
 }
 
-async function preview(kind, path, body, title) {
-  const status = $("#action-status");
+async function preview(kind, path, body, title, status = $("#action-status")) {
   status.textContent = `${kind}: computing the change…`;
   try {
     const dry = await finished(await api(path, "POST", { ...body, dry_run: true }));
@@ -309,6 +308,17 @@ $("#upgrade-form").addEventListener("submit", (event) => {
   const version = $("#upgrade-version").value;
   preview("upgrade", `/api/v1/clusters/${state.cluster}/addons/${encodeURIComponent(name)}/upgrade`,
     { chart_version: version }, `Upgrade ${name} from ${state.details.chart_version} to ${version}`);
+});
+
+$("#values-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  const name = state.details.name;
+  const path = $("#value-path").value.trim();
+  const raw = $("#value-value").value;
+  const value = raw === "true" ? true : raw === "false" ? false : raw !== "" && !Number.isNaN(Number(raw)) ? Number(raw) : raw;
+  selectTab("tab-overview");
+  preview("values", `/api/v1/clusters/${state.cluster}/addons/${encodeURIComponent(name)}/upgrade`,
+    { values: [{ path, value }] }, `Set ${path} of ${name} to ${JSON.stringify(value)}`);
 });
 
 $("#rollback-form").addEventListener("submit", (event) => {
