@@ -231,9 +231,9 @@ async function openDetails(name, refresh = false, expand = false) {
 
 // ---- actions: a dry run shows the diff; confirming runs the same operation for real ----
 
-async function loadActions(name) {
+async function loadActions(name, keepStatus = false) {
   $("#confirm").hidden = true;
-  $("#action-status").textContent = "";
+  if (!keepStatus) $("#action-status").textContent = "";
   const base = `/api/v1/clusters/${state.cluster}/addons/${encodeURIComponent(name)}`;
   try {
     const versions = await api(`${base}/versions`);
@@ -268,11 +268,13 @@ async function preview(kind, path, body, title, status = $("#action-status")) {
       $("#confirm").hidden = true;
       status.textContent = `${kind}: committing…`;
       const done = await finished(await api(path, "POST", body));
-      status.textContent = done.status === "success"
+      const said = done.status === "success"
         ? `${kind}: pushed ${done.result.commit ? done.result.commit.slice(0, 12) : "nothing"} to ${done.result.upstream}`
         : `${kind} failed: ${done.error}`;
       await loadAddons();
-      openDetails(state.details.name);
+      await openDetails(state.details.name, true);  // a refresh: the status line stays
+      await loadActions(state.details.name, true);  // the new version and revision in the pickers
+      status.textContent = said;
     };
     $("#confirm-yes").focus();
   } catch (error) {
