@@ -296,7 +296,7 @@ def create_app(service: ClusterService, tokens: TokenStore, operations: Operatio
         """Queue an upgrade to another chart version and/or values set by path: the document and values are
         edited, the chart rendered, and one commit pushed (a dry run: the diff only). Returns the operation."""
         cluster_named(cluster)
-        service.addon(name)  # 404 now rather than a failed operation later
+        service.known(name)  # 404 now rather than a failed operation later (the document only)
         sets = tuple((item.path, item.value) for item in body.values)
         return queued("upgrade", name, body.model_dump(),
                       lambda: service.upgrade(name, body.chart_version, dry_run=body.dry_run, sets=sets))
@@ -306,7 +306,7 @@ def create_app(service: ClusterService, tokens: TokenStore, operations: Operatio
     def rollback(cluster: Cluster, name: Member, body: RollbackRequest) -> JSONResponse:
         """Queue a rollback: a new commit restoring the add-on as it was at a revision of its history."""
         cluster_named(cluster)
-        service.addon(name)
+        service.known(name)
         return queued("rollback", name, body.model_dump(), lambda: service.rollback(name, body.to,
                                                                                   dry_run=body.dry_run))
 
@@ -315,7 +315,7 @@ def create_app(service: ClusterService, tokens: TokenStore, operations: Operatio
     def uninstall(cluster: Cluster, name: Member, dry_run: bool = False) -> JSONResponse:
         """Queue an uninstall: the add-on leaves its stack (its children are re-attached to its parents)."""
         cluster_named(cluster)
-        service.addon(name)
+        service.known(name)
         return queued("uninstall", name, {"dry_run": dry_run}, lambda: service.uninstall(name, dry_run=dry_run))
 
     @app.post("/api/v1/clusters/{cluster}/addons/{name}/sync", status_code=202, response_model=OperationOut,
@@ -324,7 +324,7 @@ def create_app(service: ClusterService, tokens: TokenStore, operations: Operatio
         """Queue a sync: the engine is asked to reconcile the add-on now (the one write to the cluster API:
         an Argo CD operation, or Flux's reconcile.fluxcd.io/requestedAt annotation)."""
         cluster_named(cluster)
-        service.addon(name)
+        service.known(name)
         return queued("sync", name, {}, lambda: service.sync(name))
 
     @app.get("/api/v1/clusters/{cluster}/operations", dependencies=[reader])

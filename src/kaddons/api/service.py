@@ -142,17 +142,10 @@ class ClusterService:
     def addon(self, name: str, *, expand: bool = False, cap: int = 50) -> dict[str, Any]:
         """One add-on: overview, state, engine object, resource map (``expand``: group members listed), masked
         values and its objects' events. Raises NotFoundError."""
-        from kaddons.addons._yaml import parse_yaml
-        from kaddons.errors import ClusterDocumentError
-        from kaddons.secrets.detect import masked
+        from kaddons.secrets.detect import masked_values
 
-        loaded = self.loaded()
-        found = [(s.name, a) for s in loaded.document.spec.stacks for a in s.addons if a.name == name]
-        if not found:
-            raise NotFoundError(f"no add-on {name!r} in cluster {loaded.document.metadata.name}")
-        stack, addon = found[0]
-        values = masked(parse_yaml(addon.values, f"values of add-on {name}", error=ClusterDocumentError)
-                        if addon.values.strip() else {}) or {}
+        stack, addon = self.known(name)
+        values = masked_values(addon.values, f"values of add-on {name}")
         data: dict[str, Any] = {"name": name, "stack_name": stack, "chart_name": addon.chart_name,
                                 "chart_version": addon.chart_version, "registry_url": addon.source_url,
                                 "namespace": addon.namespace, "values": values, "state": None, "reason": None,
@@ -178,7 +171,7 @@ class ClusterService:
         """The commits that changed add-on ``name``, newest first. Raises NotFoundError."""
         from kaddons.operations.lifecycle import addon_history
 
-        self._known(name)
+        self.known(name)
         return [{"revision": c.revision, "time": c.time, "author": c.author, "subject": c.subject}
                 for c in addon_history(self.document, name)]
 
@@ -188,8 +181,7 @@ class ClusterService:
         from kaddons.charts.mirrors import load_mirrors
         from kaddons.charts.sources import SourceOptions, open_source
 
-        self._known(name)
-        addon = next(a for s in self.loaded().document.spec.stacks for a in s.addons if a.name == name)
+        _stack, addon = self.known(name)
         source = open_source(addon.source_url, SourceOptions(mirrors=load_mirrors(self._mirrors)),
                              addon.registry_credential_name)
         try:
@@ -206,10 +198,14 @@ class ClusterService:
         return [{"revision": c.revision, "time": c.time, "author": c.author, "subject": c.subject}
                 for c in stack_history(self.document, stack)]
 
-    def _known(self, name: str) -> None:
+    def known(self, name: str) -> tuple[str, Any]:
+        """``(stack name, add-on)`` of add-on ``name`` in the document (no cluster read). Raises NotFoundError."""
         loaded = self.loaded()
-        if not any(a.name == name for s in loaded.document.spec.stacks for a in s.addons):
-            raise NotFoundError(f"no add-on {name!r} in cluster {loaded.document.metadata.name}")
+        for stack in loaded.document.spec.stacks:
+            for addon in stack.addons:
+                if addon.name == name:
+                    return stack.name, addon
+        raise NotFoundError(f"no add-on {name!r} in cluster {loaded.document.metadata.name}")
 
     def _options(self, dry_run: bool) -> Any:
         from kaddons.operations.apply import ApplyOptions
@@ -222,7 +218,7 @@ class ClusterService:
         :func:`upgrade_addon`)."""
         from kaddons.operations.lifecycle import upgrade_addon
 
-        self._known(name)
+        self.known(name)
         return _result(upgrade_addon(self.document, name, version, options=self._options(dry_run),
                                      preflight=self._preflight, sets=sets), dry_run)
 
@@ -230,7 +226,7 @@ class ClusterService:
         """Restore add-on ``name`` as it was at revision ``to`` (default: before its last change)."""
         from kaddons.operations.lifecycle import rollback_addon
 
-        self._known(name)
+        self.known(name)
         revision, result = rollback_addon(self.document, name, to=to, options=self._options(dry_run),
                                           preflight=self._preflight)
         return {**_result(result, dry_run), "restored": revision}
@@ -239,7 +235,7 @@ class ClusterService:
         """Remove add-on ``name`` from its stack; its children are re-attached to its parents."""
         from kaddons.operations.lifecycle import uninstall_addon
 
-        self._known(name)
+        self.known(name)
         return _result(uninstall_addon(self.document, name, force=True, options=self._options(dry_run),
                                        preflight=self._preflight), dry_run)
 
@@ -248,7 +244,7 @@ class ClusterService:
         from kaddons.cluster.sync import sync_member
         from kaddons.errors import UsageError
 
-        self._known(name)
+        self.known(name)
         if self._reader is None:
             raise UsageError("this server reads no cluster (started --offline or without a kubeconfig): no sync")
         return sync_member(self._reader(), self.engine, "addon", name)

@@ -257,17 +257,15 @@ def addons_get(
     same-kind leaves grouped above --cap), its values with encrypted values masked, and its objects' events,
     newest first. The map follows owner references from the objects the engine lists or the Helm release
     holds, through the workload kinds of the add-on's namespace."""
-    from kaddons.addons._yaml import parse_yaml
-    from kaddons.errors import ClusterDocumentError, UsageError
-    from kaddons.secrets.detect import masked
+    from kaddons.errors import UsageError
+    from kaddons.secrets.detect import masked_values
 
     if output not in ("table", "json", "yaml"):
         raise UsageError(f"-o {output!r}: use table, json or yaml")
     loaded = _load(file, repo)
     engine = engine or loaded.document.spec.kaddons.engine
     stack, addon = _find(loaded, name)
-    values = masked(parse_yaml(addon.values, f"values of add-on {name}", error=ClusterDocumentError)
-                    if addon.values.strip() else {}) or {}
+    values = masked_values(addon.values, f"values of add-on {name}")
     data: dict[str, Any] = {"name": name, "stack": stack, "chart": addon.chart_name, "version": addon.chart_version,
                             "source": addon.source_url, "namespace": addon.namespace}
     if not offline:
@@ -375,9 +373,8 @@ def addons_values(
     """The add-on's Helm values as the document gives them (variables substituted). Encrypted values are shown
     decrypted when the age key is here ($SOPS_AGE_KEY_FILE, else ~/.config/sops/age/keys.txt), else as
     <encrypted>; the decrypted text is printed, never written."""
-    from kaddons.addons._yaml import parse_yaml
-    from kaddons.errors import ClusterDocumentError, UsageError
-    from kaddons.secrets.detect import is_sops_encrypted, masked
+    from kaddons.errors import UsageError
+    from kaddons.secrets.detect import is_sops_encrypted, masked_values
 
     if output not in ("yaml", "json"):
         raise UsageError(f"-o {output!r}: use yaml or json")
@@ -395,8 +392,7 @@ def addons_values(
             text = decrypt(text, what=f"values of add-on {name}", identity=str(key))
         else:
             note = f"encrypted values masked: no age key at {key} (set SOPS_AGE_KEY_FILE)"
-    values = masked(parse_yaml(text, f"values of add-on {name}", error=ClusterDocumentError)
-                    if text.strip() else {}) or {}
+    values = masked_values(text, f"values of add-on {name}")
     if note:
         typer.echo(f"note: {note}", err=True)
     _print_data(values, output)

@@ -74,7 +74,7 @@ class ClusterReader:
                 labels: dict[str, str] | None = None) -> tuple[builtins.list[dict[str, Any]], str | None]:
         """:meth:`list` and the collection's ``resourceVersion`` to WATCH from (``None`` when the cluster does not
         serve the resource)."""
-        from lightkube import ApiError, NotReadyError
+        from lightkube import NotReadyError
 
         try:
             found = self._client.list(_resource(group, version, kind, plural), namespace=namespace or "*",
@@ -84,17 +84,10 @@ class ClusterReader:
                 return items, found.resourceVersion
             except NotReadyError:  # the server sent no version: nothing to resume from
                 return items, None
-        except ApiError as err:
-            if err.status.code == 404:
-                return [], None
-            raise self._api_error(err.status.code or 0, str(err), "list", plural, group) from None
         except _transport_errors() as err:
-            code = _http_status(err)
-            if code == 404:
+            if _http_status(err) == 404:
                 return [], None
-            if code is not None:
-                raise self._api_error(code, str(err).split("\n")[0], "list", plural, group) from None
-            raise self._unreachable(err) from None
+            raise self._failure(err, "list", plural, group) from None
 
     def watch(self, group: str, version: str, kind: str, plural: str, resource_version: str, *,
               namespace: str | None = None, labels: dict[str, str] | None = None,
@@ -102,85 +95,64 @@ class ClusterReader:
         """The changes after ``resource_version`` as ``(type, object)``: ADDED, MODIFIED, DELETED (BOOKMARKs are
         not passed on). Streams that the server ends after ``server_timeout`` seconds are resumed from the last
         version seen. Raises :class:`WatchExpired` on 410 Gone, :class:`ClusterError` otherwise."""
-        from lightkube import ApiError
-
         try:
             for event, obj in self._client.watch(_resource(group, version, kind, plural), namespace=namespace or "*",
                                                  labels=dict(labels or {}), resource_version=resource_version,
                                                  server_timeout=server_timeout):
                 if event != "BOOKMARK":
                     yield event, dict(obj.to_dict()) if hasattr(obj, "to_dict") else dict(obj)
-        except ApiError as err:
-            if err.status.code == 410:
-                raise WatchExpired(f"{self.where}: watching {plural}.{group} from resourceVersion "
-                                   f"{resource_version}: {err.status.message or 'expired'}") from None
-            raise self._api_error(err.status.code or 0, str(err), "watch", plural, group) from None
         except _transport_errors() as err:
-            code = _http_status(err)
-            if code == 410:
+            if _http_status(err) == 410:
+                status = getattr(err, "status", None)
                 raise WatchExpired(f"{self.where}: watching {plural}.{group} from resourceVersion "
-                                   f"{resource_version}: expired") from None
-            if code is not None:
-                raise self._api_error(code, str(err).split("\n")[0], "watch", plural, group) from None
-            raise self._unreachable(err) from None
+                                   f"{resource_version}: {getattr(status, 'message', None) or 'expired'}") from None
+            raise self._failure(err, "watch", plural, group) from None
 
     def get(self, group: str, version: str, kind: str, plural: str, name: str, *,
             namespace: str) -> dict[str, Any] | None:
         """One object, or ``None`` when it (or its kind) is not there. Raises :class:`ClusterError`."""
-        from lightkube import ApiError
-
         try:
             found = self._client.get(_resource(group, version, kind, plural), name, namespace=namespace)
             return dict(found.to_dict()) if hasattr(found, "to_dict") else dict(found)
-        except ApiError as err:
-            if err.status.code == 404:
-                return None
-            raise self._api_error(err.status.code or 0, str(err), "get", plural, group) from None
         except _transport_errors() as err:
-            code = _http_status(err)
-            if code == 404:
+            if _http_status(err) == 404:
                 return None
-            if code is not None:
-                raise self._api_error(code, str(err).split("\n")[0], "get", plural, group) from None
-            raise self._unreachable(err) from None
+            raise self._failure(err, "get", plural, group) from None
 
     def patch(self, group: str, version: str, kind: str, plural: str, name: str, patch: dict[str, Any], *,
               namespace: str) -> None:
         """Apply a JSON merge ``patch`` to one object: the only write kaddons makes to a cluster
         (:mod:`kaddons.cluster.sync`). Raises :class:`ClusterError` (a 403 names the permission needed)."""
-        from lightkube import ApiError
         from lightkube.types import PatchType
 
         try:
             self._client.patch(_resource(group, version, kind, plural), name, patch, namespace=namespace,
                                patch_type=PatchType.MERGE)
-        except ApiError as err:
-            code = err.status.code or 0
+        except _transport_errors() as err:
+            code = _http_status(err)
             if code in (401, 403):
                 raise ClusterError(f"{self.where} refused to patch {plural}.{group} {namespace}/{name} (HTTP "
                                    f"{code}): a sync needs patch on it (the reader's ClusterRole is read-only)"
                                    ) from None
-            raise self._api_error(code, str(err), "patch", plural, group) from None
-        except _transport_errors() as err:
-            status = _http_status(err)
-            if status is not None:
-                raise self._api_error(status, str(err).split("\n")[0], "patch", plural, group) from None
-            raise self._unreachable(err) from None
+            raise self._failure(err, "patch", plural, group) from None
 
     def close(self) -> None:
         """Close the connections (an open WATCH ends with :class:`ClusterError`)."""
         self._client.close()
 
-    def _api_error(self, status: int, message: str, verb: str, plural: str, group: str) -> ClusterError:
+    def _failure(self, err: BaseException, verb: str, plural: str, group: str) -> ClusterError:
+        """The one-line error for a request that failed: refused (401/403, naming the permission), answered
+        with another HTTP status, or not answered at all."""
+        status = _http_status(err)
+        if status is None:
+            return ClusterError(f"cannot reach the cluster of {self.where}: {' '.join(str(err).split()) or type(err)}"
+                                ": check the context (--context) and that the API server is up")
         what = f"{plural}.{group}".rstrip(".")
         if status in (401, 403):
             return ClusterError(f"{self.where} refused to {verb} {what} (HTTP {status}): the reader needs "
                                 "get/list/watch on it (the ClusterRole of the bootstrap)")
-        return ClusterError(f"{self.where}: {verb} {what} failed: HTTP {status} {message}")
-
-    def _unreachable(self, err: BaseException) -> ClusterError:
-        return ClusterError(f"cannot reach the cluster of {self.where}: {' '.join(str(err).split()) or type(err)}: "
-                            "check the context (--context) and that the API server is up")
+        first = next(iter(str(err).splitlines()), "")
+        return ClusterError(f"{self.where}: {verb} {what} failed: HTTP {status} {first}")
 
 
 _RESOURCES: dict[tuple[str, str, str, str], Any] = {}
@@ -213,8 +185,11 @@ def _new_resource(group: str, version: str, kind: str, plural: str) -> Any:
 
 
 def _http_status(err: BaseException) -> int | None:
-    """The HTTP status of an answer the client refused without a Kubernetes ``Status`` body; ``None`` when the
-    server did not answer."""
+    """The HTTP status of a refused answer: the Kubernetes ``Status`` code of lightkube's ``ApiError``, else the
+    response's status (a bare 404 or 410); ``None`` when the server did not answer."""
+    code = getattr(getattr(err, "status", None), "code", None)
+    if isinstance(code, int) and code:
+        return code
     response = getattr(err, "response", None)
     try:
         code = getattr(response, "status_code", None)

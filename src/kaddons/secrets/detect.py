@@ -10,7 +10,7 @@ import re
 from typing import Any
 
 __all__ = ["ENCRYPTED_VALUE", "MASK", "encrypted_keys", "is_sops_encrypted", "load_sops_output", "mac_only_encrypted",
-           "masked", "plaintext_values"]
+           "masked", "masked_values", "plaintext_values"]
 
 ENCRYPTED_VALUE = re.compile(r"^ENC\[AES256_GCM,data:.*,iv:.*,tag:.*,type:.*\]$", re.DOTALL)
 MASK = "<encrypted>"
@@ -102,3 +102,12 @@ def masked(document: Any) -> Any:
         return node
 
     return mask(document, True)
+
+
+def masked_values(text: str, what: str) -> Any:
+    """The values YAML ``text`` parsed and :func:`masked` (an empty mapping for empty text). Raises
+    ClusterDocumentError naming ``what``."""
+    from kaddons.addons._yaml import parse_yaml
+    from kaddons.errors import ClusterDocumentError
+
+    return masked(parse_yaml(text, what, error=ClusterDocumentError) if text.strip() else {}) or {}
