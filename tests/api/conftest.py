@@ -6,7 +6,6 @@ over a copy of the example GitOps repository, and the cluster read through kmock
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -20,13 +19,14 @@ import httpx
 import pytest
 
 from kaddons.cluster.view import WORKLOAD_KINDS
-from tests.helpers.git_remote import GIT_ENV, GitDaemon, git, run_git_daemon
+from tests.helpers.git_remote import GIT_ENV, GitDaemon
 from tests.helpers.http_server import StaticServer
 from tests.helpers.installed import installed_release
 from tests.helpers.kube import KubeAPI, run_kube_api, write_kubeconfig
 from tests.stacks.conftest import chart_repo, mirrors_file, testdata  # noqa: F401  (shared fixtures)
+from tests.stacks.test_apply import _log as remote_log  # noqa: F401  (the remote's commit subjects)
+from tests.stacks.test_apply import _seeded, daemon  # noqa: F401  (the git daemon fixture)
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "gitops"
 LABELS = {"kaddons.io/cluster": "edge"}
 ENCRYPTED = "ENC[AES256_GCM,data:c2VjcmV0,iv:aXZpdml2aXZpdml2,tag:dGFndGFndGFn,type:str]"
 
@@ -64,36 +64,16 @@ class Server:
         return httpx.get(self.url + path, headers=headers, params=params, timeout=30)
 
 
-@pytest.fixture(scope="module")
-def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GitDaemon]:
-    """``git daemon`` on 127.0.0.1: the GitOps remote."""
-    with run_git_daemon(tmp_path_factory.mktemp("remotes")) as running:
-        yield running
-
-
-def remote_log(url: str, folder: Path) -> list[str]:
-    """The subjects of the remote branch's commits, newest first."""
-    shutil.rmtree(folder, ignore_errors=True)
-    git("clone", "--quiet", url, str(folder))
-    return git("log", "--format=%s", cwd=folder).splitlines()
-
-
 @pytest.fixture
 def server(tmp_path: Path, daemon: GitDaemon, chart_repo: StaticServer) -> Iterator[Server]:  # noqa: F811
     """``kaddons serve`` over a clone of a remote holding the example repository (headlamp's values carry an
     encrypted value; its chart sources mirrored to the test charts), and a cluster where headlamp is Synced with
     three Pods and kyverno is not applied."""
-    seed = tmp_path / "seed"
-    shutil.copytree(EXAMPLE, seed)
-    values = seed / "clusters" / "edge" / "values" / "headlamp.yaml"
-    values.write_text(values.read_text() + f"oidc:\n  clientSecret: {ENCRYPTED}\n")
-    url = daemon.create(tmp_path.name)
-    git("init", "--quiet", "-b", "main", cwd=seed)
-    git("add", "-A", cwd=seed)
-    git("commit", "--quiet", "-m", "the cluster document", cwd=seed)
-    git("push", "--quiet", url, "main", cwd=seed)
-    repo = tmp_path / "gitops"
-    git("clone", "--quiet", url, str(repo))
+    def with_a_secret(seed: Path) -> None:
+        values = seed / "clusters" / "edge" / "values" / "headlamp.yaml"
+        values.write_text(values.read_text() + f"oidc:\n  clientSecret: {ENCRYPTED}\n")
+
+    url, repo = _seeded(daemon, tmp_path, tmp_path.name, with_a_secret)
     env = {**GIT_ENV, "KADDONS_MIRRORS_FILE": str(mirrors_file(chart_repo, tmp_path)),
            "KADDONS_CACHE_DIR": str(tmp_path / "cache")}
     tokens = tmp_path / "tokens.json"

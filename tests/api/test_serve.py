@@ -127,7 +127,7 @@ def test_a_read_token_cannot_write(server: Server) -> None:
 
 
 def test_an_upgrade_is_a_reviewed_diff_then_exactly_one_commit(server: Server, tmp_path: Path) -> None:
-    before = remote_log(server.remote, tmp_path / "check")
+    before = remote_log(server.remote, tmp_path)
     dry = _post(server, f"{API}/addons/headlamp/upgrade", server.write, {"chart_version": "0.44.0", "dry_run": True})
     assert dry.status_code == 202, dry.text
     assert dry.headers["location"] == f"{API}/operations/{dry.json()['id']}"
@@ -136,11 +136,11 @@ def test_an_upgrade_is_a_reviewed_diff_then_exactly_one_commit(server: Server, t
     assert preview["result"]["commit"] is None
     assert "-          chart_version: 0.45.0" in preview["result"]["diff"]
     assert "+          chart_version: 0.44.0" in preview["result"]["diff"]
-    assert remote_log(server.remote, tmp_path / "check") == before
+    assert remote_log(server.remote, tmp_path) == before
     real = _finished(server, _post(server, f"{API}/addons/headlamp/upgrade", server.write,
                                    {"chart_version": "0.44.0"}).json())
     assert real["status"] == "success", real
-    after = remote_log(server.remote, tmp_path / "check")
+    after = remote_log(server.remote, tmp_path)
     assert after[1:] == before
     assert after[0] == "kaddons: upgrade add-on headlamp from chart version 0.45.0 to 0.44.0"
     assert len(real["result"]["commit"]) == 40
@@ -153,12 +153,12 @@ def test_an_upgrade_is_a_reviewed_diff_then_exactly_one_commit(server: Server, t
 
 
 def test_a_failed_operation_says_why_and_changes_nothing(server: Server, tmp_path: Path) -> None:
-    before = remote_log(server.remote, tmp_path / "check")
+    before = remote_log(server.remote, tmp_path)
     failed = _finished(server, _post(server, f"{API}/addons/headlamp/upgrade", server.write,
                                      {"chart_version": "9.9.9"}).json())
     assert failed["status"] == "failed" and failed["result"] is None
     assert "9.9.9" in failed["error"] and "0.45.0" in failed["error"]  # names the versions the source has
-    assert remote_log(server.remote, tmp_path / "check") == before
+    assert remote_log(server.remote, tmp_path) == before
     assert _post(server, f"{API}/addons/nope/upgrade", server.write, {"chart_version": "1.0.0"}).status_code == 404
     assert _post(server, f"{API}/addons/headlamp/upgrade", server.write,
                  {"chart_version": "../../etc"}).status_code == 422
@@ -187,7 +187,7 @@ def test_sync_through_the_api_is_an_operation_that_patches_the_application(serve
 
 
 def test_values_set_through_the_api_are_one_commit_to_the_values_file(server: Server, tmp_path: Path) -> None:
-    before = remote_log(server.remote, tmp_path / "check")
+    before = remote_log(server.remote, tmp_path)
     body = {"values": [{"path": "env[name=LOG_LEVEL].value", "value": "debug"}, {"path": "replicaCount", "value": 3}]}
     preview = _finished(server, _post(server, f"{API}/addons/headlamp/upgrade", server.write,
                                       {**body, "dry_run": True}).json())
@@ -197,7 +197,7 @@ def test_values_set_through_the_api_are_one_commit_to_the_values_file(server: Se
     done = _finished(server, _post(server, f"{API}/addons/headlamp/upgrade", server.write, body).json())
     assert done["status"] == "success", done
     assert "clusters/edge/values/headlamp.yaml" in done["result"]["changed"]
-    after = remote_log(server.remote, tmp_path / "check")
+    after = remote_log(server.remote, tmp_path)
     assert after[1:] == before and after[0].endswith("values env[name=LOG_LEVEL].value, replicaCount")
     refused = _finished(server, _post(server, f"{API}/addons/headlamp/upgrade", server.write,
                                       {"values": [{"path": "replicaCount[0]", "value": 1}]}).json())

@@ -102,18 +102,18 @@ def test_the_map_of_a_degraded_addon_shows_the_failing_pod_first(server: Server,
 def test_an_upgrade_through_the_ui_is_a_diff_to_confirm_then_one_commit(server: Server, tmp_path: Path) -> None:
     from playwright.sync_api import expect
 
-    before = remote_log(server.remote, tmp_path / "check")
+    before = remote_log(server.remote, tmp_path)
     with _browser_on(server, server.write) as page:
         page.get_by_role("link", name="headlamp").click()
         expect(page.get_by_label("Chart version")).to_have_value("0.45.0")  # the current one, from the source
         page.get_by_label("Chart version").select_option("0.44.0")
         page.get_by_role("button", name="Preview upgrade").click()
         expect(page.get_by_label("Diff")).to_contain_text("+          chart_version: 0.44.0", timeout=60_000)
-        assert remote_log(server.remote, tmp_path / "check") == before  # a preview commits nothing
+        assert remote_log(server.remote, tmp_path) == before  # a preview commits nothing
         page.get_by_role("button", name="Confirm").click()
         expect(page.locator("#action-status")).to_contain_text("upgrade: pushed", timeout=60_000)
         expect(page.locator("#overview")).to_contain_text("headlamp 0.44.0")
-    after = remote_log(server.remote, tmp_path / "check")
+    after = remote_log(server.remote, tmp_path)
     assert after[1:] == before
     assert after[0] == "kaddons: upgrade add-on headlamp from chart version 0.45.0 to 0.44.0"
 
@@ -121,7 +121,7 @@ def test_an_upgrade_through_the_ui_is_a_diff_to_confirm_then_one_commit(server: 
 def test_a_value_edited_in_the_ui_is_previewed_then_committed(server: Server, tmp_path: Path) -> None:
     from playwright.sync_api import expect
 
-    before = remote_log(server.remote, tmp_path / "check")
+    before = remote_log(server.remote, tmp_path)
     with _browser_on(server, server.write) as page:
         page.get_by_role("link", name="headlamp").click()
         page.get_by_role("tab", name="Values").click()
@@ -131,7 +131,7 @@ def test_a_value_edited_in_the_ui_is_previewed_then_committed(server: Server, tm
         expect(page.get_by_label("Diff")).to_contain_text("+replicaCount: 4", timeout=60_000)
         page.get_by_role("button", name="Confirm").click()
         expect(page.locator("#action-status")).to_contain_text("values: pushed", timeout=60_000)
-    after = remote_log(server.remote, tmp_path / "check")
+    after = remote_log(server.remote, tmp_path)
     assert after[1:] == before and after[0] == "kaddons: upgrade add-on headlamp: values replicaCount"
 
 

@@ -8,7 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -26,11 +26,15 @@ def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GitDaemon]:
         yield running
 
 
-def _seeded(daemon: GitDaemon, tmp_path: Path, name: str) -> tuple[str, Path]:
-    """A remote holding the example repository (one commit by someone else), and a user's clone of it."""
+def _seeded(daemon: GitDaemon, tmp_path: Path, name: str,
+            prepare: Callable[[Path], None] | None = None) -> tuple[str, Path]:
+    """A remote holding the example repository (one commit by someone else; ``prepare`` may change the copy
+    first), and a user's clone of it."""
     url = daemon.create(name)
     seed = tmp_path / "seed"
     shutil.copytree(EXAMPLE, seed)
+    if prepare is not None:
+        prepare(seed)
     git("init", "--quiet", "-b", "main", cwd=seed)
     git("add", "-A", cwd=seed)
     git("commit", "--quiet", "-m", "the cluster document", cwd=seed)
