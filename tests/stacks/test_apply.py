@@ -224,3 +224,24 @@ def test_an_unchanged_document_is_known_up_to_date_without_asking_any_chart_sour
         (work / "clusters/edge/addons/kyverno.yaml").read_text().replace("name: kyverno", "name: kyverno-two", 1))
     assert kaddons("apply", cwd=work).returncode == 5
     assert len(_log(url, tmp_path)) == 2
+
+
+@pytest.mark.parametrize("engine", ["argocd", "flux"])
+def test_moving_an_addon_to_another_namespace_needs_confirm_destructive(daemon: GitDaemon, tmp_path: Path,
+                                                                       engine: str) -> None:
+    url, work = _seeded(daemon, tmp_path, f"move-{engine}")
+    assert kaddons("apply", "--engine", engine, cwd=work).returncode == 0
+    document = work / "clusters/edge/cluster.yaml"
+    document.write_text(document.read_text().replace("namespace: headlamp\n", "namespace: dashboard\n", 1))
+    commits = len(_log(url, tmp_path))
+    refused = kaddons("apply", "--engine", engine, cwd=work)
+    assert refused.returncode == 2
+    assert refused.stderr.splitlines()[-1] == (
+        "error: add-on headlamp: namespace headlamp -> dashboard: a new namespace is a new install there and a delete "
+        "of everything in the old one, its volumes' data too; apply with --confirm-destructive to go ahead")
+    assert len(_log(url, tmp_path)) == commits
+    preview = kaddons("apply", "--engine", engine, "--dry-run", cwd=work)
+    assert preview.returncode == 0 and "add-on headlamp: namespace headlamp -> dashboard: destructive" in preview.stderr
+    done = kaddons("apply", "--engine", engine, "--confirm-destructive", cwd=work)
+    assert done.returncode == 0, done.stderr
+    assert len(_log(url, tmp_path)) == commits + 1

@@ -36,7 +36,7 @@ from kaddons.stacks.load import LoadedCluster
 from .cache import ChartCache
 from .sources import ChartSource, SourceOptions, open_source
 
-__all__ = ["AddonCheck", "PreflightReport", "preflight"]
+__all__ = ["AddonCheck", "PreflightReport", "helm_sdk", "preflight"]
 
 _RENDER_FORMAT = 1
 """Bumped when what a cached render result holds changes."""
@@ -70,11 +70,12 @@ class PreflightReport:
         return [w for check in self.checks for w in check.warnings]
 
 
-def _helm() -> ModuleType:
+def helm_sdk() -> ModuleType:
+    """The Helm SDK module (``helm_python``); UsageError naming the extra to install when it is missing."""
     try:
         return importlib.import_module("helm_python")
     except ImportError:
-        raise UsageError("the preflight renders charts with the Helm SDK: pip install 'kaddons[helm]'") from None
+        raise UsageError("kaddons renders charts with the Helm SDK: pip install 'kaddons[helm]'") from None
 
 
 def preflight(loaded: LoadedCluster, options: SourceOptions, *, strict: bool = False) -> PreflightReport:
@@ -184,7 +185,7 @@ def _one_line(err: BaseException) -> str:
 
 
 def _render(path: Path, addon: Addon, where: str, deprecated: bool) -> dict[str, Any]:
-    helm = _helm()
+    helm = helm_sdk()
     notes: list[str] = []
     values = _values(addon, where, notes)
     what = f"chart {addon.chart_name} {addon.chart_version}"

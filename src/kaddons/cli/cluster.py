@@ -300,16 +300,20 @@ def apply_command(
     strict: StrictOption = False,
     output: Annotated[str, typer.Option("--output", "-o", metavar="text|json|yaml",
                                         help="Output format of the result.")] = "text",
+    confirm_destructive: Annotated[bool, typer.Option(
+        "--confirm-destructive", help="Let an add-on move to another namespace (Helm installs it anew there and "
+                                      "everything in the old one is deleted, volumes too).")] = False,
 ) -> None:
     """Validate the cluster document, render clusters/<cluster>/<engine>/, commit the document's files and the
     tree, and push to the tracked branch, only when something changed. A push refused because someone pushed
-    first is fetched, rendered again on top, and retried."""
+    first is fetched, rendered again on top, and retried. A namespace change of an add-on is refused without
+    --confirm-destructive."""
     from kaddons.operations.apply import ApplyOptions, apply_cluster
 
     if output not in ("text", "json", "yaml"):
         raise UsageError(f"-o {output!r}: use text, json or yaml")
     result = apply_cluster(_document(file), ApplyOptions(engine=engine, git_url=git_url, message=message,
-                                                         dry_run=dry_run),
+                                                         dry_run=dry_run, confirm_destructive=confirm_destructive),
                            preflight=_preflight(mirror, options, strict))
     for warning in result.warnings:
         typer.echo(f"warning: {warning}", err=True)
@@ -486,7 +490,8 @@ def addons_install(
     values: Annotated[Path | None, typer.Option("--values", exists=True, dir_okay=False, show_default=False,
                                                 help="A values file, copied to values/<name>.yaml.")] = None,
     parent: Annotated[list[str] | None, typer.Option("--parent", metavar="KIND:NAME", show_default=False,
-                                                     help="A parent (manifest:NAME or addon:NAME; repeatable).")]
+                                                     help="A parent (manifest:NAME, addon:NAME or catalog:NAME; "
+                                                          "repeatable).")]
     = None,
     file: FileOption = None, dry_run: DryRunOption = False, mirror: MirrorOption = None,
     strict: StrictOption = False,
@@ -496,13 +501,8 @@ def addons_install(
     from kaddons.operations.apply import ApplyOptions
     from kaddons.operations.lifecycle import NewAddon, install_addon
 
-    parents = []
-    for item in parent or []:
-        kind, sep, parent_name = item.partition(":")
-        if not sep or kind not in ("manifest", "addon") or not parent_name:
-            raise UsageError(f"--parent {item!r}: write it as manifest:NAME or addon:NAME")
-        parents.append((kind, parent_name))
-    addon = NewAddon(name or chart, chart, chart_version, source, namespace or name or chart, tuple(parents), values)
+    addon = NewAddon(name or chart, chart, chart_version, source, namespace or name or chart,
+                     tuple(_parents(parent)), values)
     result = install_addon(_document(file), stack, addon, options=ApplyOptions(dry_run=dry_run),
                            preflight=_preflight(mirror, options, strict))
     _report(result, dry_run, f"add-on {addon.name} installed in stack {stack}")
@@ -523,3 +523,83 @@ def addons_uninstall(options: RegistryOptions, name: Annotated[str, typer.Argume
     result = uninstall_addon(_document(file), name, force=force, options=ApplyOptions(dry_run=dry_run),
                              preflight=_preflight(mirror, options, strict))
     _report(result, dry_run, f"add-on {name} uninstalled")
+
+
+def _parents(items: list[str] | None) -> list[tuple[str, str]]:
+    parents = []
+    for item in items or []:
+        kind, sep, parent_name = item.partition(":")
+        if not sep or kind not in ("manifest", "addon", "catalog") or not parent_name:
+            raise UsageError(f"--parent {item!r}: write it as manifest:NAME, addon:NAME or catalog:NAME")
+        parents.append((kind, parent_name))
+    return parents
+
+
+@addons_app.command("enable")
+@with_registry_options
+def addons_enable(
+    options: RegistryOptions,
+    addon: Annotated[str, typer.Argument(help="The catalog addon (metadata.name of its addon.manifest.yaml).")],
+    implementation: Annotated[str | None, typer.Argument(
+        help="Its implementation, for an addon with several (ingress nginx).", show_default=False)] = None,
+    stack: Annotated[str, typer.Option("--stack", show_default=False, help="The stack (created when new).")] = "",
+    registry: Annotated[str, typer.Option("--registry", metavar="oci://HOST[/PREFIX]", show_default=False,
+                                          help="The registry holding PREFIX/addons/<name>, as the cluster reaches "
+                                               "it.")] = "",
+    tag: Annotated[str | None, typer.Option("--tag", show_default=False,
+                                            help="The tag \\[default: the highest release tag].")] = None,
+    path: Annotated[list[str] | None, typer.Option(
+        "--path", metavar="FOLDER", show_default=False,
+        help="A folder of the addon's manifests/ to deliver (repeatable; '.' is manifests/ itself) \\[default: "
+             "manifests/ when it has a kustomization.yaml or objects of its own].")] = None,
+    namespace: Annotated[str | None, typer.Option("--namespace", show_default=False,
+                                                  help="Where its chart installs \\[default: the addon's name].")]
+    = None,
+    parent: Annotated[list[str] | None, typer.Option(
+        "--parent", metavar="KIND:NAME", show_default=False,
+        help="A parent (manifest:NAME, addon:NAME or catalog:NAME; repeatable).")] = None,
+    file: FileOption = None, dry_run: DryRunOption = False, mirror: MirrorOption = None,
+    strict: StrictOption = False,
+) -> None:
+    """Enable a catalog addon (a K2s-format artifact, addons/<name>:<tag> in an OCI registry) on the cluster, as a
+    stack member pinned to its digest, and commit it.
+
+    Flux pulls the addon's manifests layer itself (an OCIRepository by digest).
+
+    Argo CD, which cannot select an OCI layer, gets the addon's manifests written into Git.
+
+    A chart of the addon is rendered into Git (with its values.yaml) for both engines.
+
+    The addon's PowerShell scripts (K2s's Windows host steps) are not run: enable such an addon with K2s."""
+    from kaddons.operations.apply import ApplyOptions
+    from kaddons.operations.catalog import enable_addon
+
+    if not stack or not registry:
+        raise UsageError("give --stack S and --registry oci://HOST[/PREFIX]")
+    enabled = enable_addon(_document(file), addon, implementation, stack=stack, registry=registry,
+                           registry_options=options, tag=tag, paths=path, namespace=namespace,
+                           parents=_parents(parent), options=ApplyOptions(dry_run=dry_run),
+                           preflight=_preflight(mirror, options, strict),
+                           warn=lambda line: typer.echo(f"warning: {line}", err=True))
+    for left, why in enabled.hydrated.left_out:
+        typer.echo(f"warning: {left} not delivered: {why}", err=True)
+    _report(enabled.result, dry_run, f"catalog addon {enabled.name} {enabled.tag} ({enabled.digest[:19]}) enabled "
+                                     f"in stack {stack}")
+
+
+@addons_app.command("disable")
+@with_registry_options
+def addons_disable(options: RegistryOptions,
+                   name: Annotated[str, typer.Argument(help="The catalog addon's member name (its export name).")],
+                   force: Annotated[bool, typer.Option(
+                       "--force", help="Re-attach the members that name it as parent to its own parents.")] = False,
+                   file: FileOption = None, dry_run: DryRunOption = False, mirror: MirrorOption = None,
+                   strict: StrictOption = False) -> None:
+    """Remove a catalog addon from the cluster document and its folder from the repository, and commit it: the
+    engine then deletes what it delivered."""
+    from kaddons.operations.apply import ApplyOptions
+    from kaddons.operations.catalog import disable_addon
+
+    result = disable_addon(_document(file), name, force=force, options=ApplyOptions(dry_run=dry_run),
+                           preflight=_preflight(mirror, options, strict))
+    _report(result, dry_run, f"catalog addon {name} disabled")

@@ -67,6 +67,17 @@ def _addon_rows(loaded: LoadedCluster, states: dict[tuple[str, str], Any] | None
                 row["latest_chart_version"] = latest.get(addon.name)
                 row["upgrade"] = latest.get(addon.name) not in (None, addon.chart_version)
             rows.append(row)
+    for entry in loaded.document.spec.kaddons.catalog:  # catalog addons: the artifact stands for the chart
+        member = loaded.graph.members[("catalog", entry.name)]
+        row = {"name": entry.name, "stack": entry.stack, "chart": f"addons/{entry.name}", "version": entry.tag,
+               "source": entry.registry, "namespace": entry.namespace,
+               "parents": ",".join(f"{k}:{n}" for k, n in member.parents) or None, "depth": member.depth}
+        if states is not None:
+            state = states[("catalog", entry.name)]
+            row["state"], row["reason"] = state.state, state.reason
+        if latest is not None:
+            row["latest_chart_version"], row["upgrade"] = None, False
+        rows.append(row)
     return rows
 
 

@@ -68,14 +68,15 @@ def engine_kinds(engine: str) -> tuple[Kind, ...]:
 
 
 def member_of(engine_object: dict[str, Any]) -> MemberKey | None:
-    """Which member an engine object stands for: ``addon-<name>``/``manifest-<name>`` Applications, Flux
-    HelmReleases ``<name>`` (add-ons) and Kustomizations ``manifest-<name>``."""
+    """Which member an engine object stands for: ``addon-<name>``/``manifest-<name>``/``catalog-<name>``
+    Applications, Flux HelmReleases ``<name>`` (add-ons) and Kustomizations ``manifest-<name>`` and
+    ``catalog-<name>`` (catalog addons)."""
     name = str((engine_object.get("metadata") or {}).get("name") or "")
     kind = engine_object.get("kind")
     if kind == "HelmRelease":
         return ("addon", name)
-    for prefix in ("addon", "manifest"):
-        if name.startswith(f"{prefix}-") and (kind == "Application" or prefix == "manifest"):
+    for prefix in ("addon", "manifest", "catalog"):
+        if name.startswith(f"{prefix}-") and (kind == "Application" or prefix != "addon"):
             return (prefix, name.removeprefix(f"{prefix}-"))
     return None
 
@@ -230,6 +231,8 @@ class ClusterView:
 
     def namespace_of(self, key: MemberKey) -> str | None:
         """The namespace of the member ``key`` (``None`` for a manifest without one)."""
+        if key[0] == "catalog":
+            return next((e.namespace for e in self.loaded.document.spec.kaddons.catalog if e.name == key[1]), None)
         for stack in self.loaded.document.spec.stacks:
             for item in (stack.addons if key[0] == "addon" else stack.manifests):
                 if item.name == key[1]:
@@ -245,8 +248,7 @@ class ClusterView:
                 uids.append(uid)
             else:
                 missing.append(Node(kind, name, ns, None, health, health))
-        engine_name = f"{key[0]}-{key[1]}" if self.engine == "argocd" else (
-            key[1] if key[0] == "addon" else f"manifest-{key[1]}")
+        engine_name = key[1] if self.engine != "argocd" and key[0] == "addon" else f"{key[0]}-{key[1]}"
         if key[0] == "addon":
             uids.extend(self._owned.get(("helm", namespace or "", key[1]), {}))
         uids.extend(self._owned.get(("argocd", engine_name), {}))
@@ -293,7 +295,7 @@ def _listed(engine_object: dict[str, Any] | None) -> list[tuple[str, str | None,
 
 
 def _app_member(application: str) -> MemberKey | None:
-    for prefix in ("addon", "manifest"):
+    for prefix in ("addon", "manifest", "catalog"):
         if application.startswith(f"{prefix}-"):
             return (prefix, application.removeprefix(f"{prefix}-"))
     return None

@@ -31,6 +31,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
+import re
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -41,13 +42,13 @@ from filelock import FileLock
 from pygit2 import Oid
 
 from kaddons import __version__
-from kaddons.errors import GitError, PushRejectedError, UsageError
+from kaddons.errors import ClusterDocumentError, GitError, PushRejectedError, UsageError
 from kaddons.repo import Upstream, WorkingCopy
 from kaddons.secrets.guard import check_encrypted
 from kaddons.stacks.load import LoadedCluster, load_cluster
 
-__all__ = ["ATTEMPTS", "ENGINES", "ApplyOptions", "ApplyResult", "apply_cluster", "document_repo_url", "render_tree",
-           "unified_diff"]
+__all__ = ["ATTEMPTS", "ENGINES", "ApplyOptions", "ApplyResult", "apply_cluster", "document_repo_url",
+           "namespace_changes", "render_tree", "unified_diff"]
 
 ATTEMPTS = 4
 """Pushes tried before an apply gives up because the remote keeps moving."""
@@ -61,13 +62,15 @@ class ApplyOptions:
     """``engine`` (``argocd``/``flux``; ``None``: the document's, else ``argocd``), ``git_url`` (the repository
     as the cluster's engine clones it; ``None``: see :class:`~kaddons.stacks.document.KaddonsSettings`),
     ``message`` (the commit message; ``None``: one naming the cluster), ``dry_run`` (compute, write nothing),
-    ``removed`` (repository paths the commit deletes besides, such as an uninstalled add-on's values file)."""
+    ``removed`` (repository paths the commit deletes besides, such as an uninstalled add-on's values file),
+    ``confirm_destructive`` (let a change of an add-on's namespace through: see :func:`namespace_changes`)."""
 
     engine: str | None = None
     git_url: str | None = None
     message: str | None = None
     dry_run: bool = False
     removed: tuple[str, ...] = ()
+    confirm_destructive: bool = False
 
 
 @dataclass
@@ -161,6 +164,14 @@ def _apply(copy: WorkingCopy, document: Path, options: ApplyOptions, preflight: 
             if preflight is not None:
                 preflight(current)
         files = render_tree(current, engine, _repo_url(options, current, upstream), upstream.branch)
+        moved = namespace_changes(copy, base, files, generated)
+        if moved and options.dry_run:
+            result.warnings.extend(f"{change}: destructive (a new install; the old namespace's objects are deleted)"
+                                   for change in moved)
+        elif moved and not options.confirm_destructive:
+            raise UsageError(f"{'; '.join(moved)}: a new namespace is a new install there and a delete of "
+                             "everything in the old one, its volumes' data too; apply with --confirm-destructive "
+                             "to go ahead")
         files[f"{generated}/{RECORD}"] = _record(current, relative, engine, options, upstream,
                                                  copy.root if current is loaded else current.repository)
         tree = copy.build_tree(base, {**edits, **files}, replace=[generated])
@@ -186,6 +197,47 @@ def _apply(copy: WorkingCopy, document: Path, options: ApplyOptions, preflight: 
             result.kept = copy.advance(new, owned=[generated, *edits])
         return result
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+_ENGINE_OBJECTS = re.compile(r"/(apps/(addon|catalog)-[^/]+\.yaml|members/addon-[^/]+/helmrelease\.yaml)$")
+
+
+def namespace_changes(copy: WorkingCopy, base: Oid | None, files: dict[str, bytes], generated: str) -> list[str]:
+    """``add-on NAME: namespace A -> B`` for each add-on (or catalog addon) whose engine object in the new tree
+    ``files`` installs into another namespace than at commit ``base``: Argo CD's ``spec.destination.namespace``,
+    Flux's ``spec.targetNamespace``. Helm cannot move a release: it installs anew and the old one is deleted."""
+    if base is None:
+        return []
+    changes = []
+    for path, data in sorted(files.items()):
+        if not path.startswith(f"{generated}/") or not _ENGINE_OBJECTS.search(path):
+            continue
+        old = copy.file_at(base, path)
+        if old is None:
+            continue
+        before, after = _target_namespace(old), _target_namespace(data)
+        if before is not None and after is not None and before != after:
+            name = path.rsplit("/", 2)[-2 if path.endswith("helmrelease.yaml") else -1].removesuffix(".yaml")
+            kind, _, member = name.partition("-")
+            changes.append(f"{'catalog addon' if kind == 'catalog' else 'add-on'} {member}: namespace {before} -> "
+                           f"{after}")
+    return changes
+
+
+def _target_namespace(data: bytes) -> str | None:
+    from kaddons.addons._yaml import parse_yaml
+
+    try:
+        documents = parse_yaml(data.decode("utf-8"), "rendered", error=ClusterDocumentError, documents=True)
+    except (ClusterDocumentError, UnicodeDecodeError):
+        return None
+    for doc in documents:
+        spec = doc.get("spec") if isinstance(doc, dict) else None
+        if isinstance(spec, dict):
+            found = spec.get("targetNamespace") or (spec.get("destination") or {}).get("namespace")
+            if isinstance(found, str):
+                return found
+    return None
 
 
 def _base(copy: WorkingCopy, local: Oid | None, remote: Oid | None, upstream: Upstream) -> Oid | None:

@@ -29,8 +29,8 @@ from kaddons.stacks.load import LoadedCluster, MemberSource, load_cluster
 
 from .apply import ApplyOptions, ApplyResult, Preflight, apply_cluster
 
-__all__ = ["Change", "NewAddon", "addon_history", "install_addon", "rollback_addon", "uninstall_addon",
-           "upgrade_addon"]
+__all__ = ["Change", "NewAddon", "addon_history", "edit_and_apply", "install_addon", "prune_empty", "remove_member",
+           "rollback_addon", "uninstall_addon", "upgrade_addon"]
 
 
 @dataclass(frozen=True)
@@ -65,14 +65,16 @@ def _dump(yaml: Any, data: Any) -> str:
 
 
 def _write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
     temp = path.with_name(f".{path.name}.kaddons-tmp")
     temp.write_text(text, encoding="utf-8")
     os.replace(temp, path)
 
 
-def _edit_and_apply(document: Path, files: dict[Path, str], options: ApplyOptions,
-                    preflight: Preflight | None) -> ApplyResult:
-    """Write ``files`` (path -> new text), apply; on any failure put every file back."""
+def edit_and_apply(document: Path, files: dict[Path, str], options: ApplyOptions,
+                   preflight: Preflight | None) -> ApplyResult:
+    """Write ``files`` (path -> new text), apply; on any failure, or a dry run, put every file back (a file that
+    was new is removed, with the folders left empty). Returns the apply's result."""
     before = {path: path.read_text(encoding="utf-8") if path.exists() else None for path in files}
     try:
         for path, text in files.items():
@@ -87,6 +89,9 @@ def _edit_and_apply(document: Path, files: dict[Path, str], options: ApplyOption
     except BaseException:
         _restore(before)
         raise
+    finally:
+        prune_empty({path.parent for path, text in before.items() if text is None and not path.exists()},
+                    document.absolute().parent)
 
 
 class _DryRun(Exception):
@@ -135,7 +140,7 @@ def upgrade_addon(document: Path, name: str, version: str | None, *, options: Ap
     message = options.message or f"kaddons: upgrade add-on {name}: {'; '.join(changes)}\n"
     if version is not None and old != version and not sets and not options.message:
         message = f"kaddons: upgrade add-on {name} from chart version {old} to {version}\n"
-    return _edit_and_apply(document, files, ApplyOptions(options.engine, options.git_url, message, options.dry_run),
+    return edit_and_apply(document, files, ApplyOptions(options.engine, options.git_url, message, options.dry_run),
                            preflight)
 
 
@@ -264,7 +269,7 @@ def rollback_addon(document: Path, name: str, *, to: str | None = None, options:
     message = options.message or (f"kaddons: roll back add-on {name} to its state at {str(revision)[:12]}\n\n"
                                   f"Chart version {old_entry.get('chart_version')}, settings and values as they were "
                                   f"at {revision}.\n")
-    result = _edit_and_apply(document, files, ApplyOptions(options.engine, options.git_url, message,
+    result = edit_and_apply(document, files, ApplyOptions(options.engine, options.git_url, message,
                                                            options.dry_run), preflight)
     return str(revision), result
 
@@ -373,7 +378,7 @@ def install_addon(document: Path, stack: str, addon: NewAddon, *, options: Apply
     files[document] = _dump(yaml, data)
     message = options.message or (f"kaddons: install add-on {addon.name} (chart {addon.chart} {addon.version}) in "
                                   f"stack {stack}\n")
-    return _edit_and_apply(document, files, ApplyOptions(options.engine, options.git_url, message, options.dry_run),
+    return edit_and_apply(document, files, ApplyOptions(options.engine, options.git_url, message, options.dry_run),
                            preflight)
 
 
@@ -381,18 +386,30 @@ def uninstall_addon(document: Path, name: str, *, force: bool = False, options: 
                     preflight: Preflight | None = None) -> ApplyResult:
     """Remove add-on ``name`` from its declaring file (and its values file), re-attaching the members that name
     it as parent to its own parents (``force``; without it, such members are an error naming them), and apply."""
+    return remove_member(document, ("addon", name), force=force, options=options, preflight=preflight,
+                         message=f"kaddons: uninstall add-on {name}\n")
+
+
+def remove_member(document: Path, key: tuple[str, str], *, force: bool, options: ApplyOptions,
+                  preflight: Preflight | None, message: str, files_too: tuple[Path, ...] = ()) -> ApplyResult:
+    """Remove member ``key`` (``(kind, name)``) from the file that declares it, with its values or manifest file
+    and ``files_too``; its children get its parents (``force``, else an error naming them); apply."""
     from ruamel.yaml.comments import CommentedMap
 
     from kaddons.addons._yaml import round_trip_yaml
 
     loaded = load_cluster(document)
-    source = _source(loaded, name)
-    key = ("addon", name)
+    kind, name = key
+    what = {"catalog": "catalog addon", "addon": "add-on"}.get(kind, kind)
+    source = loaded.sources.get(key)
+    if source is None:
+        known = sorted(n for k, n in loaded.sources if k == kind)
+        raise NotFoundError(f"{loaded.path}: no {what} named {name!r} ({what}s: {', '.join(known) or 'none'})")
     member = loaded.graph.members[key]
     children = sorted((m for m in loaded.graph.members.values() if key in m.parents), key=lambda m: (m.kind, m.name))
     if children and not force:
         names = ", ".join(f"{c.kind} {c.name}" for c in children)
-        raise UsageError(f"add-on {name!r} is the parent of {names}: --force re-attaches them to its parents")
+        raise UsageError(f"{what} {name!r} is the parent of {names}: --force re-attaches them to its parents")
     yaml = round_trip_yaml()
     texts: dict[Path, Any] = {}
 
@@ -405,37 +422,52 @@ def uninstall_addon(document: Path, name: str, *, force: bool = False, options: 
         child_source = loaded.sources[(child.kind, child.name)]
         entry = _entry(data_of(child_source.file), child_source.path)
         kept = [p for p in entry.get("parents") or [] if _parent_key(p) != key]
-        for kind, parent in member.parents:
-            if all(_parent_key(p) != (kind, parent) for p in kept):
-                kept.append(CommentedMap({kind: parent}))
+        for parent_kind, parent in member.parents:
+            if all(_parent_key(p) != (parent_kind, parent) for p in kept):
+                kept.append(CommentedMap({parent_kind: parent}))
         entry["parents"] = kept
     container = data_of(source.file)
     for step in source.path[:-1]:
         container = container[step]
     if source.path:
         del container[source.path[-1]]
-    else:  # an included file holding this one add-on: the file goes
+    else:  # an included file holding this one member: the file goes
         texts[source.file] = None
     files = {path: _dump(yaml, data) for path, data in texts.items() if data is not None}
     removed = [path for path, data in texts.items() if data is None]
-    root = loaded.repository.resolve()
-    repo_removed = [p.resolve().relative_to(root).as_posix() for p in removed]
     if source.content_file is not None:
-        repo_removed.append(source.content_file.relative_to(root).as_posix())
         removed.append(source.content_file)
-    message = options.message or f"kaddons: uninstall add-on {name}\n"
+    removed.extend(files_too)
+    root = loaded.repository.resolve()
+    repo_removed = tuple(p.resolve().relative_to(root).as_posix() for p in removed)
     before: dict[Path, str | None] = {path: path.read_text(encoding="utf-8") for path in removed}
     for path in removed:
         path.unlink()
     try:
-        result = _edit_and_apply(document, files, ApplyOptions(options.engine, options.git_url, message,
-                                                               options.dry_run, tuple(repo_removed)), preflight)
+        result = edit_and_apply(document, files, ApplyOptions(options.engine, options.git_url,
+                                                               options.message or message, options.dry_run,
+                                                               repo_removed), preflight)
     except BaseException:
         _restore(before)
         raise
     if options.dry_run:
         _restore(before)
+    else:
+        prune_empty({path.parent for path in removed}, root)
     return result
+
+
+def prune_empty(folders: set[Path], root: Path) -> None:
+    """Remove the folders of ``folders`` (and their parents below ``root``) that are left empty."""
+    root = root.resolve()
+    for folder in sorted(folders, key=lambda f: len(f.parts), reverse=True):
+        current = folder.resolve()
+        while current != root and current.is_relative_to(root):
+            try:
+                current.rmdir()
+            except OSError:
+                break
+            current = current.parent
 
 
 def _parent_key(parent: Any) -> tuple[str, str] | None:
@@ -443,7 +475,7 @@ def _parent_key(parent: Any) -> tuple[str, str] | None:
         return None
     if "kind" in parent and "name" in parent:
         return str(parent["kind"]).lower(), str(parent["name"])
-    for kind in ("addon", "manifest"):
+    for kind in ("addon", "manifest", "catalog"):
         if kind in parent:
             return kind, str(parent[kind])
     return None

@@ -18,7 +18,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 __all__ = [
-    "Addon", "AddonSettings", "Application", "ClusterMetadata", "ClusterSpec", "Configuration", "GitRepository",
+    "Addon", "AddonSettings", "Application", "CatalogAddon", "ClusterMetadata", "ClusterSpec", "Configuration",
+    "GitRepository",
     "HelmRegistry", "ImportCluster", "KaddonsSettings", "Manifest", "Parent", "Stack",
 ]
 
@@ -28,14 +29,23 @@ CLUSTER_NAME = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?$")
 """``metadata.name``: letters, digits and hyphens (§1.2)."""
 
 
+def check_namespace(value: str) -> str:
+    """``value`` if it is an RFC 1123 label, else ValueError saying what one is."""
+    if not DNS_LABEL.fullmatch(value):
+        raise ValueError(f"namespace {value!r} is not an RFC 1123 label (lowercase letters, digits and '-', "
+                         "at most 63, starting and ending with a letter or digit)")
+    return value
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
 
 
 class Parent(_Strict):
-    """One dependency edge, ``kind`` ``manifest`` or ``addon`` (§1.10): either spelling becomes this."""
+    """One dependency edge, ``kind`` ``manifest`` or ``addon`` (§1.10), or ``catalog`` (a catalog addon of
+    ``spec.kaddons.catalog``, kaddons' own): either spelling becomes this."""
 
-    kind: Literal["manifest", "addon"]
+    kind: Literal["manifest", "addon", "catalog"]
     name: str = Field(min_length=1)
 
     @model_validator(mode="before")
@@ -171,10 +181,7 @@ class Addon(_Strict):
     @field_validator("namespace")
     @classmethod
     def _namespace(cls, value: str) -> str:
-        if not DNS_LABEL.fullmatch(value):
-            raise ValueError(f"namespace {value!r} is not an RFC 1123 label (lowercase letters, digits and '-', "
-                             "at most 63, starting and ending with a letter or digit)")
-        return value
+        return check_namespace(value)
 
     @model_validator(mode="after")
     def _source(self) -> Addon:
@@ -258,14 +265,90 @@ class LogSource(_Strict):
     verify_ssl: bool | None = None
 
 
+ADDON_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$")
+"""An addon, implementation or export name (the rule of :mod:`kaddons.addons.names`)."""
+DIGEST = re.compile(r"^sha256:[a-f0-9]{64}$")
+CATALOG_PATH = re.compile(r"^(\.|[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*)$")
+
+
+class CatalogAddon(_Strict):
+    """``spec.kaddons.catalog[]``: a catalog addon (the K2s-format artifact of phase 1) as a stack member, what
+    ``kaddons cluster addons enable`` writes. ``name``: the member (the export name: ``metrics``,
+    ``ingress-nginx``); ``addon`` and ``implementation``: as annotated on the artifact; ``stack``: a stack of
+    ``spec.stacks``; ``registry``: ``oci://HOST[:PORT][/PREFIX]``, the artifact being
+    ``PREFIX/addons/<name>``; ``tag`` as chosen and ``digest``, the implementation's manifest it is pinned to;
+    ``insecure``: the registry talks plain HTTP; ``paths``: the folders of its ``manifests/`` to apply (``.``
+    is the folder itself); ``namespace``: where its chart, if any, is installed; ``parents``: as a member's."""
+
+    name: str = Field(min_length=1)
+    addon: str = Field(min_length=1)
+    implementation: str = Field(min_length=1)
+    stack: str = Field(min_length=1)
+    registry: str
+    tag: str = Field(min_length=1)
+    digest: str
+    insecure: bool = False
+    paths: list[str] = Field(default_factory=list)
+    namespace: str
+    parents: list[Parent] = Field(default_factory=list)
+
+    def enable_command(self) -> str:
+        """The ``kaddons cluster addons enable`` command line that (re)creates this entry."""
+        words = ["kaddons cluster addons enable", self.addon]
+        if self.implementation != self.addon:
+            words.append(self.implementation)
+        words += ["--stack", self.stack, "--registry", self.registry, "--tag", self.tag, "--namespace",
+                  self.namespace]
+        words += [f"--path {path}" for path in self.paths]
+        if self.insecure:
+            words.append("--insecure")
+        return " ".join(words)
+
+    @field_validator("name", "addon", "implementation")
+    @classmethod
+    def _names(cls, value: str) -> str:
+        if not ADDON_NAME.fullmatch(value):
+            raise ValueError(f"{value!r} is not an addon name (lowercase letters, digits and '-', starting and "
+                             "ending with a letter or digit)")
+        return value
+
+    @field_validator("registry")
+    @classmethod
+    def _registry(cls, value: str) -> str:
+        if not value.startswith("oci://") or len(value) <= len("oci://"):
+            raise ValueError(f"registry {value!r} must be oci://HOST[:PORT][/PREFIX]")
+        return value.rstrip("/")
+
+    @field_validator("digest")
+    @classmethod
+    def _digest(cls, value: str) -> str:
+        if not DIGEST.fullmatch(value):
+            raise ValueError(f"digest {value!r} is not sha256:<64 lowercase hex digits>")
+        return value
+
+    @field_validator("paths")
+    @classmethod
+    def _paths(cls, value: list[str]) -> list[str]:
+        for path in value:
+            if not CATALOG_PATH.fullmatch(path) or ".." in path.split("/"):
+                raise ValueError(f"path {path!r} must be a relative folder of the addon's manifests/ (no '..')")
+        return value
+
+    @field_validator("namespace")
+    @classmethod
+    def _namespace(cls, value: str) -> str:
+        return check_namespace(value)
+
+
 class KaddonsSettings(_Strict):
     """``spec.kaddons``: kaddons' own settings, in a block Ankra does not define. ``engine``: the GitOps
     engine the rendered tree is for (``--engine`` wins). ``repo_url``: the GitOps repository as the engine in
     the cluster clones it (``--git-url`` wins; default: ``git_repository``'s GitHub URL, else the URL of the
-    working copy's remote)."""
+    working copy's remote). ``catalog``: the catalog addons enabled on the cluster (:class:`CatalogAddon`)."""
 
     engine: Literal["argocd", "flux"] = "argocd"
     repo_url: str | None = Field(default=None, min_length=1)
+    catalog: list[CatalogAddon] = Field(default_factory=list)
 
 
 class ClusterSpec(_Strict):

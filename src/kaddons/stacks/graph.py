@@ -1,9 +1,10 @@
 """The dependency graph of a cluster document (ankra-addons.md §1.10).
 
-Members are the manifests and add-ons of every stack (applications are children only). Checks, each an error
-naming the member: (kind, name) unique across the document; every parent exists and is a ``manifest`` or an
-``addon``; no parent in a stack of a later ``deploy_wave`` than its child's; no cycle (reported as its path,
-``addon "a" -> manifest "b" -> addon "a"``). Computed: each
+Members are the manifests and add-ons of every stack and the catalog addons of ``spec.kaddons.catalog`` (kind
+``catalog``, in the stack they name); applications are children only. Checks, each an error naming the member:
+(kind, name) unique across the document; every parent exists (a ``manifest``, an ``addon`` or a ``catalog``
+addon); a catalog addon's stack exists; no parent in a stack of a later ``deploy_wave`` than its child's; no
+cycle (reported as its path, ``addon "a" -> manifest "b" -> addon "a"``). Computed: each
 member's depth (0 without parents, else one more than its deepest parent) and the stacks' ``deploy_wave``
 order. :func:`remove_member` takes a member out and re-attaches its children to its parents.
 """
@@ -23,8 +24,8 @@ Key = tuple[str, str]
 
 @dataclass(frozen=True)
 class Member:
-    """A manifest or add-on: ``kind``, ``name``, its ``stack``, ``parents`` (keys), ``depth`` and where it is
-    declared in the document (``where``: its YAML path)."""
+    """A manifest, add-on or catalog addon: ``kind``, ``name``, its ``stack``, ``parents`` (keys), ``depth`` and
+    where it is declared in the document (``where``: its YAML path)."""
 
     kind: str
     name: str
@@ -79,6 +80,17 @@ def build_graph(document: ImportCluster, source: str) -> ClusterGraph:
         for index, application in enumerate(stack.applications):
             children_only.append((stack.name, f"spec.stacks[{s_index}].applications[{index}]",
                                   list(application.parents)))
+    for c_index, entry in enumerate(document.spec.kaddons.catalog):
+        where = f"spec.kaddons.catalog[{c_index}]"
+        if entry.stack not in waves:
+            raise ClusterDocumentError(source, f"{where}.stack: no stack named {entry.stack!r} in spec.stacks "
+                                               f"(stacks: {', '.join(waves) or 'none'}): declare it, or enable the "
+                                               "addon again with --stack")
+        key = ("catalog", entry.name)
+        if key in declared:
+            raise ClusterDocumentError(source, f"{where}: {_label(key)} is declared twice (also at "
+                                               f"{declared[key][1]})")
+        declared[key] = (entry.stack, where, list(entry.parents))
     for _stack, where, parents in [*declared.values(), *children_only]:
         for p_index, parent in enumerate(parents):
             if (parent.kind, parent.name) not in declared:

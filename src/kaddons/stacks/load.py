@@ -24,6 +24,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -35,10 +36,11 @@ from kaddons.addons._yaml import describe_error, parse_yaml
 from kaddons.errors import ClusterDocumentError
 from kaddons.secrets.detect import is_sops_encrypted, mac_only_encrypted
 
-from .document import Addon, Application, ImportCluster, Manifest, check_variables
+from .document import Addon, Application, CatalogAddon, ImportCluster, Manifest, check_variables
 from .graph import ClusterGraph, build_graph
 
-__all__ = ["LoadedCluster", "MemberSource", "find_repository", "load_cluster", "substitute"]
+__all__ = ["ARTIFACT_RECORD", "CATALOG_FOLDER", "CatalogContent", "LoadedCluster", "MemberSource", "find_repository",
+           "load_cluster", "substitute"]
 
 MAX_FILE_SIZE = 4 * 1024 * 1024
 """Bytes a document, a values file or a manifest file may have."""
@@ -47,6 +49,21 @@ SOPS_CONFIG = ".sops.yaml"
 """The repository's SOPS recipients (:mod:`kaddons.secrets.keys`): an input, so apply commits it."""
 _VARIABLE = re.compile(r"\$\{\{\s*ankra\.([A-Za-z][A-Za-z0-9_]*)\s*\}\}")
 _LISTS = ("manifests", "addons", "applications")
+CATALOG_FOLDER = "catalog"
+"""Beside the document, ``catalog/<name>/`` holds what ``enable`` took from a catalog addon's artifact."""
+ARTIFACT_RECORD = "artifact.json"
+"""In a catalog addon's folder: the artifact its files came from (reference, digest, tag, paths, namespace)."""
+MAX_CATALOG_FILES = 2000
+
+
+@dataclass(frozen=True)
+class CatalogContent:
+    """A catalog addon's folder (``catalog/<name>/`` beside the document): its ``folder``, its ``files``
+    (POSIX path relative to the folder -> text) and its ``record`` (:data:`ARTIFACT_RECORD`, parsed)."""
+
+    folder: Path
+    files: dict[str, str]
+    record: dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -76,6 +93,7 @@ class LoadedCluster:
     files: dict[Path, str] = field(default_factory=dict)
     folders: dict[Path, list[str]] = field(default_factory=dict)
     sources: dict[tuple[str, str], MemberSource] = field(default_factory=dict)
+    catalog: dict[str, CatalogContent] = field(default_factory=dict)
 
 
 def find_repository(start: Path) -> Path:
@@ -366,8 +384,50 @@ def load_cluster(path: str | Path, *, repository: str | Path | None = None) -> L
     document = _validate(data, source)
     _check_registries(document, source)
     graph = build_graph(document, source)
+    catalog: dict[str, CatalogContent] = {}
+    for index, entry in enumerate(document.spec.kaddons.catalog):
+        where = f"spec.kaddons.catalog[{index}]"
+        catalog[entry.name] = _catalog_content(entry, base / CATALOG_FOLDER / entry.name, ctx, source, where)
+        sources[("catalog", entry.name)] = MemberSource(path.absolute(), ("spec", "kaddons", "catalog", index), None)
     return LoadedCluster(document, graph, path, repo, ctx.warnings, dict(sorted(ctx.files.items())),
-                         dict(sorted(ctx.folders.items())), sources)
+                         dict(sorted(ctx.folders.items())), sources, catalog)
+
+
+def _catalog_content(entry: CatalogAddon, folder: Path, ctx: _Context, source: str, where: str) -> CatalogContent:
+    """The files of a catalog addon's folder, read as inputs; its record must name the artifact the entry pins."""
+    again = f"{entry.enable_command()} fetches it again"
+    relative = f"{CATALOG_FOLDER}/{entry.name}/"
+    if not folder.is_dir():
+        raise ClusterDocumentError(source, f"{where}: {relative} is missing beside the document: {again}")
+    root = ctx.repository.resolve()
+    if not folder.resolve().is_relative_to(root):
+        raise ClusterDocumentError(source, f"{where}: {relative} leads outside the repository: refusing it")
+    found = sorted(p for p in folder.rglob("*") if not p.is_dir())
+    if len(found) > MAX_CATALOG_FILES:
+        raise ClusterDocumentError(source, f"{where}: {relative} holds {len(found)} files, more than "
+                                           f"{MAX_CATALOG_FILES}")
+    files: dict[str, str] = {}
+    for file in found:
+        name = file.relative_to(folder).as_posix()
+        if file.is_symlink() or not file.is_file():
+            raise ClusterDocumentError(source, f"{where}: {relative}{name} is not a regular file (a link?): "
+                                               "refusing it")
+        files[name] = ctx.read(file, source)
+    # As for an included folder, its YAML files are listed, so apply notices one added there.
+    ctx.folders[folder.resolve()] = sorted(n for n in files if n.endswith((".yaml", ".yml")))
+    try:
+        record = json.loads(files.get(ARTIFACT_RECORD, ""))
+    except ValueError:
+        record = None
+    if not isinstance(record, dict):
+        raise ClusterDocumentError(source, f"{where}: {relative}{ARTIFACT_RECORD} is missing or not a JSON object: "
+                                           f"{again}")
+    expected = {"digest": entry.digest, "paths": entry.paths, "namespace": entry.namespace}
+    for key, value in expected.items():
+        if record.get(key) != value:
+            raise ClusterDocumentError(source, f"{where}.{key}: the document says {value!r} but {relative} was taken "
+                                               f"with {record.get(key)!r}: {again}")
+    return CatalogContent(folder, files, record)
 
 
 def _check_registries(document: ImportCluster, source: str) -> None:

@@ -8,6 +8,9 @@ The tree, under ``clusters/<cluster>/argocd/`` (generated: every file says so an
   registry at the pinned version, and a ``ref: values`` source on this repository, so the values Helm
   uses are the file ``values/<name>.yaml`` in Git (variables already substituted);
 * ``apps/manifest-<name>.yaml`` and ``manifests/<name>/manifest.yaml``: one ``Application`` per manifest;
+* ``apps/catalog-<name>.yaml``: one ``Application`` per catalog addon (``spec.kaddons.catalog``), on the folder
+  ``catalog/<name>/`` beside the document, where ``enable`` put the artifact's manifests and its rendered
+  chart (Argo CD cannot select a custom layer of an OCI artifact: the "rendered manifests" pattern);
 * ``bootstrap/argocd-cm-application-health.yaml``: the health check for ``argoproj.io/Application`` that
   Argo CD no longer ships, as a patch of ``argocd-cm`` to apply once (without it the root app does not
   wait for one sync wave to be healthy before the next);
@@ -250,6 +253,16 @@ def render_argocd(loaded: LoadedCluster, options: ArgoOptions) -> dict[str, byte
             files[f"{base}/apps/addon-{addon.name}.yaml"] = _header("Application") + dump_documents([app])
             values = addon.values if not addon.values or addon.values.endswith("\n") else addon.values + "\n"
             files[values_path] = _header("Helm values") + values
+    root_dir = loaded.repository.resolve()
+    for entry in loaded.document.spec.kaddons.catalog:
+        folder = loaded.catalog[entry.name].folder.resolve().relative_to(root_dir).as_posix()
+        spec = {"source": {"repoURL": options.repo_url, "targetRevision": options.revision, "path": folder},
+                "destination": {"server": options.destination, "namespace": entry.namespace},
+                "syncPolicy": {"automated": {"prune": True, "selfHeal": True},
+                               "syncOptions": ["CreateNamespace=true", "ServerSideApply=true"]}}
+        labels = {"kaddons.io/cluster": cluster, "kaddons.io/stack": entry.stack, "kaddons.io/kind": "catalog"}
+        app = _application(f"catalog-{entry.name}", sync_wave(loaded, "catalog", entry.name), options, spec, labels)
+        files[f"{base}/apps/catalog-{entry.name}.yaml"] = _header("Application") + dump_documents([app])
     apps = sorted(path.rsplit("/", 1)[1] for path in files if path.startswith(f"{base}/apps/"))
     files[f"{base}/apps/kustomization.yaml"] = _header("Kustomization") + dump_documents([{
         "apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization", "resources": apps}])

@@ -16,7 +16,13 @@ Flux is pointed at this folder once (``flux bootstrap … --path=clusters/<clust
   cannot express between a ``HelmRelease`` and plain objects directly;
 * ``members/addon-<name>/``: the ``HelmRelease`` (chart from its ``HelmRepository`` at the pinned version,
   values from a ``ConfigMap`` that kustomize generates from ``values.yaml``, the values file in Git);
-* ``members/manifest-<name>/``: the manifest as written in the document.
+* ``members/manifest-<name>/``: the manifest as written in the document;
+* ``members/catalog-<name>/``: a catalog addon (``spec.kaddons.catalog``), pulled by the cluster itself: an
+  ``OCIRepository`` pinned to the implementation manifest's digest whose ``layerSelector`` takes the manifests
+  layer (its media type from the format table), and per delivered path a Flux ``Kustomization`` applying that
+  folder of it (``gitops-sync/`` and ``chart/`` ignored). A chart of the addon is rendered into Git at enable
+  (``chart.yaml``), because the charts layer is a tar of chart archives, not a Helm chart artifact Flux's
+  ``chartRef`` can read.
 
 SOPS-encrypted values become a ``Secret`` (kustomize ``secretGenerator``) instead of a ``ConfigMap``, and the
 member's Kustomization decrypts as it builds (``decryption: {provider: sops, secretRef: sops-age}``); an
@@ -39,11 +45,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from kaddons import __version__
+from kaddons.addons.format import LayerKind, layer_spec
+from kaddons.addons.hydrate import CHART_FILE, NAMESPACE_FILE, SKIPPED_FOLDERS
+from kaddons.addons.publish import ADDONS_NAMESPACE
 from kaddons.cluster.rbac import reader_rbac
 from kaddons.gitops._yaml import dump_documents
 from kaddons.secrets.detect import is_sops_encrypted
 
-from .document import Addon, AddonSettings
+from .document import Addon, AddonSettings, CatalogAddon
 from .load import LoadedCluster
 
 __all__ = ["FLUX_NAMESPACE", "FluxOptions", "render_flux", "source_name"]
@@ -169,6 +178,34 @@ def _kustomization(name: str, path: str, options: FluxOptions, labels: dict[str,
             "metadata": {"name": name, "namespace": options.namespace, "labels": labels}, "spec": spec}
 
 
+def _oci_repository(entry: CatalogAddon, cluster: str, options: FluxOptions) -> dict[str, Any]:
+    spec: dict[str, Any] = {
+        "url": f"{entry.registry}/{ADDONS_NAMESPACE}/{entry.name}",
+        "ref": {"digest": entry.digest},
+        "layerSelector": {"mediaType": layer_spec(LayerKind.MANIFESTS).media_type, "operation": "extract"},
+        "interval": options.source_interval,
+        # Overrides Flux's default exclusions: K2s's node-side sync Job and the chart folder (rendered in Git).
+        "ignore": "".join(f"/{folder}/\n" for folder in SKIPPED_FOLDERS),
+    }
+    if entry.insecure:
+        spec["insecure"] = True
+    return {"apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "OCIRepository",
+            "metadata": {"name": _member("catalog", entry.name), "namespace": options.namespace,
+                         "labels": _labels(cluster, entry.stack, "catalog")},
+            "spec": spec}
+
+
+def _catalog_kustomization(entry: CatalogAddon, path: str, cluster: str, options: FluxOptions) -> dict[str, Any]:
+    suffix = "manifests" if path == "." else re.sub(r"[^a-z0-9-]+", "-", path.lower()).strip("-")
+    name = f"{_member('catalog', entry.name)}-{suffix}"[:63].rstrip("-")
+    return {"apiVersion": FLUX_KUSTOMIZATION, "kind": "Kustomization",
+            "metadata": {"name": name, "namespace": options.namespace,
+                         "labels": _labels(cluster, entry.stack, "catalog")},
+            "spec": {"interval": options.interval, "path": "./" if path == "." else f"./{path}", "prune": True,
+                     "sourceRef": {"kind": "OCIRepository", "name": _member("catalog", entry.name)},
+                     "wait": True, "timeout": options.timeout}}
+
+
 def _duration(value: str) -> str:
     """A Go duration as Flux's schema accepts it (``^([0-9]+(\\.[0-9]+)?(ms|s|m|h))+$``); a bare number is
     seconds."""
@@ -230,6 +267,22 @@ def render_flux(loaded: LoadedCluster, options: FluxOptions) -> dict[str, bytes]
             member_kustomization("addon", addon.name, stack.name, settings=settings,
                                  prune=settings.sync_policy.auto_prune, suspend=not settings.sync_policy.automated,
                                  decrypt=encrypted)
+    for entry in document.spec.kaddons.catalog:
+        folder = f"{base}/members/{_member('catalog', entry.name)}"
+        hydrated = loaded.catalog[entry.name].files
+        resources = []
+        if entry.paths:  # the cluster pulls the manifests layer; a chart-only addon has nothing to pull
+            resources = ["ocirepository.yaml", "kustomizations.yaml"]
+            files[f"{folder}/ocirepository.yaml"] = _header("Flux OCIRepository") + dump_documents(
+                [_oci_repository(entry, cluster, options)])
+            files[f"{folder}/kustomizations.yaml"] = _header("Flux Kustomizations") + dump_documents(
+                [_catalog_kustomization(entry, path, cluster, options) for path in entry.paths])
+        for name in (NAMESPACE_FILE, CHART_FILE):
+            if name in hydrated:
+                files[f"{folder}/{name}"] = hydrated[name]
+                resources.append(name)
+        files[f"{folder}/kustomization.yaml"] = _kustomize(resources)
+        member_kustomization("catalog", entry.name, entry.stack)
     for wave, members in waves.items():
         files[f"{base}/waves/{wave}/kustomization.yaml"] = _kustomize(sorted(members))
     ordered = sorted(waves)
