@@ -150,3 +150,23 @@ def test_upgrade_sets_values_in_the_values_file_keeping_it_as_written(daemon: Gi
     assert bad.returncode == 2 and "indexes a list" in bad.stderr and "Traceback" not in bad.stderr
     nothing = kaddons("addons", "upgrade", "headlamp", cwd=work)
     assert nothing.returncode == 2 and "give --chart-version and/or --set" in nothing.stderr
+
+
+def test_upgrade_dry_run_previews_values_manifests_and_crds(daemon: GitDaemon, tmp_path: Path) -> None:  # noqa: F811
+    url, work = _seeded(daemon, tmp_path, "preview")
+    dry = kaddons("addons", "upgrade", "kyverno", "--chart-version", "3.9.0", "--set",
+                  "admissionController.replicas=3", "--dry-run", cwd=work)
+    assert dry.returncode == 0, dry.stderr
+    out = dry.stdout
+    assert "--- values (3.7.1)\n+++ values (3.9.0)\n" in out
+    assert "-  replicas: 1\n+  replicas: 3\n" in out  # the stack variable as substituted, then the new value
+    assert "--- kyverno 3.7.1: templates/admission-controller/deployment.yaml\n" in out
+    assert "-    helm.sh/chart: kyverno-3.7.1\n" in out and "+    helm.sh/chart: kyverno-3.9.0\n" in out
+    crds = [line for line in dry.stderr.splitlines() if line.startswith("warning: CRD ")]
+    assert crds and all("3.9.0's templates: the upgrade applies it" in line for line in crds)
+    assert any("clusterpolicies.kyverno.io" in line for line in crds)
+    assert _log(url, tmp_path) == ["the cluster document"]
+    assert "chart_version: 3.7.1" in (work / "clusters/edge/addons/kyverno.yaml").read_text()
+    values_only = kaddons("addons", "upgrade", "headlamp", "--set", "replicaCount=4", "--dry-run", cwd=work)
+    assert values_only.returncode == 0, values_only.stderr
+    assert "-  replicas: 2\n+  replicas: 4\n" in values_only.stdout  # the Deployment as Helm renders it

@@ -425,12 +425,43 @@ def addons_upgrade(options: RegistryOptions,
     from kaddons.operations.lifecycle import upgrade_addon
 
     sets = _sets(set_, set_string, set_file)
-    result = upgrade_addon(_document(file), name, chart_version,
-                           options=ApplyOptions(message=message, dry_run=dry_run),
-                           preflight=_preflight(mirror, options, strict), sets=sets)
+    document = _document(file)
+    preflight = _preflight(mirror, options, strict)
+    seen: list[LoadedCluster] = []
+    if dry_run:  # the add-on before, and as the apply sees it after, for the preview
+        from kaddons.stacks.load import load_cluster
+
+        seen.append(load_cluster(document))
+        check = preflight
+
+        def preflight(loaded: LoadedCluster) -> None:
+            check(loaded)
+            seen.append(loaded)
+
+    result = upgrade_addon(document, name, chart_version, options=ApplyOptions(message=message, dry_run=dry_run),
+                           preflight=preflight, sets=sets)
     what = " and ".join([*([f"-> {chart_version}"] if chart_version else []),
                          *([f"values {', '.join(p for p, _v in sets)}"] if sets else [])])
+    if dry_run and len(seen) > 1:
+        _print_preview(seen[0], seen[-1], name, _source_options(mirror, options))
     _report(result, dry_run, f"add-on {name} {what}")
+
+
+def _print_preview(before: LoadedCluster, after: LoadedCluster, name: str, options: SourceOptions) -> None:
+    """The values, rendered manifests and CRDs an upgrade changes (:mod:`kaddons.charts.compare`)."""
+    from kaddons.charts.compare import preview_upgrade
+
+    def addon(loaded: LoadedCluster) -> Any:
+        return next(a for s in loaded.document.spec.stacks for a in s.addons if a.name == name)
+
+    old, new = addon(before), addon(after)
+    registries = {r.url.rstrip("/"): r.credential_name for r in after.document.spec.helm_registries}
+    credential = new.registry_credential_name or registries.get(new.source_url.rstrip("/"))
+    preview = preview_upgrade(old, new, options, credential)
+    typer.echo(preview.values or f"# values of {name}: unchanged")
+    typer.echo(preview.manifests or f"# rendered manifests of {name}: unchanged")
+    for line in preview.crds:
+        typer.echo(f"warning: {line}", err=True)
 
 
 @addons_app.command("history")
