@@ -149,7 +149,7 @@ def test_upgrade_sets_values_in_the_values_file_keeping_it_as_written(daemon: Gi
     bad = kaddons("addons", "upgrade", "headlamp", "--set", "config.baseURL[0]=x", cwd=work)
     assert bad.returncode == 2 and "indexes a list" in bad.stderr and "Traceback" not in bad.stderr
     nothing = kaddons("addons", "upgrade", "headlamp", cwd=work)
-    assert nothing.returncode == 2 and "give --chart-version and/or --set" in nothing.stderr
+    assert nothing.returncode == 2 and "give --chart-version, --set, --values-from-file" in nothing.stderr
 
 
 def test_upgrade_dry_run_previews_values_manifests_and_crds(daemon: GitDaemon, tmp_path: Path) -> None:  # noqa: F811
@@ -170,3 +170,34 @@ def test_upgrade_dry_run_previews_values_manifests_and_crds(daemon: GitDaemon, t
     values_only = kaddons("addons", "upgrade", "headlamp", "--set", "replicaCount=4", "--dry-run", cwd=work)
     assert values_only.returncode == 0, values_only.stderr
     assert "-  replicas: 2\n+  replicas: 4\n" in values_only.stdout  # the Deployment as Helm renders it
+
+
+def test_upgrade_replaces_values_edits_parents_and_moves_namespace_only_when_confirmed(
+        daemon: GitDaemon, tmp_path: Path) -> None:  # noqa: F811
+    url, work = _seeded(daemon, tmp_path, "upgrade-more")
+    new_values = tmp_path / "kyverno-values.yaml"
+    new_values.write_text("admissionController:\n  replicas: 2\n")
+    replaced = kaddons("addons", "upgrade", "kyverno", "--values-from-file", str(new_values), cwd=work)
+    assert replaced.returncode == 0, replaced.stderr
+    kyverno = (work / "clusters/edge/addons/kyverno.yaml").read_text()
+    assert "  values: |\n    admissionController:\n      replicas: 2\n" in kyverno  # inline, as it was
+    assert _log(url, tmp_path)[0] == "kaddons: upgrade add-on kyverno: values replaced"
+    both = kaddons("addons", "upgrade", "kyverno", "--values-from-file", str(new_values), "--set", "a=1", cwd=work)
+    assert both.returncode == 2 and "not both" in both.stderr
+    parents = kaddons("addons", "upgrade", "kyverno", "--add-parent", "addon:headlamp", cwd=work)
+    assert parents.returncode == 0, parents.stderr
+    assert _log(url, tmp_path)[0] == ("kaddons: upgrade add-on kyverno: parents manifest:ns-kyverno, "
+                                      "addon:headlamp")
+    missing = kaddons("addons", "upgrade", "kyverno", "--remove-parent", "manifest:nope", cwd=work)
+    assert missing.returncode == 2 and "(its parents: manifest:ns-kyverno, addon:headlamp)" in missing.stderr
+    unknown = kaddons("addons", "upgrade", "kyverno", "--set-parent", "addon:nope", cwd=work)
+    assert unknown.returncode == 3 and "no addon named 'nope'" in unknown.stderr
+    commits = len(_log(url, tmp_path))
+    moved = kaddons("addons", "upgrade", "kyverno", "--namespace", "policies", cwd=work)
+    assert moved.returncode == 2 and "--confirm-destructive" in moved.stderr
+    assert "namespace: kyverno\n" in (work / "clusters/edge/addons/kyverno.yaml").read_text()  # put back
+    assert len(_log(url, tmp_path)) == commits
+    confirmed = kaddons("addons", "upgrade", "kyverno", "--namespace", "policies", "--confirm-destructive", cwd=work)
+    assert confirmed.returncode == 0, confirmed.stderr
+    assert _log(url, tmp_path)[0] == "kaddons: upgrade add-on kyverno: namespace kyverno -> policies"
+    assert git("status", "--porcelain", cwd=work) == ""

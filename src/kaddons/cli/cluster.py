@@ -415,16 +415,53 @@ def addons_upgrade(options: RegistryOptions,
                    set_file: Annotated[list[str] | None, typer.Option(
                        "--set-file", metavar="PATH=FILE", show_default=False,
                        help="Set a value to a file's text (repeatable).")] = None,
+                   values_from_file: Annotated[Path | None, typer.Option(
+                       "--values-from-file", exists=True, dir_okay=False, show_default=False,
+                       help="Replace the values with this file's.")] = None,
+                   values_stdin: Annotated[str | None, typer.Option(
+                       "--values", metavar="-", show_default=False,
+                       help="Replace the values with standard input's ('-').")] = None,
+                   add_parent: Annotated[list[str] | None, typer.Option(
+                       "--add-parent", metavar="KIND:NAME", show_default=False, help="Add a parent (repeatable).")]
+                   = None,
+                   remove_parent: Annotated[list[str] | None, typer.Option(
+                       "--remove-parent", metavar="KIND:NAME", show_default=False,
+                       help="Remove a parent (repeatable).")] = None,
+                   set_parent: Annotated[list[str] | None, typer.Option(
+                       "--set-parent", metavar="KIND:NAME", show_default=False,
+                       help="Replace the parents with these (repeatable).")] = None,
+                   namespace: Annotated[str | None, typer.Option(
+                       "--namespace", show_default=False,
+                       help="Move it to another namespace: a new install there, the old one deleted (needs "
+                            "--confirm-destructive).")] = None,
+                   confirm_destructive: Annotated[bool, typer.Option(
+                       "--confirm-destructive", help="Let --namespace through.")] = False,
                    file: FileOption = None, dry_run: DryRunOption = False, mirror: MirrorOption = None,
                    strict: StrictOption = False,
                    message: Annotated[str | None, typer.Option("--message", "-m", show_default=False)] = None) -> None:
-    """Move an add-on to another chart version and/or set values: the document and its values file are edited
-    (comments kept), the chart rendered with them, and the change committed and pushed, or nothing at all.
-    Encrypted keys are set with kaddons cluster encrypt addon NAME --set instead."""
+    """Move an add-on to another chart version, set or replace its values, change its parents or namespace: the
+    document and its values file are edited (comments kept), the chart rendered with them, and the change
+    committed and pushed, or nothing at all. Encrypted keys are set with kaddons cluster encrypt addon NAME --set
+    instead. With --dry-run, the values, the rendered manifests and the CRDs that change are shown."""
     from kaddons.operations.apply import ApplyOptions
-    from kaddons.operations.lifecycle import upgrade_addon
+    from kaddons.operations.lifecycle import ParentEdit, upgrade_addon
 
     sets = _sets(set_, set_string, set_file)
+    values: str | None = None
+    if values_from_file is not None and values_stdin is not None:
+        raise UsageError("give --values-from-file F or --values -, not both")
+    if values_stdin is not None:
+        if values_stdin != "-":
+            raise UsageError(f"--values {values_stdin!r}: --values reads standard input ('-'); a file is "
+                             "--values-from-file F")
+        values = sys.stdin.read()
+    elif values_from_file is not None:
+        try:
+            values = values_from_file.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as err:
+            raise UsageError(f"--values-from-file {values_from_file}: cannot read it ({err})") from None
+    parents = ParentEdit(tuple(_parents(add_parent)), tuple(_parents(remove_parent)),
+                         tuple(_parents(set_parent)) if set_parent else None)
     document = _document(file)
     preflight = _preflight(mirror, options, strict)
     seen: list[LoadedCluster] = []
@@ -438,10 +475,14 @@ def addons_upgrade(options: RegistryOptions,
             check(loaded)
             seen.append(loaded)
 
-    result = upgrade_addon(document, name, chart_version, options=ApplyOptions(message=message, dry_run=dry_run),
-                           preflight=preflight, sets=sets)
+    result = upgrade_addon(document, name, chart_version,
+                           options=ApplyOptions(message=message, dry_run=dry_run,
+                                                confirm_destructive=confirm_destructive),
+                           preflight=preflight, sets=sets, values=values, parents=parents, namespace=namespace)
     what = " and ".join([*([f"-> {chart_version}"] if chart_version else []),
-                         *([f"values {', '.join(p for p, _v in sets)}"] if sets else [])])
+                         *([f"values {', '.join(p for p, _v in sets)}"] if sets else []),
+                         *(["values replaced"] if values is not None else []),
+                         *(["parents"] if parents else []), *([f"namespace {namespace}"] if namespace else [])])
     if dry_run and len(seen) > 1:
         _print_preview(seen[0], seen[-1], name, _source_options(mirror, options))
     _report(result, dry_run, f"add-on {name} {what}")

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import io
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -29,8 +29,8 @@ from kaddons.stacks.load import LoadedCluster, MemberSource, load_cluster
 
 from .apply import ApplyOptions, ApplyResult, Preflight, apply_cluster
 
-__all__ = ["Change", "NewAddon", "addon_history", "edit_and_apply", "install_addon", "prune_empty", "remove_member",
-           "rollback_addon", "uninstall_addon", "upgrade_addon"]
+__all__ = ["Change", "NewAddon", "ParentEdit", "addon_history", "edit_and_apply", "install_addon", "prune_empty",
+           "remove_member", "rollback_addon", "uninstall_addon", "upgrade_addon"]
 
 
 @dataclass(frozen=True)
@@ -108,16 +108,38 @@ def _restore(before: dict[Path, str | None]) -> None:
             _write(path, text)
 
 
+@dataclass(frozen=True)
+class ParentEdit:
+    """How ``upgrade`` changes an add-on's parents: ``add`` and ``remove`` ``(kind, name)`` edges, or ``replace``
+    them all (``None``: keep)."""
+
+    add: tuple[tuple[str, str], ...] = ()
+    remove: tuple[tuple[str, str], ...] = ()
+    replace: tuple[tuple[str, str], ...] | None = None
+
+    def __bool__(self) -> bool:
+        return bool(self.add or self.remove or self.replace is not None)
+
+
 def upgrade_addon(document: Path, name: str, version: str | None, *, options: ApplyOptions,
-                  preflight: Preflight | None = None, sets: tuple[tuple[str, Any], ...] = ()) -> ApplyResult:
-    """Set add-on ``name``'s ``chart_version`` to ``version`` (``None``: keep it) and each ``(path, value)`` of
-    ``sets`` in its values (:func:`~kaddons.stacks.values_edit.set_value`), and apply (see the module). Values in
-    a values file are edited there, inline ones in the entry; a key named in ``encrypted_paths`` is refused (set
-    it with ``kaddons cluster encrypt addon NAME --set``, which encrypts it first). Raises UsageError."""
+                  preflight: Preflight | None = None, sets: tuple[tuple[str, Any], ...] = (),
+                  values: str | None = None, parents: ParentEdit | None = None,
+                  namespace: str | None = None) -> ApplyResult:
+    """Change add-on ``name`` and apply (see the module): its ``chart_version`` to ``version`` (``None``: keep);
+    each ``(path, value)`` of ``sets`` in its values (:func:`~kaddons.stacks.values_edit.set_value`), or its values
+    replaced by the YAML text ``values``; its ``parents`` (:class:`ParentEdit`); its ``namespace``, which the
+    apply refuses unless ``options.confirm_destructive`` (a new install). Values in a values file are edited
+    there, inline ones in the entry; a key named in ``encrypted_paths`` is refused for ``sets`` (set it with
+    ``kaddons cluster encrypt addon NAME --set``, which encrypts it first), and replaced values must hold those
+    keys encrypted (checked before any commit). Raises UsageError, NotFoundError (unknown add-on or parent)."""
     from kaddons.addons._yaml import round_trip_yaml
 
-    if version is None and not sets:
-        raise UsageError(f"nothing to change on add-on {name!r}: give --chart-version and/or --set")
+    if version is None and not sets and values is None and not parents and namespace is None:
+        raise UsageError(f"nothing to change on add-on {name!r}: give --chart-version, --set, --values-from-file, "
+                         "a parent or --namespace")
+    if sets and values is not None:
+        raise UsageError("give --set or --values-from-file/--values, not both: --set changes the values, the other "
+                         "replaces them")
     loaded = load_cluster(document)
     source = _source(loaded, name)
     yaml = round_trip_yaml()
@@ -125,23 +147,77 @@ def upgrade_addon(document: Path, name: str, version: str | None, *, options: Ap
     entry = _entry(data, source.path)
     old = str(entry.get("chart_version"))
     changes: list[str] = []
+    entry_changed = False
     if version is not None:
-        if old == version and not sets:
+        if old == version and not (sets or values is not None or parents or namespace):
             raise UsageError(f"add-on {name!r} is at chart version {version} already")
         if old != version:
             entry["chart_version"] = version
             changes.append(f"from chart version {old} to {version}")
+            entry_changed = True
     files: dict[Path, str] = {}
     if sets:
         _set_values(yaml, entry, source, name, sets, files)
         changes.append(f"values {', '.join(path for path, _value in sets)}")
-    if changes[0].startswith("from chart version") or source.content_file is None:  # the entry itself changed
+    if values is not None:
+        _replace_values(yaml, entry, source, name, values, files)
+        changes.append("values replaced")
+    if parents:
+        changes.append(_edit_parents(loaded, entry, name, parents))
+        entry_changed = True
+    if namespace is not None and namespace != entry.get("namespace"):
+        changes.append(f"namespace {entry.get('namespace')} -> {namespace}")
+        entry["namespace"] = namespace
+        entry_changed = True
+    if not changes:
+        raise UsageError(f"add-on {name!r} has that already: nothing to change")
+    if entry_changed or source.content_file is None:  # the entry itself changed
         files[source.file] = _dump(yaml, data)
     message = options.message or f"kaddons: upgrade add-on {name}: {'; '.join(changes)}\n"
-    if version is not None and old != version and not sets and not options.message:
+    if changes == [f"from chart version {old} to {version}"] and not options.message:
         message = f"kaddons: upgrade add-on {name} from chart version {old} to {version}\n"
-    return edit_and_apply(document, files, ApplyOptions(options.engine, options.git_url, message, options.dry_run),
-                           preflight)
+    return edit_and_apply(document, files, replace(options, message=message), preflight)
+
+
+def _replace_values(yaml: Any, entry: Any, source: MemberSource, name: str, text: str,
+                    files: dict[Path, str]) -> None:
+    from ruamel.yaml.scalarstring import LiteralScalarString
+
+    from kaddons.addons._yaml import parse_yaml
+    from kaddons.errors import ClusterDocumentError
+
+    parsed = parse_yaml(text, f"the new values of add-on {name}", error=ClusterDocumentError)
+    if parsed is not None and not isinstance(parsed, dict):
+        raise UsageError(f"the new values of add-on {name} are a {type(parsed).__name__}: values are a YAML mapping")
+    text = text if text.endswith("\n") or not text else text + "\n"
+    if source.content_file is not None:
+        files[source.content_file] = text
+        return
+    configuration = entry.get("configuration")
+    if configuration is None:
+        from ruamel.yaml.comments import CommentedMap
+
+        configuration = entry["configuration"] = CommentedMap()
+    configuration.pop("values_base64", None)
+    configuration["values"] = LiteralScalarString(text)
+
+
+def _edit_parents(loaded: LoadedCluster, entry: Any, name: str, edit: ParentEdit) -> str:
+    from ruamel.yaml.comments import CommentedMap, CommentedSeq
+
+    for kind, parent in [*edit.add, *(edit.replace or ())]:
+        if (kind, parent) not in loaded.graph.members:
+            raise NotFoundError(f"no {kind} named {parent!r} in {loaded.path}: a parent must be a member")
+    current = [p for p in (_parent_key(p) for p in entry.get("parents") or []) if p is not None]
+    wanted = list(edit.replace) if edit.replace is not None else list(current)
+    for key in edit.remove:
+        if key not in wanted:
+            have = ", ".join(f"{k}:{n}" for k, n in wanted) or "none"
+            raise UsageError(f"add-on {name!r} has no parent {key[0]}:{key[1]} (its parents: {have})")
+        wanted.remove(key)
+    wanted.extend(key for key in edit.add if key not in wanted)
+    entry["parents"] = CommentedSeq([CommentedMap({kind: parent}) for kind, parent in dict.fromkeys(wanted)])
+    return f"parents {', '.join(f'{k}:{n}' for k, n in wanted) or 'none'}"
 
 
 def _set_values(yaml: Any, entry: Any, source: MemberSource, name: str, sets: tuple[tuple[str, Any], ...],
