@@ -201,3 +201,29 @@ def test_upgrade_replaces_values_edits_parents_and_moves_namespace_only_when_con
     assert confirmed.returncode == 0, confirmed.stderr
     assert _log(url, tmp_path)[0] == "kaddons: upgrade add-on kyverno: namespace kyverno -> policies"
     assert git("status", "--porcelain", cwd=work) == ""
+
+
+def test_settings_profiles_and_a_settings_file(daemon: GitDaemon, tmp_path: Path) -> None:  # noqa: F811
+    url, work = _seeded(daemon, tmp_path, "settings")
+    shown = kaddons("addons", "settings", "headlamp", "-o", "json", cwd=work)
+    assert json.loads(shown.stdout)["profile"] == "default"
+    done = kaddons("addons", "update", "headlamp", "--profile", "production-critical", cwd=work)
+    assert done.returncode == 0, done.stderr
+    assert _log(url, tmp_path)[0] == "kaddons: update add-on headlamp: settings profile production-critical"
+    settings = json.loads(kaddons("addons", "settings", "headlamp", "-o", "json", cwd=work).stdout)
+    assert settings["profile"] == "production-critical" and settings["sync_policy"]["automated"] is False
+    assert settings["retry_policy"]["limit"] == 5  # what the profile does not fix stays
+    app = (work / "clusters/edge/argocd/apps/addon-headlamp.yaml").read_text()
+    assert "automated" not in app and "revisionHistoryLimit: 20" in app
+    printed = kaddons("addons", "settings", "headlamp", cwd=work).stdout  # YAML, as a user would save it
+    edited = tmp_path / "settings.yaml"
+    edited.write_text(printed.replace("revision_history_limit: 20", "revision_history_limit: 7"))
+    replaced = kaddons("addons", "update", "headlamp", "--settings", str(edited), cwd=work)
+    assert replaced.returncode == 0, replaced.stderr
+    assert json.loads(kaddons("addons", "settings", "headlamp", "-o", "json", cwd=work).stdout)["profile"] == "custom"
+    edited.write_text("sync_policy:\n  automatd: true\n")
+    bad = kaddons("addons", "update", "headlamp", "--settings", str(edited), cwd=work)
+    assert bad.returncode == 2 and "automatd" in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
+    unknown = kaddons("addons", "update", "headlamp", "--profile", "fast", cwd=work)
+    assert unknown.returncode == 2 and "default, development, production-critical, stateful" in unknown.stderr
+    assert git("status", "--porcelain", cwd=work) == ""

@@ -675,3 +675,31 @@ def addons_disable(options: RegistryOptions,
     result = disable_addon(_document(file), name, force=force, options=ApplyOptions(dry_run=dry_run),
                            preflight=_preflight(mirror, options, strict))
     _report(result, dry_run, f"catalog addon {name} disabled")
+
+
+@addons_app.command("update")
+@with_registry_options
+def addons_update(options: RegistryOptions, name: Annotated[str, typer.Argument(help="The add-on.")],
+                  settings: Annotated[Path | None, typer.Option(
+                      "--settings", exists=True, dir_okay=False, show_default=False,
+                      help="Replace the add-on's settings with this YAML file's (as kaddons cluster addons settings "
+                           "NAME prints them).")] = None,
+                  profile: Annotated[str | None, typer.Option(
+                      "--profile", metavar="default|development|production-critical|stateful", show_default=False,
+                      help="Set the profile's automated sync, prune, self-heal, strict health check and revision "
+                           "history limit; the other settings stay.")] = None,
+                  file: FileOption = None, dry_run: DryRunOption = False, mirror: MirrorOption = None,
+                  strict: StrictOption = False) -> None:
+    """Change an add-on's settings (Ankra's sync behaviour) and commit it, or nothing at all."""
+    from kaddons.operations.apply import ApplyOptions
+    from kaddons.operations.lifecycle import update_settings
+
+    text = None
+    if settings is not None:
+        try:
+            text = settings.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as err:
+            raise UsageError(f"--settings {settings}: cannot read it ({err})") from None
+    result = update_settings(_document(file), name, settings=text, profile=profile,
+                             options=ApplyOptions(dry_run=dry_run), preflight=_preflight(mirror, options, strict))
+    _report(result, dry_run, f"add-on {name} settings {'profile ' + profile if profile else 'replaced'}")

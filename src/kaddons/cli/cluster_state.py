@@ -416,13 +416,16 @@ def addons_settings(
     output: Annotated[str, typer.Option("--output", "-o", metavar="yaml|json")] = "yaml",
 ) -> None:
     """The add-on's settings (sync policy, retry policy, sync window, ignored differences, history limit,
-    strict health check), Ankra's defaults filled in."""
+    strict health check), Ankra's defaults filled in, and the profile they match (default, development,
+    production-critical, stateful, or custom)."""
     from kaddons.errors import UsageError
 
     if output not in ("yaml", "json"):
         raise UsageError(f"-o {output!r}: use yaml or json")
+    from kaddons.stacks.profiles import profile_of
+
     _stack, addon = _find(_load(file, repo), name)
-    _print_data(addon.settings.model_dump(mode="json"), output)
+    _print_data({"profile": profile_of(addon.settings), **addon.settings.model_dump(mode="json")}, output)
 
 
 @addons_app.command("sync")

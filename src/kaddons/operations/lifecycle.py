@@ -30,7 +30,7 @@ from kaddons.stacks.load import LoadedCluster, MemberSource, load_cluster
 from .apply import ApplyOptions, ApplyResult, Preflight, apply_cluster
 
 __all__ = ["Change", "NewAddon", "ParentEdit", "addon_history", "edit_and_apply", "install_addon", "prune_empty",
-           "remove_member", "rollback_addon", "uninstall_addon", "upgrade_addon"]
+           "remove_member", "rollback_addon", "uninstall_addon", "update_settings", "upgrade_addon"]
 
 
 @dataclass(frozen=True)
@@ -177,6 +177,50 @@ def upgrade_addon(document: Path, name: str, version: str | None, *, options: Ap
     if changes == [f"from chart version {old} to {version}"] and not options.message:
         message = f"kaddons: upgrade add-on {name} from chart version {old} to {version}\n"
     return edit_and_apply(document, files, replace(options, message=message), preflight)
+
+
+def update_settings(document: Path, name: str, *, settings: str | None = None, profile: str | None = None,
+                    options: ApplyOptions, preflight: Preflight | None = None) -> ApplyResult:
+    """Replace add-on ``name``'s ``settings`` with the YAML text ``settings`` (validated as Ankra's settings,
+    §3.3), or set the five settings of ``profile`` (:mod:`kaddons.stacks.profiles`) keeping the rest; apply.
+    Raises UsageError (both or neither given, an unknown profile, settings that are not valid), NotFoundError."""
+    from pydantic import ValidationError
+
+    from kaddons.addons._yaml import describe_error, parse_yaml, round_trip_yaml
+    from kaddons.errors import ClusterDocumentError
+    from kaddons.stacks.document import AddonSettings
+    from kaddons.stacks.profiles import PROFILES, apply_profile
+
+    if (settings is None) == (profile is None):
+        raise UsageError("give --settings FILE or --profile NAME (one of them)")
+    if profile is not None and profile not in PROFILES:
+        raise UsageError(f"--profile {profile!r}: use one of {', '.join(PROFILES)}")
+    loaded = load_cluster(document)
+    source = _source(loaded, name)
+    yaml = round_trip_yaml()
+    data = yaml.load(source.file.read_text(encoding="utf-8"))
+    entry = _entry(data, source.path)
+    if settings is not None:
+        parsed = parse_yaml(settings, f"the new settings of add-on {name}", error=ClusterDocumentError) or {}
+        if not isinstance(parsed, dict):
+            raise UsageError(f"the new settings of add-on {name} are a {type(parsed).__name__}: settings are a "
+                             "YAML mapping")
+        parsed.pop("profile", None)  # as `addons settings` prints it: the profile is read, not written
+        try:
+            AddonSettings.model_validate(parsed)
+        except ValidationError as err:
+            raise UsageError(f"the new settings of add-on {name}: "
+                             f"{describe_error(err.errors(include_url=False)[0], parsed)}") from None
+        new = yaml.load(settings) or {}
+        new.pop("profile", None)
+        entry["settings"] = new
+        what = "settings replaced"
+    else:
+        assert profile is not None
+        apply_profile(entry, profile)
+        what = f"settings profile {profile}"
+    message = options.message or f"kaddons: update add-on {name}: {what}\n"
+    return edit_and_apply(document, {source.file: _dump(yaml, data)}, replace(options, message=message), preflight)
 
 
 def _replace_values(yaml: Any, entry: Any, source: MemberSource, name: str, text: str,
