@@ -150,6 +150,12 @@ def test_an_upgrade_is_a_reviewed_diff_then_exactly_one_commit(server: Server, t
     assert history[0]["revision"] == real["result"]["commit"] and history[0]["subject"] == after[0]
     listed = server.get(f"{API}/operations", server.read).json()["result"]
     assert [o["id"] for o in listed[:2]] == [real["id"], preview["id"]]  # newest first
+    back = _finished(server, _post(server, f"{API}/addons/headlamp/rollback", server.write, {}).json())
+    assert back["status"] == "success", back
+    rows = {r["name"]: r for r in server.get(f"{API}/addons", server.read).json()["result"]}
+    assert rows["headlamp"]["chart_version"] == "0.45.0"
+    assert rows["headlamp"]["rolled_back_to"] == history[1]["revision"][:12]  # shown until the next change
+    assert rows["kyverno"]["rolled_back_to"] is None
 
 
 def test_a_failed_operation_says_why_and_changes_nothing(server: Server, tmp_path: Path) -> None:

@@ -60,6 +60,18 @@ def test_upgrade_history_rollback(daemon: GitDaemon, tmp_path: Path) -> None:  #
     assert _version(work) == "0.45.0"
     log = _log(url, tmp_path)
     assert log[0].startswith("kaddons: roll back add-on headlamp to its state at ")
+    listed = {row["name"]: row for row in json.loads(kaddons("addons", "list", "--offline", "-o", "json",
+                                                             cwd=work).stdout)}
+    assert listed["headlamp"]["rolled_back_to"] == git("rev-parse", f"{upgrade}~1", cwd=work).strip()[:12]
+    assert listed["kyverno"]["rolled_back_to"] is None
+    table = kaddons("addons", "list", "--offline", cwd=work).stdout.splitlines()
+    assert table[0].endswith("ROLLED_BACK_TO")
+    assert table[1].startswith("headlamp") and table[1].endswith(listed["headlamp"]["rolled_back_to"])
+    assert kaddons("addons", "upgrade", "headlamp", "--set", "replicaCount=2", cwd=work).returncode == 0
+    listed = {row["name"]: row for row in json.loads(kaddons("addons", "list", "--offline", "-o", "json",
+                                                             cwd=work).stdout)}
+    assert listed["headlamp"]["rolled_back_to"] is None  # until the next change
+    log = _log(url, tmp_path)[1:]
     assert len(log) == 7  # every change is one more commit; nothing was rewritten
     assert git("status", "--porcelain", cwd=work) == ""
 

@@ -115,6 +115,7 @@ class AddonRow(BaseModel):
     state: str | None
     reason: str | None
     latest_chart_version: str | None
+    rolled_back_to: str | None = None
 
 
 class AddonList(BaseModel):

@@ -47,6 +47,7 @@ class ClusterService:
         self._rows: tuple[object, tuple[int, int], list[bytes]] | None = None
         self._latest: dict[str, str | None] = {}
         self._latest_stamp = 0
+        self._rollbacks: tuple[object, dict[str, str]] | None = None
 
     @property
     def engine(self) -> str:
@@ -114,6 +115,7 @@ class ClusterService:
         if live is not None:
             with live.cache.locked():
                 states = live.view.states()
+        rollbacks = self._rolled_back(loaded)
         rows = []
         for stack in loaded.document.spec.stacks:
             for addon in stack.addons:
@@ -123,8 +125,24 @@ class ClusterService:
                              "chart_version": addon.chart_version, "registry_url": addon.source_url,
                              "namespace": addon.namespace, "parents": [f"{k}:{n}" for k, n in member.parents],
                              "state": state.state if state else None, "reason": state.reason if state else None,
-                             "latest_chart_version": self._latest.get(addon.name)})
+                             "latest_chart_version": self._latest.get(addon.name),
+                             "rolled_back_to": rollbacks.get(addon.name)})
         return rows
+
+    def _rolled_back(self, loaded: LoadedCluster) -> dict[str, str]:
+        """Add-on -> the revision it was rolled back to (until its next change), read from Git once per document
+        version (:func:`~kaddons.operations.lifecycle.rolled_back`)."""
+        from kaddons.errors import KaddonsError
+        from kaddons.operations.lifecycle import rolled_back
+
+        cached = self._rollbacks
+        if cached is None or cached[0] is not loaded:
+            try:
+                found = {name: revision[:12] for name, revision in rolled_back(loaded).items()}
+            except KaddonsError:
+                found = {}
+            cached = self._rollbacks = (loaded, found)
+        return cached[1]
 
     def refresh_latest(self) -> list[str]:
         """Read each chart source once for the newest version each add-on could move to (the rows'

@@ -134,7 +134,25 @@ def addons_list(file: FileOption = None, repo: RepoOption = None, output: Format
             states = member_states(loaded, _reader(context, kubeconfig), engine, warnings=warnings)
             for warning in warnings:
                 typer.echo(f"warning: {warning}", err=True)
-    _print(_addon_rows(loaded, states, newest), output, state_columns if states is not None else columns)
+    rows = _addon_rows(loaded, states, newest)
+    rollbacks = _rollbacks(loaded)
+    for row in rows:
+        row["rolled_back_to"] = rollbacks.get(row["name"])
+    shown = state_columns if states is not None else columns
+    if output != "table" or rollbacks:  # a column the table shows only when some add-on was rolled back
+        shown = [*shown, "rolled_back_to"]
+    _print(rows, output, shown)
+
+
+def _rollbacks(loaded: LoadedCluster) -> dict[str, str]:
+    """Add-on -> the revision (12 digits) it was rolled back to, until its next change; nothing outside Git."""
+    from kaddons.errors import KaddonsError
+    from kaddons.operations.lifecycle import rolled_back
+
+    try:
+        return {name: revision[:12] for name, revision in rolled_back(loaded).items()}
+    except KaddonsError:
+        return {}
 
 
 def _reader(context: str | None, kubeconfig: Path | None) -> ClusterReader:

@@ -30,7 +30,8 @@ from kaddons.stacks.load import LoadedCluster, MemberSource, load_cluster
 from .apply import ApplyOptions, ApplyResult, Preflight, apply_cluster
 
 __all__ = ["Change", "NewAddon", "ParentEdit", "addon_history", "edit_and_apply", "install_addon", "prune_empty",
-           "remove_member", "rollback_addon", "uninstall_addon", "update_settings", "upgrade_addon"]
+           "remove_member", "rollback_addon", "rolled_back", "uninstall_addon", "update_settings",
+           "upgrade_addon"]
 
 
 @dataclass(frozen=True)
@@ -389,9 +390,56 @@ def rollback_addon(document: Path, name: str, *, to: str | None = None, options:
     message = options.message or (f"kaddons: roll back add-on {name} to its state at {str(revision)[:12]}\n\n"
                                   f"Chart version {old_entry.get('chart_version')}, settings and values as they were "
                                   f"at {revision}.\n")
+    message = f"{message.rstrip()}\n\n{ROLLBACK_TRAILER}: {name}@{revision}\n"
     result = edit_and_apply(document, files, ApplyOptions(options.engine, options.git_url, message,
                                                            options.dry_run), preflight)
     return str(revision), result
+
+
+ROLLBACK_TRAILER = "Kaddons-Rolled-Back-To"
+"""The trailer of a rollback commit: ``Kaddons-Rolled-Back-To: <add-on>@<revision>``."""
+
+
+def rolled_back(loaded: LoadedCluster, *, limit: int = 1000) -> dict[str, str]:
+    """Add-on name -> the revision it was rolled back to, for each add-on whose newest change (among the
+    branch's last ``limit`` commits) is a rollback: what the add-on list shows until the next change. One walk of
+    the first-parent history, each commit diffed once against its parent."""
+    owners: dict[str, str] = {}
+    for (kind, name), source in loaded.sources.items():
+        if kind == "addon":
+            for path in _paths(loaded, source):
+                owners[path] = name
+    found: dict[str, str | None] = {}
+    copy = WorkingCopy(loaded.path.absolute().parent)
+    try:
+        head = copy.head()
+        if head is None:
+            return {}
+        walker = copy.repo.walk(head, pygit2.enums.SortMode.TOPOLOGICAL | pygit2.enums.SortMode.TIME)
+        walker.simplify_first_parent()
+        wanted = set(owners.values())
+        for number, commit in enumerate(walker):
+            if number >= limit or len(found) == len(wanted):
+                break
+            parent = commit.parents[0].id if commit.parents else None
+            changed = {owners[p] for p in copy.changed_paths(parent, commit.id) if p in owners} - set(found)
+            trailers = _rollback_trailers(commit.message or "")
+            for name in changed:
+                found[name] = trailers.get(name)
+    finally:
+        copy.close()
+    return {name: revision for name, revision in found.items() if revision is not None}
+
+
+def _rollback_trailers(message: str) -> dict[str, str]:
+    found = {}
+    for line in message.splitlines():
+        key, colon, value = line.partition(":")
+        if colon and key.strip() == ROLLBACK_TRAILER:
+            name, at, revision = value.strip().partition("@")
+            if at:
+                found[name] = revision
+    return found
 
 
 def _revision(copy: WorkingCopy, changes: list[Change], to: str | None, name: str) -> pygit2.Oid:

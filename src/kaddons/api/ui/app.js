@@ -79,7 +79,8 @@ function renderList() {
     el("td", { text: row.stack_name }),
     el("td", { text: row.chart_name }),
     el("td", {}, row.chart_version, row.latest_chart_version && row.latest_chart_version !== row.chart_version
-      ? el("span", { class: "upgrade", text: ` → ${row.latest_chart_version} available` }) : null),
+      ? el("span", { class: "upgrade", text: ` → ${row.latest_chart_version} available` }) : null,
+      row.rolled_back_to ? el("span", { class: "rolled-back", text: ` rolled back to ${row.rolled_back_to}` }) : null),
     el("td", {}, badge("state", row.state)),
     el("td", { text: row.namespace }),
     el("td", { class: "reason", text: row.reason || "" }))));
