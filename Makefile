@@ -11,11 +11,12 @@ demo: demo-deps $(STAMP)  ## Run the main job against a local registry and print
 test: system-deps $(STAMP)  ## Install what is missing, lint, run the whole test suite
 	scripts/test.sh $(PYTEST_ARGS)
 
-bench: system-deps $(STAMP)  ## Benchmarks: copy vs skopeo, export vs tar | sha256sum, polling 1,000 addons vs skopeo, push latency, 300-add-on stacks, SOPS vs sops, a 500-add-on cluster's states, kaddons serve
+bench: system-deps $(STAMP)  ## Benchmarks: copy vs skopeo, export vs tar | sha256sum, polling 1,000 addons vs skopeo, push latency, 300-add-on stacks, one add-on's lifecycle on them, SOPS vs sops, a 500-add-on cluster's states, kaddons serve
 	$(VENV)/bin/python benchmarks/copy.py
 	$(VENV)/bin/python benchmarks/export.py
 	$(VENV)/bin/python benchmarks/poll.py
 	$(VENV)/bin/python benchmarks/stacks.py
+	$(VENV)/bin/python benchmarks/lifecycle.py
 	$(VENV)/bin/python benchmarks/cluster.py
 	$(VENV)/bin/python benchmarks/serve.py
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/python benchmarks/secrets.py

@@ -212,6 +212,9 @@ def namespace_changes(copy: WorkingCopy, base: Oid | None, files: dict[str, byte
     for path, data in sorted(files.items()):
         if not path.startswith(f"{generated}/") or not _ENGINE_OBJECTS.search(path):
             continue
+        old_id = copy.file_id(base, path)
+        if old_id is None or old_id == copy.blob_id(data):  # new, or unchanged: nothing moved
+            continue
         old = copy.file_at(base, path)
         if old is None:
             continue

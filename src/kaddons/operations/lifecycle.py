@@ -339,15 +339,39 @@ def _history(copy: WorkingCopy, paths: list[str], limit: int) -> list[Change]:
     changes: list[Change] = []
     walker = copy.repo.walk(head, pygit2.enums.SortMode.TOPOLOGICAL | pygit2.enums.SortMode.TIME)
     walker.simplify_first_parent()
+    folders = sorted({p.rsplit("/", 1)[0] for p in paths if "/" in p})
+    folder_ids: dict[pygit2.Oid, tuple[pygit2.Oid | None, ...]] = {}
+    path_ids: dict[pygit2.Oid, tuple[pygit2.Oid | None, ...]] = {}
+
+    def ids(commit: pygit2.Commit, names: list[str], memo: dict[pygit2.Oid, tuple[pygit2.Oid | None, ...]]
+            ) -> tuple[pygit2.Oid | None, ...]:
+        # Each commit is met twice (as a child, then as a parent): its tree is read once.
+        if commit.id not in memo:
+            memo[commit.id] = tuple(_tree_id(commit.tree, name) for name in names)
+        return memo[commit.id]
+
     for commit in walker:
-        parent = commit.parents[0].id if commit.parents else None
-        if any(copy.file_id(commit.id, p) != copy.file_id(parent, p) for p in paths):
+        parent = commit.parents[0] if commit.parents else None
+        if parent is None:
+            changed = any(i is not None for i in ids(commit, paths, path_ids))
+        elif folders and ids(commit, folders, folder_ids) == ids(parent, folders, folder_ids):
+            changed = False  # the folders holding the paths are the same trees: no lookup below them
+        else:
+            changed = ids(commit, paths, path_ids) != ids(parent, paths, path_ids)
+        if changed:
             when = datetime.fromtimestamp(commit.commit_time, UTC).isoformat().replace("+00:00", "Z")
             changes.append(Change(str(commit.id), when, f"{commit.author.name} <{commit.author.email}>",
                                   commit.message.splitlines()[0] if commit.message else ""))
             if len(changes) >= limit:
                 break
     return changes
+
+
+def _tree_id(tree: pygit2.Tree, path: str) -> pygit2.Oid | None:
+    try:
+        return tree[path].id
+    except KeyError:
+        return None
 
 
 def rollback_addon(document: Path, name: str, *, to: str | None = None, options: ApplyOptions,

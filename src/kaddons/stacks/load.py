@@ -23,9 +23,11 @@ from __future__ import annotations
 
 import base64
 import binascii
+import copy
 import hashlib
 import json
 import re
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -120,8 +122,24 @@ def _read(path: Path, source: str) -> tuple[str, str]:
         raise ClusterDocumentError(source, f"{path} is not UTF-8 text") from None
 
 
+_PARSED: OrderedDict[tuple[str, bool], Any] = OrderedDict()
+_PARSED_ENTRIES = 4096
+
+
 def _parse(text: str, source: str, *, documents: bool = False) -> Any:
-    return parse_yaml(text, source, error=ClusterDocumentError, documents=documents)
+    """:func:`parse_yaml`, remembered by text in this process (a copy each time: the loader fills entries in).
+    An operation loads the document twice (to find what to edit, then to apply it); the pure-Python YAML 1.2
+    parser is most of a load, and all but the edited files are the same text."""
+    key = (text, documents)
+    found = _PARSED.get(key)
+    if found is None:
+        found = parse_yaml(text, source, error=ClusterDocumentError, documents=documents)
+        _PARSED[key] = found
+        if len(_PARSED) > _PARSED_ENTRIES:
+            _PARSED.popitem(last=False)
+    else:
+        _PARSED.move_to_end(key)
+    return copy.deepcopy(found)
 
 
 @dataclass

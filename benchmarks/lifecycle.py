@@ -1,0 +1,139 @@
+"""Lifecycle benchmark: one add-on's upgrade, values change and rollback on the 300-add-on document of
+``benchmarks/stacks.py``, and ``history`` over 1,000 commits (issue 14).
+
+Serves the test charts as a Helm HTTP repository on 127.0.0.1, writes the document into a clone of a local bare
+Git repository and applies it once (the full apply: 300 renders, the peer of this benchmark). Then times, as
+the user runs them (the ``kaddons`` CLI in a subprocess, start-up included), each committed and pushed:
+
+* ``addons upgrade a001 --chart-version …`` (goal under 1 s; the ratio to the full apply printed);
+* ``addons upgrade a001 --set replicaCount=3`` (a values change; same goal);
+* ``addons rollback a001`` (same goal);
+* ``addons history a001`` after 1,000 more commits on the branch, each changing another add-on's values file
+  (goal under 0.5 s), in the CLI and in-process.
+
+Run: ``make bench`` (or ``.venv/bin/python benchmarks/lifecycle.py [--charts DIR]``).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+# benchmarks/copy.py would shadow the standard library's ``copy`` module: drop this folder from the path.
+if sys.path and os.path.abspath(sys.path[0]) == os.path.dirname(os.path.abspath(__file__)):
+    del sys.path[0]
+
+import argparse
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "scripts"))
+sys.path.append(str(ROOT / "benchmarks"))
+
+from demo_stacks import serve  # noqa: E402
+
+from stacks import document  # noqa: E402
+
+COMMITS = 1000
+
+
+def run(args: list[str], cwd: Path, env: dict[str, str]) -> float:
+    started = time.perf_counter()
+    done = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, check=False)
+    elapsed = time.perf_counter() - started
+    if done.returncode != 0:
+        raise SystemExit(f"{' '.join(args)} failed ({done.returncode}): {done.stderr.strip()}")
+    return elapsed
+
+
+def _more_commits(clone: Path, count: int) -> None:
+    """``count`` commits on the local branch, each changing one add-on's values file (not a001's), pushed."""
+    import pygit2
+
+    repo = pygit2.Repository(str(clone))
+    signature = pygit2.Signature("bench", "bench@example.com")
+    parent = repo.head.target
+    for number in range(count):
+        name = f"a{2 + number % 298:03d}"
+        path = f"clusters/bench/values/{name}.yaml"
+        tree = repo[parent].peel(pygit2.Tree)
+        blob = repo.create_blob(f"podAnnotations:\n  bench/index: '{number}'\n".encode())
+        index = pygit2.Index()
+        index.read_tree(tree)
+        index.add(pygit2.IndexEntry(path, blob, pygit2.enums.FileMode.BLOB))
+        parent = repo.create_commit(None, signature, signature, f"values of {name} ({number})",
+                                    index.write_tree(repo), [parent])
+    repo.references["refs/heads/main"].set_target(parent)
+    repo.checkout_head(strategy=pygit2.enums.CheckoutStrategy.FORCE)
+    subprocess.run(["git", "push", "--quiet", "origin", "main"], cwd=clone, check=True, capture_output=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--charts", type=Path, default=ROOT.parent / "shared" / "testdata" / "charts" / "k2s-history")
+    options = parser.parse_args()
+    if not (options.charts / "index.yaml").is_file():
+        print(f"lifecycle benchmark skipped: no test charts at {options.charts} (give --charts DIR)")
+        return
+    import pygit2
+
+    from kaddons.operations.lifecycle import addon_history
+
+    work = Path(tempfile.mkdtemp(prefix="kaddons-bench-lifecycle-"))
+    try:
+        shutil.copytree(options.charts, work / "charts")
+        with serve(work / "charts") as url:
+            bare = work / "remote.git"
+            pygit2.init_repository(str(bare), bare=True, initial_head="main").free()
+            clone = work / "gitops"
+            repo = pygit2.init_repository(str(clone), initial_head="main")
+            repo.remotes.create("origin", str(bare))
+            repo.config["user.name"] = "bench"
+            repo.config["user.email"] = "bench@example.com"
+            repo.free()
+            text, values = document(url)
+            doc = clone / "clusters" / "bench" / "cluster.yaml"
+            doc.parent.mkdir(parents=True)
+            doc.write_text(text)
+            for path, data in values.items():
+                (clone / path).parent.mkdir(parents=True, exist_ok=True)
+                (clone / path).write_text(data)
+            env = {**os.environ, "KADDONS_CACHE_DIR": str(work / "cache"), "HOME": str(work),
+                   "KADDONS_MIRRORS_FILE": str(work / "none.yaml"), "GIT_AUTHOR_NAME": "bench",
+                   "GIT_AUTHOR_EMAIL": "bench@example.com", "GIT_COMMITTER_NAME": "bench",
+                   "GIT_COMMITTER_EMAIL": "bench@example.com"}
+            cluster = [sys.executable, "-m", "kaddons", "cluster"]
+            flag = ["-f", str(doc)]
+            print("Document: 300 add-ons in 30 stacks (benchmarks/stacks.py), one Git remote on disk")
+            t_full = run([*cluster, "apply", *flag], clone, env)
+            print(f"apply, full (300 renders, the peer)      {t_full:7.2f} s")
+            version = "0.44.0" if "chart_version: 0.45.0" not in text.split("name: a001", 1)[1][:200] else "0.43.0"
+            rows = [
+                ("upgrade a001 --chart-version", [*cluster, "addons", "upgrade", "a001", "--chart-version", version,
+                                                  *flag]),
+                ("upgrade a001 --set (values)", [*cluster, "addons", "upgrade", "a001", "--set", "replicaCount=3",
+                                                 *flag]),
+                ("rollback a001", [*cluster, "addons", "rollback", "a001", *flag]),
+            ]
+            for label, args in rows:
+                elapsed = run(args, clone, env)
+                print(f"{label:<40} {elapsed:7.2f} s  (goal < 1 s; full apply / this = {t_full / elapsed:5.1f}x)")
+            _more_commits(clone, COMMITS)
+            t_history = run([*cluster, "addons", "history", "a001", "-o", "json", *flag], clone, env)
+            started = time.perf_counter()
+            changes = addon_history(doc, "a001")
+            t_inproc = time.perf_counter() - started
+            print(f"history a001 over {COMMITS} more commits (CLI) {t_history:5.2f} s  (goal < 0.5 s; "
+                  f"{len(changes)} changes found)")
+            print(f"history a001, in-process                 {t_inproc:7.2f} s")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
