@@ -5,6 +5,7 @@ documented STAND-IN, no API server runs here) loaded with a real chart's release
 from __future__ import annotations
 
 import json
+import shutil
 import stat
 import time
 from pathlib import Path
@@ -12,9 +13,14 @@ from typing import Any
 
 import httpx
 
+from kaddons.addons.export import ExportOptions, export_addons
+from kaddons.addons.publish import push_archive
+from kaddons.oci.registry import RegistryOptions
+from tests.addons.conftest import testdata  # noqa: F401  (the testdata fixture)
 from tests.api.conftest import ENCRYPTED, Server, application, remote_log
 from tests.api.conftest import kaddons as _kaddons
 from tests.helpers.installed import crashing_pod
+from tests.helpers.registry import RunningRegistry
 
 API = "/api/v1/clusters/edge"
 
@@ -110,6 +116,10 @@ def test_a_changed_document_is_read_again(server: Server) -> None:
 
 def _post(server: Server, path: str, token: str, body: dict[str, Any]) -> httpx.Response:
     return httpx.post(server.url + path, json=body, headers={"Authorization": f"Bearer {token}"}, timeout=30)
+
+
+def _put(server: Server, path: str, token: str, body: dict[str, Any]) -> httpx.Response:
+    return httpx.put(server.url + path, json=body, headers={"Authorization": f"Bearer {token}"}, timeout=30)
 
 
 def _finished(server: Server, operation: dict[str, Any]) -> dict[str, Any]:
@@ -208,3 +218,46 @@ def test_values_set_through_the_api_are_one_commit_to_the_values_file(server: Se
     refused = _finished(server, _post(server, f"{API}/addons/headlamp/upgrade", server.write,
                                       {"values": [{"path": "replicaCount[0]", "value": 1}]}).json())
     assert refused["status"] == "failed" and "indexes a list" in refused["error"]
+
+
+def test_install_settings_enable_and_disable_through_the_api_are_commits(
+        server: Server, tmp_path: Path, testdata: Path, registry: RunningRegistry) -> None:  # noqa: F811
+    before = remote_log(server.remote, tmp_path)
+    body = {"chart": "podinfo", "chart_version": "6.14.1", "source": "headlamp", "stack": "apps",
+            "parents": ["addon:headlamp"], "values": "replicaCount: 2\n"}
+    preview = _finished(server, _post(server, f"{API}/addons", server.write, {**body, "dry_run": True}).json())
+    assert preview["status"] == "success", preview
+    assert "+replicaCount: 2" in preview["result"]["diff"] and remote_log(server.remote, tmp_path) == before
+    done = _finished(server, _post(server, f"{API}/addons", server.write, body).json())
+    assert done["status"] == "success", done
+    assert remote_log(server.remote, tmp_path)[0] == ("kaddons: install add-on podinfo (chart podinfo 6.14.1) in "
+                                                      "stack apps")
+    rows = {r["name"]: r for r in server.get(f"{API}/addons", server.read).json()["result"]}
+    assert rows["podinfo"]["parents"] == ["addon:headlamp"] and rows["podinfo"]["stack_name"] == "apps"
+    profile = _finished(server, _put(server, f"{API}/addons/podinfo/settings", server.write,
+                                     {"profile": "stateful"}).json())
+    assert profile["status"] == "success", profile
+    assert remote_log(server.remote, tmp_path)[0] == "kaddons: update add-on podinfo: settings profile stateful"
+    bad = _finished(server, _put(server, f"{API}/addons/podinfo/settings", server.write, {"profile": "fast"}).json())
+    assert bad["status"] == "failed" and "production-critical" in bad["error"]
+    assert _put(server, f"{API}/addons/podinfo/settings", server.read, {"profile": "stateful"}).status_code == 403
+
+    source = tmp_path / "addons"
+    shutil.copytree(testdata / "metrics", source / "metrics")
+    out = tmp_path / "out"
+    out.mkdir()
+    archive = export_addons(source, ["metrics"], out, ExportOptions(omit_images=True, omit_packages=True)).path
+    prefix = f"api-{tmp_path.name[-8:]}"
+    push_archive(archive, f"{registry.host}/{prefix}", RegistryOptions(insecure=True))
+    enable = {"addon": "metrics", "stack": "apps", "registry": f"oci://{registry.host}/{prefix}", "insecure": True}
+    enabled = _finished(server, _post(server, f"{API}/catalog", server.write, enable).json())
+    assert enabled["status"] == "success", enabled
+    assert enabled["result"]["tag"] == "v1.0.0" and enabled["result"]["paths"] == ["."]
+    assert remote_log(server.remote, tmp_path)[0].startswith("kaddons: enable catalog addon metrics (")
+    wrong = _finished(server, _post(server, f"{API}/catalog", server.write, {**enable, "addon": "nosuch"}).json())
+    assert wrong["status"] == "failed" and "addons/nosuch" in wrong["error"]
+    assert _post(server, f"{API}/catalog", server.write, {**enable, "registry": "http://x"}).status_code == 422
+    gone = _finished(server, httpx.delete(f"{server.url}{API}/catalog/metrics", timeout=30,
+                                          headers={"Authorization": f"Bearer {server.write}"}).json())
+    assert gone["status"] == "success", gone
+    assert remote_log(server.remote, tmp_path)[0] == "kaddons: disable catalog addon metrics"

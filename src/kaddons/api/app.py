@@ -19,8 +19,11 @@ changed, as JSON, and a comment every 15 s to keep the connection).
 
 Writes (a ``write`` token) are operations (:mod:`kaddons.api.operations`), answered 202 with the operation:
 ``POST …/addons/{name}/upgrade`` ``{chart_version, dry_run}``, ``POST …/addons/{name}/rollback``
-``{to, dry_run}``, ``DELETE …/addons/{name}`` (``?dry_run=``), ``POST …/addons/{name}/sync`` (asks the engine to
-reconcile now: the one write to the cluster API), ``POST …/operations/{id}/cancel``.
+``{to, dry_run}``, ``DELETE …/addons/{name}`` (``?dry_run=``), ``POST …/addons`` (install: ``{chart, chart_version,
+source, stack, name, namespace, parents, values, dry_run}``), ``PUT …/addons/{name}/settings`` (``{profile}`` or
+``{settings}``), ``POST …/catalog`` (enable a catalog addon: ``{addon, implementation, stack, registry, tag, paths,
+namespace, parents, insecure, dry_run}``), ``DELETE …/catalog/{name}``, ``POST …/addons/{name}/sync`` (asks the
+engine to reconcile now: the one write to the cluster API), ``POST …/operations/{id}/cancel``.
 """
 
 from __future__ import annotations
@@ -76,6 +79,50 @@ class UpgradeRequest(BaseModel):
     values: Annotated[list[ValueSet], Field(default_factory=list, max_length=100,
                                             description="Values to set, in order.")]
     dry_run: bool = Field(default=False, description="Compute the change and its diff; commit nothing.")
+
+
+PARENT = r"^(manifest|addon|catalog):[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$"
+Parent = Annotated[str, Field(pattern=PARENT, description="kind:name, kind manifest, addon or catalog.")]
+
+
+class InstallRequest(BaseModel):
+    chart: Annotated[str, Field(pattern=MEMBER_NAME, description="The chart's name in its source.")]
+    chart_version: Annotated[str, Field(pattern=CHART_VERSION, description="The exact version.")]
+    source: Annotated[str, Field(min_length=1, max_length=2048,
+                                 description="A registry of spec.helm_registries, or the source's URL.")]
+    stack: Annotated[str, Field(pattern=r"^[A-Za-z0-9][-A-Za-z0-9_.]{0,62}$",
+                                description="The stack (created when new).")]
+    name: Annotated[str | None, Field(default=None, pattern=MEMBER_NAME,
+                                      description="The add-on [default: the chart's name].")]
+    namespace: Annotated[str | None, Field(default=None, pattern=r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$",
+                                           description="Where it installs [default: its name].")]
+    parents: Annotated[list[Parent], Field(default_factory=list, max_length=100)]
+    values: Annotated[str | None, Field(default=None, max_length=512 * 1024,
+                                        description="The values as YAML text, kept as values/<name>.yaml.")]
+    dry_run: bool = False
+
+
+class SettingsRequest(BaseModel):
+    profile: Annotated[str | None, Field(default=None, description="default, development, production-critical "
+                                                                   "or stateful: its five settings are set.")]
+    settings: Annotated[dict[str, Any] | None, Field(default=None, description="The settings as a whole (as the "
+                                                                               "details' settings show them).")]
+    dry_run: bool = False
+
+
+class EnableRequest(BaseModel):
+    addon: Annotated[str, Field(pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", max_length=63)]
+    implementation: Annotated[str | None, Field(default=None, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$",
+                                                max_length=63)]
+    stack: Annotated[str, Field(pattern=r"^[A-Za-z0-9][-A-Za-z0-9_.]{0,62}$")]
+    registry: Annotated[str, Field(pattern=r"^oci://[^\s]{1,1024}$", description="oci://HOST[:PORT][/PREFIX]")]
+    tag: Annotated[str | None, Field(default=None, pattern=r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$")]
+    paths: Annotated[list[str] | None, Field(default=None, max_length=50,
+                                             description="Folders of its manifests/ [default: see the CLI].")]
+    namespace: Annotated[str | None, Field(default=None, pattern=r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")]
+    parents: Annotated[list[Parent], Field(default_factory=list, max_length=100)]
+    insecure: bool = Field(default=False, description="The registry talks plain HTTP.")
+    dry_run: bool = False
 
 
 class RollbackRequest(BaseModel):
@@ -318,6 +365,39 @@ def create_app(service: ClusterService, tokens: TokenStore, operations: Operatio
         cluster_named(cluster)
         service.known(name)
         return queued("uninstall", name, {"dry_run": dry_run}, lambda: service.uninstall(name, dry_run=dry_run))
+
+    @app.post("/api/v1/clusters/{cluster}/addons", status_code=202, response_model=OperationOut,
+              dependencies=[writer])
+    def install(cluster: Cluster, body: InstallRequest) -> JSONResponse:
+        """Queue an install: a chart add-on joins a stack (created when new), its values kept in Git."""
+        cluster_named(cluster)
+        name = body.name or body.chart
+        return queued("install", name, body.model_dump(), lambda: service.install(body.model_dump()))
+
+    @app.put("/api/v1/clusters/{cluster}/addons/{name}/settings", status_code=202, response_model=OperationOut,
+             dependencies=[writer])
+    def settings(cluster: Cluster, name: Member, body: SettingsRequest) -> JSONResponse:
+        """Queue a settings change: a profile's five settings, or the settings as a whole."""
+        cluster_named(cluster)
+        service.known(name)
+        return queued("settings", name, body.model_dump(),
+                      lambda: service.settings(name, profile=body.profile, settings=body.settings,
+                                               dry_run=body.dry_run))
+
+    @app.post("/api/v1/clusters/{cluster}/catalog", status_code=202, response_model=OperationOut,
+              dependencies=[writer])
+    def enable(cluster: Cluster, body: EnableRequest) -> JSONResponse:
+        """Queue an enable: a catalog addon (a K2s-format artifact of an OCI registry) joins a stack, pinned to
+        its digest."""
+        cluster_named(cluster)
+        return queued("enable", body.addon, body.model_dump(), lambda: service.enable(body.model_dump()))
+
+    @app.delete("/api/v1/clusters/{cluster}/catalog/{name}", status_code=202, response_model=OperationOut,
+                dependencies=[writer])
+    def disable(cluster: Cluster, name: Member, dry_run: bool = False) -> JSONResponse:
+        """Queue a disable: the catalog addon leaves the cluster document and its folder the repository."""
+        cluster_named(cluster)
+        return queued("disable", name, {"dry_run": dry_run}, lambda: service.disable(name, dry_run=dry_run))
 
     @app.post("/api/v1/clusters/{cluster}/addons/{name}/sync", status_code=202, response_model=OperationOut,
               dependencies=[writer])

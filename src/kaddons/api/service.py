@@ -257,6 +257,59 @@ class ClusterService:
         return _result(uninstall_addon(self.document, name, force=True, options=self._options(dry_run),
                                        preflight=self._preflight), dry_run)
 
+    def install(self, request: dict[str, Any]) -> dict[str, Any]:
+        """Add a chart add-on (``request``: the API's install body) to a stack (see :func:`install_addon`)."""
+        import tempfile
+
+        from kaddons.operations.lifecycle import NewAddon, install_addon
+
+        name = request.get("name") or request["chart"]
+        parents = tuple(tuple(p.split(":", 1)) for p in request.get("parents") or [])
+        with tempfile.TemporaryDirectory(prefix="kaddons-install-") as temp:
+            values = None
+            if request.get("values") is not None:
+                values = Path(temp) / "values.yaml"
+                values.write_text(request["values"], encoding="utf-8")
+            addon = NewAddon(name, request["chart"], request["chart_version"], request["source"],
+                             request.get("namespace") or name, parents, values)
+            result = install_addon(self.document, request["stack"], addon,
+                                   options=self._options(bool(request.get("dry_run"))), preflight=self._preflight)
+        return _result(result, bool(request.get("dry_run")))
+
+    def settings(self, name: str, *, profile: str | None = None, settings: dict[str, Any] | None = None,
+                 dry_run: bool = False) -> dict[str, Any]:
+        """Set a profile's five settings, or the settings as a whole (see :func:`update_settings`)."""
+        from kaddons.gitops._yaml import dump_documents
+        from kaddons.operations.lifecycle import update_settings
+
+        self.known(name)
+        text = dump_documents([settings]) if settings is not None else None
+        return _result(update_settings(self.document, name, settings=text, profile=profile,
+                                       options=self._options(dry_run), preflight=self._preflight), dry_run)
+
+    def enable(self, request: dict[str, Any]) -> dict[str, Any]:
+        """Enable a catalog addon (``request``: the API's enable body; see :func:`enable_addon`)."""
+        from kaddons.oci.registry import RegistryOptions
+        from kaddons.operations.catalog import enable_addon
+
+        dry_run = bool(request.get("dry_run"))
+        parents = [tuple(p.split(":", 1)) for p in request.get("parents") or []]
+        enabled = enable_addon(self.document, request["addon"], request.get("implementation"),
+                               stack=request["stack"], registry=request["registry"],
+                               registry_options=RegistryOptions(insecure=bool(request.get("insecure"))),
+                               tag=request.get("tag"), paths=request.get("paths"),
+                               namespace=request.get("namespace"), parents=parents,
+                               options=self._options(dry_run), preflight=self._preflight)
+        return {**_result(enabled.result, dry_run), "name": enabled.name, "tag": enabled.tag,
+                "digest": enabled.digest, "paths": enabled.hydrated.paths, "charts": enabled.hydrated.charts}
+
+    def disable(self, name: str, *, dry_run: bool = False) -> dict[str, Any]:
+        """Remove catalog addon ``name`` (see :func:`disable_addon`)."""
+        from kaddons.operations.catalog import disable_addon
+
+        return _result(disable_addon(self.document, name, force=True, options=self._options(dry_run),
+                                     preflight=self._preflight), dry_run)
+
     def sync(self, name: str) -> dict[str, Any]:
         """Ask the engine to reconcile add-on ``name`` now (:func:`~kaddons.cluster.sync.sync_member`)."""
         from kaddons.cluster.sync import sync_member
