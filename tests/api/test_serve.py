@@ -5,8 +5,12 @@ documented STAND-IN, no API server runs here) loaded with a real chart's release
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import socket
 import stat
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -16,9 +20,16 @@ import httpx
 from kaddons.addons.export import ExportOptions, export_addons
 from kaddons.addons.publish import push_archive
 from kaddons.oci.registry import RegistryOptions
-from tests.addons.conftest import testdata  # noqa: F401  (the testdata fixture)
-from tests.api.conftest import ENCRYPTED, Server, application, remote_log
+from tests.api.conftest import (  # noqa: F401  (daemon: the git daemon fixture)
+    ENCRYPTED,
+    Server,
+    _seeded,
+    application,
+    daemon,
+    remote_log,
+)
 from tests.api.conftest import kaddons as _kaddons
+from tests.helpers.git_remote import GIT_ENV, GitDaemon, git
 from tests.helpers.installed import crashing_pod
 from tests.helpers.registry import RunningRegistry
 
@@ -221,7 +232,7 @@ def test_values_set_through_the_api_are_one_commit_to_the_values_file(server: Se
 
 
 def test_install_settings_enable_and_disable_through_the_api_are_commits(
-        server: Server, tmp_path: Path, testdata: Path, registry: RunningRegistry) -> None:  # noqa: F811
+        server: Server, tmp_path: Path, testdata: Path, registry: RunningRegistry) -> None:
     before = remote_log(server.remote, tmp_path)
     body = {"chart": "podinfo", "chart_version": "6.14.1", "source": "headlamp", "stack": "apps",
             "parents": ["addon:headlamp"], "values": "replicaCount: 2\n"}
@@ -261,3 +272,44 @@ def test_install_settings_enable_and_disable_through_the_api_are_commits(
                                           headers={"Authorization": f"Bearer {server.write}"}).json())
     assert gone["status"] == "success", gone
     assert remote_log(server.remote, tmp_path)[0] == "kaddons: disable catalog addon metrics"
+
+
+def test_serve_keeps_its_own_clone_of_a_repository_url(tmp_path: Path, daemon: GitDaemon) -> None:  # noqa: F811
+    url, work = _seeded(daemon, tmp_path, "serve-url")
+    tokens = tmp_path / "tokens.json"
+    token = _kaddons("serve", "token", "create", "--role", "read", "--tokens", str(tokens)).stdout.strip()
+    env = {**os.environ, **GIT_ENV, "KADDONS_CACHE_DIR": str(tmp_path / "cache")}
+
+    def description() -> str:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        process = subprocess.Popen([sys.executable, "-m", "kaddons", "serve", "--repo", url, "--offline",
+                                    "--tokens", str(tokens), "--listen", f"127.0.0.1:{port}"], env=env,
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    answer = httpx.get(f"http://127.0.0.1:{port}/api/v1/clusters", timeout=1,
+                                       headers={"Authorization": f"Bearer {token}"})
+                    return str(answer.json()["result"][0]["description"])
+                except httpx.TransportError:
+                    assert process.poll() is None, process.communicate()[1]
+                    assert time.monotonic() < deadline, "the server did not start"
+                    time.sleep(0.1)
+        finally:
+            process.terminate()
+            process.communicate(timeout=10)
+
+    assert description() == "An edge cluster with a dashboard and policies"
+    document = work / "clusters/edge/cluster.yaml"
+    document.write_text(document.read_text().replace("with a dashboard and policies", "renamed"))
+    git("commit", "--quiet", "-am", "describe", cwd=work)
+    git("push", "--quiet", cwd=work)
+    assert description() == "An edge cluster renamed"  # the kept clone was brought to the remote's commit
+    clones = list((tmp_path / "cache" / "repos").iterdir())
+    assert len(clones) == 1 and (clones[0] / ".git").is_dir()
+    bad = _kaddons("serve", "--repo", "git://127.0.0.1:1/nope.git", "--offline", "--tokens", str(tokens))
+    assert bad.returncode == 5 and "cannot read git://127.0.0.1:1/nope.git" in bad.stderr
+    assert "Traceback" not in bad.stderr

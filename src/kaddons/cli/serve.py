@@ -33,8 +33,12 @@ def _listen(value: str) -> tuple[str, int]:
 @serve_app.callback()
 def serve_command(
     ctx: typer.Context,
-    repo: Annotated[Path | None, typer.Option("--repo", file_okay=False, show_default=False,
-                                              help="The GitOps working copy \\[default: the current one].")] = None,
+    repo: Annotated[str | None, typer.Option(
+        "--repo", metavar="DIR|URL", show_default=False,
+        help="The GitOps working copy, or the repository's URL: kaddons then keeps a clone of its own "
+             "(cloned once, brought to the remote's commit on each start) \\[default: the current folder].")]
+    = None,
+    branch: Annotated[str, typer.Option("--branch", help="The branch of --repo URL.")] = "main",
     file: FileOption = None,
     engine: EngineOption = None,
     listen: Annotated[str, typer.Option("--listen", metavar="HOST:PORT",
@@ -58,14 +62,23 @@ def serve_command(
     from kaddons.api.service import ClusterService
     from kaddons.api.tokens import TokenStore, default_tokens_file
     from kaddons.cluster.kube import ClusterReader
+    from kaddons.errors import UsageError
     from kaddons.oci.registry import RegistryOptions
+    from kaddons.repo.clone import is_url, working_copy_of
 
     from .cluster import _preflight, default_document
     from .cluster_state import _has_kubeconfig
 
     host, port = _listen(listen)
     store = TokenStore.load(tokens or default_tokens_file())
-    document = file if file is not None else default_document(repo or Path.cwd())
+    if repo is not None and is_url(repo):
+        folder = working_copy_of(repo, branch)
+        typer.echo(f"working copy of {repo} ({branch}): {folder}", err=True)
+    else:
+        folder = Path(repo) if repo is not None else Path.cwd()
+        if not folder.is_dir():
+            raise UsageError(f"--repo {repo}: no such folder (give a working copy, or the repository's URL)")
+    document = file if file is not None else default_document(folder)
     reader = None
     if not offline:
         if not _has_kubeconfig(kubeconfig):
