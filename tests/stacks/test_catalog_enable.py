@@ -21,6 +21,10 @@ import pytest
 from ruamel.yaml import YAML
 
 from kaddons.addons.format import LayerKind, layer_spec
+from kaddons.cluster.health import Health, HealthRules
+from kaddons.cluster.health.assess import assess
+from kaddons.cluster.view import ClusterView
+from kaddons.stacks.load import load_cluster
 from tests.gitops.k8s import kustomize_build
 from tests.helpers.crds import crd_validator
 from tests.helpers.git_remote import GitDaemon, git
@@ -29,6 +33,10 @@ from tests.stacks.test_apply import _charts, _log, _seeded, daemon, kaddons  # n
 from tests.sync.conftest import export_copy, publish
 
 CLUSTER = "clusters/edge"
+WIDGET_RULE = """hs = {status = "Degraded", message = "widget says " .. obj.status.phase}
+if obj.status.phase == "Ready" then hs.status = "Healthy" end
+return hs
+"""
 
 
 @dataclass
@@ -45,7 +53,13 @@ def published(testdata: Path, registry: RunningRegistry, tmp_path_factory: pytes
     tmp = tmp_path_factory.mktemp("enable")
     prefix = f"enable-{uuid.uuid4().hex[:8]}"
     names = ["metrics", "dashboard", "ingress", "dicom"]
-    _source, archive = export_copy(testdata, tmp, names, label="v1")
+
+    def with_a_rule(source: Path) -> None:  # dicom carries the health rule of a CRD it would install
+        rule = source / "dicom" / "manifests" / "health" / "example.com" / "Widget" / "health.lua"
+        rule.parent.mkdir(parents=True)
+        rule.write_text(WIDGET_RULE)
+
+    _source, archive = export_copy(testdata, tmp, names, with_a_rule, label="v1")
     first = publish(archive, f"{registry.host}/{prefix}")
 
     def v2(source: Path) -> None:
@@ -228,6 +242,16 @@ def test_paths_choose_what_a_multi_folder_addon_delivers(daemon: GitDaemon, tmp_
     kinds = {o["kind"] for o in objects}
     assert {"Deployment", "Service", "PersistentVolumeClaim"} <= kinds
     assert not any(o["kind"] == "Ingress" for o in objects)  # the ingress variants were not chosen
+    # The health rule the addon carries reached the repository, and the cluster view assesses with it.
+    assert (work / CLUSTER / "catalog" / "dicom" / "manifests" / "health" / "example.com" / "Widget" /
+            "health.lua").read_text() == WIDGET_RULE
+    view = ClusterView(load_cluster(work / CLUSTER / "cluster.yaml"), "argocd")
+    widget = {"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"},
+              "status": {"phase": "Broken"}}
+    assert assess(widget, view.rules) == Health("Degraded", "widget says Broken")
+    mine = HealthRules()
+    mine.add("example.com", "Widget", 'return {status = "Suspended", message = "mine"}')
+    assert assess(widget, ClusterView(view.loaded, "argocd", mine).rules) == Health("Suspended", "mine")
 
 
 @pytest.mark.parametrize(("args", "expected"), [

@@ -81,6 +81,17 @@ def member_of(engine_object: dict[str, Any]) -> MemberKey | None:
     return None
 
 
+def package_rules(loaded: LoadedCluster) -> HealthRules:
+    """The health rules the catalog addons of ``loaded`` carry (``manifests/health/<group>/<Kind>/health.lua``
+    of each, as ``enable`` took them into the repository), in document order: a later addon's rule wins."""
+    from .health.lua import PACKAGE_FOLDER
+
+    rules = HealthRules()
+    for entry in loaded.document.spec.kaddons.catalog:
+        rules.add_package(loaded.catalog[entry.name].files, f"manifests/{PACKAGE_FOLDER}")
+    return rules
+
+
 def _ownership(obj: dict[str, Any]) -> list[tuple[str, ...]]:
     meta = obj.get("metadata") or {}
     annotations = meta.get("annotations") or {}
@@ -119,7 +130,9 @@ class ClusterView:
         self.loaded = loaded
         self.engine = engine
         self.cluster = loaded.document.metadata.name
-        self.index = ObjectIndex(rules)
+        self.rules = package_rules(loaded).merged(rules) if loaded.catalog else rules
+        """The health rules: the catalog addons' own, then ``rules`` (the cluster's argocd-cm, --rules) on top."""
+        self.index = ObjectIndex(self.rules or None)
         self.engine_objects: dict[MemberKey, dict[str, Any]] = {}
         self._owned: dict[tuple[str, ...], dict[str, None]] = defaultdict(dict)
         self._keys: dict[str, list[tuple[str, ...]]] = {}

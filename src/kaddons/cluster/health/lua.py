@@ -8,7 +8,10 @@ Rules come from:
   else the first folder, in sorted order, whose name matches with ``_`` as a wildcard (``_.crossplane.io/_``);
 * an ``argocd-cm`` ConfigMap's ``data`` (:meth:`HealthRules.add_argocd_cm`):
   ``resource.customizations.health.<group>_<Kind>`` keys;
-* an add-on's own package (:meth:`HealthRules.add`), for the CRDs it installs.
+* a catalog addon's own package (:meth:`HealthRules.add_package`), for the CRDs it installs: the files
+  ``<group>/<Kind>/health.lua`` below :data:`PACKAGE_FOLDER` of its ``manifests/`` folder. They travel in the
+  manifests layer as any file there ([COMPAT]: no new layer, K2s ignores them) and reach the repository with
+  ``enable``; they rank below the cluster's ``argocd-cm`` and ``--rules``.
 
 Later sources win over earlier ones for the same group and kind.
 
@@ -30,7 +33,10 @@ from kaddons.errors import KaddonsError
 
 from .model import HEALTH_ORDER, UNKNOWN, Health
 
-__all__ = ["TIME_LIMIT", "HealthRules", "LuaError"]
+__all__ = ["PACKAGE_FOLDER", "TIME_LIMIT", "HealthRules", "LuaError"]
+
+PACKAGE_FOLDER = "health"
+"""The folder of an addon's ``manifests/`` that holds its health rules, in Argo CD's layout."""
 
 TIME_LIMIT = 1.0
 """Seconds a rule may run (Argo CD's own limit)."""
@@ -81,6 +87,24 @@ class HealthRules:
         for script in sorted(root.glob("*/*/health.lua")):
             group, kind = script.parent.parent.name, script.parent.name
             self.add(group, kind, script.read_text(encoding="utf-8"))
+
+    def add_package(self, files: dict[str, str], folder: str) -> None:
+        """Add the rules of a package's files (relative POSIX path -> text): every
+        ``<folder>/<group>/<Kind>/health.lua``."""
+        for path, text in sorted(files.items()):
+            parts = path.split("/")
+            if path.startswith(f"{folder}/") and len(parts) == len(folder.split("/")) + 3 and \
+                    parts[-1] == "health.lua":
+                self.add(parts[-3], parts[-2], text)
+
+    def merged(self, later: HealthRules | None) -> HealthRules:
+        """These rules with ``later``'s on top (for the same group and kind, ``later`` wins)."""
+        rules = HealthRules(dict(self.exact), list(self.patterns))
+        for (group, kind), script in (later.exact if later is not None else {}).items():
+            rules.add(group, kind, script)
+        for group, kind, script in later.patterns if later is not None else []:
+            rules.add(group, kind, script)
+        return rules
 
     def add_argocd_cm(self, data: dict[str, str]) -> None:
         """Add the ``resource.customizations.health.<group>_<Kind>`` entries of an ``argocd-cm``'s data."""
