@@ -37,7 +37,7 @@ sys.path.append(str(ROOT / "benchmarks"))
 
 from demo_stacks import serve  # noqa: E402
 
-from stacks import document  # noqa: E402
+from stacks import gitops_repository  # noqa: E402
 
 COMMITS = 1000
 
@@ -80,29 +80,14 @@ def main() -> None:
     if not (options.charts / "index.yaml").is_file():
         print(f"lifecycle benchmark skipped: no test charts at {options.charts} (give --charts DIR)")
         return
-    import pygit2
-
     from kaddons.operations.lifecycle import addon_history
 
     work = Path(tempfile.mkdtemp(prefix="kaddons-bench-lifecycle-"))
     try:
         shutil.copytree(options.charts, work / "charts")
         with serve(work / "charts") as url:
-            bare = work / "remote.git"
-            pygit2.init_repository(str(bare), bare=True, initial_head="main").free()
-            clone = work / "gitops"
-            repo = pygit2.init_repository(str(clone), initial_head="main")
-            repo.remotes.create("origin", str(bare))
-            repo.config["user.name"] = "bench"
-            repo.config["user.email"] = "bench@example.com"
-            repo.free()
-            text, values = document(url)
-            doc = clone / "clusters" / "bench" / "cluster.yaml"
-            doc.parent.mkdir(parents=True)
-            doc.write_text(text)
-            for path, data in values.items():
-                (clone / path).parent.mkdir(parents=True, exist_ok=True)
-                (clone / path).write_text(data)
+            _bare, clone, doc = gitops_repository(work, url)
+            text = doc.read_text()
             env = {**os.environ, "KADDONS_CACHE_DIR": str(work / "cache"), "HOME": str(work),
                    "KADDONS_MIRRORS_FILE": str(work / "none.yaml"), "GIT_AUTHOR_NAME": "bench",
                    "GIT_AUTHOR_EMAIL": "bench@example.com", "GIT_COMMITTER_NAME": "bench",

@@ -70,6 +70,29 @@ def document(charts_url: str) -> tuple[str, dict[str, str]]:
     return "\n".join(lines) + "\n", values
 
 
+def gitops_repository(work: Path, charts_url: str) -> tuple[Path, Path, Path]:
+    """``(bare remote, clone, document)``: a bare repository in ``work`` and a clone of it holding the document
+    of :func:`document` and its values files, not yet committed."""
+    import pygit2
+
+    bare = work / "remote.git"
+    pygit2.init_repository(str(bare), bare=True, initial_head="main").free()
+    clone = work / "gitops"
+    repo = pygit2.init_repository(str(clone), initial_head="main")
+    repo.remotes.create("origin", str(bare))
+    repo.config["user.name"] = "bench"
+    repo.config["user.email"] = "bench@example.com"
+    repo.free()
+    text, values = document(charts_url)
+    doc = clone / "clusters" / "bench" / "cluster.yaml"
+    doc.parent.mkdir(parents=True)
+    doc.write_text(text)
+    for path, data in values.items():
+        (clone / path).parent.mkdir(parents=True, exist_ok=True)
+        (clone / path).write_text(data)
+    return bare, clone, doc
+
+
 def run(args: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, str]:
     started = time.perf_counter()
     done = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, check=False)
@@ -102,19 +125,7 @@ def main() -> None:
     try:
         shutil.copytree(options.charts, work / "charts")
         with serve(work / "charts") as url:
-            bare = work / "remote.git"
-            pygit2.init_repository(str(bare), bare=True, initial_head="main").free()
-            clone = work / "gitops"
-            repo = pygit2.init_repository(str(clone), initial_head="main")
-            repo.remotes.create("origin", str(bare))
-            repo.free()
-            text, values = document(url)
-            doc = clone / "clusters" / "bench" / "cluster.yaml"
-            doc.parent.mkdir(parents=True)
-            doc.write_text(text)
-            for path, data in values.items():
-                (clone / path).parent.mkdir(parents=True, exist_ok=True)
-                (clone / path).write_text(data)
+            bare, clone, doc = gitops_repository(work, url)
             env = {**os.environ, "KADDONS_CACHE_DIR": str(work / "cache"), "HOME": str(work),
                    "KADDONS_MIRRORS_FILE": str(work / "none.yaml")}
             kaddons = [sys.executable, "-m", "kaddons", "cluster"]

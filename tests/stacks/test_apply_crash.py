@@ -26,7 +26,7 @@ from tests.stacks.test_apply import EXAMPLE
 
 pytestmark = pytest.mark.slow
 
-CHILD = """
+KILLER = """
 import os, signal, sys
 import pygit2
 from kaddons.repo import working_copy
@@ -53,17 +53,28 @@ for name in ("fetch", "build_tree", "commit", "push", "advance", "_move_branch")
     wrap(working_copy.WorkingCopy, name)
 for name in ("checkout_tree", "create_commit"):
     wrap(pygit2.Repository, name)
-
-from kaddons.cli.app import main
-sys.argv = ["kaddons", "cluster", "apply"]
-main()
 """
 
 
-def _run(work: Path, target: int) -> subprocess.CompletedProcess[str]:
+def child(argv: list[str], extra: str = "") -> str:
+    """A script running ``kaddons ARGV`` that kills itself (SIGKILL) before or after the N-th step (``sys.argv[1]``;
+    0: never) of the working copy (fetch, build the tree, commit, push, move the branch, check out) and of what
+    ``extra`` wraps with ``wrap(owner, name)``."""
+    return f"{KILLER}\n{extra}\nfrom kaddons.cli.app import main\nsys.argv = {['kaddons', *argv]!r}\nmain()\n"
+
+
+CHILD = child(["cluster", "apply"])
+
+
+def run_child(script: str, work: Path, target: int) -> subprocess.CompletedProcess[str]:
+    """Run ``script`` (see :func:`child`) in ``work``, killed at step ``target``."""
     env = {**os.environ, **GIT_ENV, "HOME": str(work.parent)}
-    return subprocess.run([sys.executable, "-c", CHILD, str(target)], cwd=work, env=env, capture_output=True,
+    return subprocess.run([sys.executable, "-c", script, str(target)], cwd=work, env=env, capture_output=True,
                           text=True, timeout=120, check=False)
+
+
+def _run(work: Path, target: int) -> subprocess.CompletedProcess[str]:
+    return run_child(CHILD, work, target)
 
 
 def _remote_state(url: str, tmp: Path) -> tuple[list[str], set[str]]:

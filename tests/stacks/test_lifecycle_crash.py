@@ -11,64 +11,27 @@ remote holds exactly the tree of an unkilled upgrade, in one commit, and the clo
 
 from __future__ import annotations
 
-import os
 import shutil
 import signal
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.helpers.git_remote import GIT_ENV, git, run_git_daemon
+from tests.helpers.git_remote import git, run_git_daemon
 from tests.helpers.http_server import StaticServer
 from tests.stacks.conftest import mirrors_file
 from tests.stacks.test_apply import EXAMPLE
-from tests.stacks.test_apply_crash import _remote_state
+from tests.stacks.test_apply_crash import _remote_state, child, run_child
 
 pytestmark = pytest.mark.slow
 
-CHILD = """
-import os, signal, sys
-import pygit2
-from kaddons.operations import lifecycle
-from kaddons.repo import working_copy
-
-target = int(sys.argv[1])
-count = 0
-
-def point():
-    global count
-    count += 1
-    if count == target:
-        os.kill(os.getpid(), signal.SIGKILL)
-
-def wrap(owner, name):
-    original = getattr(owner, name)
-    def wrapper(*args, **kwargs):
-        point()
-        result = original(*args, **kwargs)
-        point()
-        return result
-    setattr(owner, name, wrapper)
-
-wrap(lifecycle, "_write")
-for name in ("fetch", "build_tree", "commit", "push", "advance", "_move_branch"):
-    wrap(working_copy.WorkingCopy, name)
-for name in ("checkout_tree", "create_commit"):
-    wrap(pygit2.Repository, name)
-
-from kaddons.cli.app import main
-sys.argv = ["kaddons", "cluster", "addons", "upgrade", "headlamp", "--chart-version", "0.44.0", "--set",
-            "replicaCount=5"]
-main()
-"""
+CHILD = child(["cluster", "addons", "upgrade", "headlamp", "--chart-version", "0.44.0", "--set", "replicaCount=5"],
+              "from kaddons.operations import lifecycle\nwrap(lifecycle, '_write')")
 
 
 def _run(work: Path, target: int) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, **GIT_ENV, "HOME": str(work.parent)}
-    return subprocess.run([sys.executable, "-c", CHILD, str(target)], cwd=work, env=env, capture_output=True,
-                          text=True, timeout=120, check=False)
+    return run_child(CHILD, work, target)
 
 
 def test_an_upgrade_killed_at_every_step(tmp_path: Path, chart_repo: StaticServer,
