@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from kaddons.errors import ContentError, NotFoundError, UsageError
+from kaddons.errors import AddonManifestError, ContentError, NotFoundError, UsageError
 from kaddons.oci.models import Descriptor
 from kaddons.oci.store import ReadOnlyStore
 
@@ -81,8 +81,8 @@ def _is_object(doc: Any) -> bool:
 
 def _objects(text: str, where: str) -> list[dict[str, Any]]:
     try:
-        docs = parse_yaml(text, where, error=ContentError, documents=True)
-    except ContentError:
+        docs = parse_yaml(text, where, documents=True)
+    except AddonManifestError:  # not YAML: not a file of objects (kustomize says why if it is named)
         return []
     return [doc for doc in docs if _is_object(doc)]
 
@@ -147,8 +147,7 @@ def _render_charts(chart_dir: Path, namespace: str, where: str) -> tuple[list[di
     values_file = chart_dir / "values.yaml"
     values: Any = {}
     if values_file.is_file():
-        values = parse_yaml(values_file.read_text(encoding="utf-8"), f"{where}: chart/values.yaml",
-                            error=ContentError) or {}
+        values = parse_yaml(values_file.read_text(encoding="utf-8"), f"{where}: chart/values.yaml") or {}
         if not isinstance(values, dict):
             raise ContentError(f"{where}: chart/values.yaml is not a mapping")
     objects: list[dict[str, Any]] = []

@@ -123,23 +123,29 @@ def _read(path: Path, source: str) -> tuple[str, str]:
 
 
 _PARSED: OrderedDict[tuple[str, bool], Any] = OrderedDict()
-_PARSED_ENTRIES = 4096
+_PARSED_BYTES = 32 * 1024 * 1024
+"""Characters of text whose parse is remembered, at most (the oldest are forgotten first)."""
+_parsed_size = 0
 
 
 def _parse(text: str, source: str, *, documents: bool = False) -> Any:
     """:func:`parse_yaml`, remembered by text in this process (a copy each time: the loader fills entries in).
     An operation loads the document twice (to find what to edit, then to apply it); the pure-Python YAML 1.2
     parser is most of a load, and all but the edited files are the same text."""
+    global _parsed_size
     key = (text, documents)
     found = _PARSED.get(key)
-    if found is None:
-        found = parse_yaml(text, source, error=ClusterDocumentError, documents=documents)
-        _PARSED[key] = found
-        if len(_PARSED) > _PARSED_ENTRIES:
-            _PARSED.popitem(last=False)
-    else:
+    if found is not None:
         _PARSED.move_to_end(key)
-    return copy.deepcopy(found)
+        return copy.deepcopy(found)
+    found = parse_yaml(text, source, error=ClusterDocumentError, documents=documents)
+    if len(text) <= _PARSED_BYTES // 8:
+        _PARSED[key] = copy.deepcopy(found)
+        _parsed_size += len(text)
+        while _parsed_size > _PARSED_BYTES:
+            (old, _documents), _value = _PARSED.popitem(last=False)
+            _parsed_size -= len(old)
+    return found
 
 
 @dataclass
