@@ -212,6 +212,34 @@ def _bearer(request: Request) -> str | None:
     return token.strip() if scheme.lower() == "bearer" and token.strip() else None
 
 
+_HEADERS = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in SECURITY_HEADERS.items()]
+
+
+class _Guard:
+    """Plain ASGI middleware (Starlette's ``BaseHTTPMiddleware`` costs more than the list itself): a request
+    body announced over :data:`MAX_BODY` is 413, and every response gets :data:`SECURITY_HEADERS`."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        length = dict(scope.get("headers") or []).get(b"content-length")
+        if length is not None and (not length.isdigit() or int(length) > MAX_BODY):
+            await JSONResponse({"error": f"request body over {MAX_BODY} bytes"}, status_code=413,
+                               headers=SECURITY_HEADERS)(scope, receive, send)
+            return
+
+        async def with_headers(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), *_HEADERS]
+            await send(message)
+
+        await self.app(scope, receive, with_headers)
+
+
 def create_app(service: ClusterService, tokens: TokenStore, operations: Operations | None = None) -> FastAPI:
     """The API over ``service``, admitting ``tokens``, running writes through ``operations`` (see the
     module)."""
@@ -236,14 +264,7 @@ def create_app(service: ClusterService, tokens: TokenStore, operations: Operatio
     reader = Depends(role("read"))
     writer = Depends(role("write"))
 
-    @app.middleware("http")
-    async def bounded_bodies(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        length = request.headers.get("content-length")
-        if length is not None and (not length.isdigit() or int(length) > MAX_BODY):
-            return JSONResponse({"error": f"request body over {MAX_BODY} bytes"}, status_code=413)
-        response = await call_next(request)
-        response.headers.update(SECURITY_HEADERS)
-        return response
+    app.add_middleware(_Guard)
 
     @app.exception_handler(HTTPException)
     async def http_error(_request: Request, err: HTTPException) -> JSONResponse:

@@ -6,6 +6,7 @@ own."""
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +20,9 @@ from kaddons.stacks.load import LoadedCluster, load_cluster
 
 __all__ = ["ClusterService", "Live"]
 
+
+RECHECK = 0.5
+"""Seconds between two looks at the document's files for a change (a stat per file: 500 add-ons are 500)."""
 
 @dataclass
 class Live:
@@ -48,6 +52,7 @@ class ClusterService:
         self._latest: dict[str, str | None] = {}
         self._latest_stamp = 0
         self._rollbacks: tuple[object, dict[str, str]] | None = None
+        self._checked = 0.0
 
     @property
     def engine(self) -> str:
@@ -64,8 +69,13 @@ class ClusterService:
         return False
 
     def loaded(self) -> LoadedCluster:
-        """The document as its files are now (read again when one changed). Raises ClusterDocumentError."""
+        """The document as its files are now (read again when one changed; the files are looked at once per
+        :data:`RECHECK` seconds at most, not once per request). Raises ClusterDocumentError."""
         with self._lock:
+            now = time.monotonic()
+            if self._loaded is not None and now - self._checked < RECHECK:
+                return self._loaded
+            self._checked = now
             if self._loaded is None or self._changed():
                 loaded = load_cluster(self.document)
                 self._stamps = {p: (p.stat().st_mtime_ns, p.stat().st_size) for p in loaded.files}
