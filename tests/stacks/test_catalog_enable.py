@@ -242,6 +242,8 @@ def test_paths_choose_what_a_multi_folder_addon_delivers(daemon: GitDaemon, tmp_
     kinds = {o["kind"] for o in objects}
     assert {"Deployment", "Service", "PersistentVolumeClaim"} <= kinds
     assert not any(o["kind"] == "Ingress" for o in objects)  # the ingress variants were not chosen
+    again = _enable(work, published, "dicom", "--stack", "apps")  # an update keeps the chosen folders
+    assert again.returncode == 0 and "nothing changed" in again.stderr, again.stderr
     # The health rule the addon carries reached the repository, and the cluster view assesses with it.
     assert (work / CLUSTER / "catalog" / "dicom" / "manifests" / "health" / "example.com" / "Widget" /
             "health.lua").read_text() == WIDGET_RULE

@@ -71,10 +71,10 @@ def enable_addon(document: Path, addon: str, implementation: str | None, *, stac
                  namespace: str | None = None, parents: Sequence[tuple[str, str]] = (), options: ApplyOptions,
                  preflight: Preflight | None = None, warn: Warn | None = None) -> Enabled:
     """Enable catalog addon ``addon`` (implementation ``implementation``, ``None``: the addon's only one) in
-    ``stack``; see the module. A member of that name is updated (tag, digest, paths, namespace, parents when
-    given). ``namespace`` defaults to the addon's name. Raises UsageError (bad names, a stack change, nothing to
-    deliver), NotFoundError (no such repository, tag or implementation; another addon's artifact), registry and
-    content errors; nothing is written or committed then."""
+    ``stack``; see the module. A member of that name is updated (tag, digest, and paths, namespace and parents
+    when given; else they stay). ``namespace`` defaults to the addon's name. Raises UsageError (bad names, a
+    stack change, nothing to deliver), NotFoundError (no such repository, tag or implementation; another
+    addon's artifact), registry and content errors; nothing is written or committed then."""
     from kaddons.sync.source import RegistrySource
     from kaddons.sync.tags import TagPolicy, select_tag
 
@@ -94,6 +94,8 @@ def enable_addon(document: Path, addon: str, implementation: str | None, *, stac
         if (kind, parent) not in loaded.graph.members:
             raise NotFoundError(f"--parent {kind}:{parent}: no {kind} named {parent!r} in {document}")
     namespace = namespace or (existing.namespace if existing is not None else addon)
+    if paths is None and existing is not None:  # an update keeps the folders chosen before
+        paths = existing.paths
     source = RegistrySource(host, prefix, registry_options, warn=warn)
     try:
         repository = f"{source.where}/addons/{name}"
