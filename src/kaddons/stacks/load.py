@@ -27,6 +27,7 @@ import copy
 import hashlib
 import json
 import re
+import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -126,6 +127,7 @@ _PARSED: OrderedDict[tuple[str, bool], Any] = OrderedDict()
 _PARSED_BYTES = 32 * 1024 * 1024
 """Characters of text whose parse is remembered, at most (the oldest are forgotten first)."""
 _parsed_size = 0
+_PARSED_LOCK = threading.Lock()
 
 
 def _parse(text: str, source: str, *, documents: bool = False) -> Any:
@@ -134,17 +136,20 @@ def _parse(text: str, source: str, *, documents: bool = False) -> Any:
     parser is most of a load, and all but the edited files are the same text."""
     global _parsed_size
     key = (text, documents)
-    found = _PARSED.get(key)
-    if found is not None:
-        _PARSED.move_to_end(key)
-        return copy.deepcopy(found)
+    with _PARSED_LOCK:  # kaddons serve loads from request threads and its operations' worker at once
+        found = _PARSED.get(key)
+        if found is not None:
+            _PARSED.move_to_end(key)
+            return copy.deepcopy(found)
     found = parse_yaml(text, source, error=ClusterDocumentError, documents=documents)
     if len(text) <= _PARSED_BYTES // 8:
-        _PARSED[key] = copy.deepcopy(found)
-        _parsed_size += len(text)
-        while _parsed_size > _PARSED_BYTES:
-            (old, _documents), _value = _PARSED.popitem(last=False)
-            _parsed_size -= len(old)
+        with _PARSED_LOCK:
+            if key not in _PARSED:
+                _PARSED[key] = copy.deepcopy(found)
+                _parsed_size += len(text)
+            while _parsed_size > _PARSED_BYTES:
+                (old, _documents), _value = _PARSED.popitem(last=False)
+                _parsed_size -= len(old)
     return found
 
 
