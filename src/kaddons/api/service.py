@@ -142,16 +142,11 @@ class ClusterService:
     def _rolled_back(self, loaded: LoadedCluster) -> dict[str, str]:
         """Add-on -> the revision it was rolled back to (until its next change), read from Git once per document
         version (:func:`~kaddons.operations.lifecycle.rolled_back`)."""
-        from kaddons.errors import KaddonsError
-        from kaddons.operations.lifecycle import rolled_back
+        from kaddons.operations.lifecycle import rollback_marks
 
         cached = self._rollbacks
         if cached is None or cached[0] is not loaded:
-            try:
-                found = {name: revision[:12] for name, revision in rolled_back(loaded).items()}
-            except KaddonsError:
-                found = {}
-            cached = self._rollbacks = (loaded, found)
+            cached = self._rollbacks = (loaded, rollback_marks(loaded))
         return cached[1]
 
     def refresh_latest(self) -> list[str]:

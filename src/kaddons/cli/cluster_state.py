@@ -52,31 +52,23 @@ def _has_kubeconfig(kubeconfig: Path | None) -> bool:
 
 def _addon_rows(loaded: LoadedCluster, states: dict[tuple[str, str], Any] | None,
                 latest: dict[str, str | None] | None = None) -> list[dict[str, Any]]:
+    members: list[tuple[tuple[str, str], str, str, str, str, str]] = [
+        (("addon", a.name), s.name, a.chart_name, a.chart_version, a.source_url, a.namespace)
+        for s in loaded.document.spec.stacks for a in s.addons]
+    members += [(("catalog", e.name), e.stack, f"addons/{e.name}", e.tag, e.registry, e.namespace)  # the artifact
+                for e in loaded.document.spec.kaddons.catalog]                                   # stands for a chart
     rows = []
-    for stack in loaded.document.spec.stacks:
-        for addon in stack.addons:
-            member = loaded.graph.members[("addon", addon.name)]
-            row: dict[str, Any] = {
-                "name": addon.name, "stack": stack.name, "chart": addon.chart_name, "version": addon.chart_version,
-                "source": addon.source_url, "namespace": addon.namespace,
-                "parents": ",".join(f"{k}:{n}" for k, n in member.parents) or None, "depth": member.depth}
-            if states is not None:
-                state = states[("addon", addon.name)]
-                row["state"], row["reason"] = state.state, state.reason
-            if latest is not None:
-                row["latest_chart_version"] = latest.get(addon.name)
-                row["upgrade"] = latest.get(addon.name) not in (None, addon.chart_version)
-            rows.append(row)
-    for entry in loaded.document.spec.kaddons.catalog:  # catalog addons: the artifact stands for the chart
-        member = loaded.graph.members[("catalog", entry.name)]
-        row = {"name": entry.name, "stack": entry.stack, "chart": f"addons/{entry.name}", "version": entry.tag,
-               "source": entry.registry, "namespace": entry.namespace,
-               "parents": ",".join(f"{k}:{n}" for k, n in member.parents) or None, "depth": member.depth}
+    for key, stack, chart, version, source, namespace in members:
+        member = loaded.graph.members[key]
+        row: dict[str, Any] = {
+            "name": key[1], "stack": stack, "chart": chart, "version": version, "source": source,
+            "namespace": namespace, "parents": ",".join(f"{k}:{n}" for k, n in member.parents) or None,
+            "depth": member.depth}
         if states is not None:
-            state = states[("catalog", entry.name)]
-            row["state"], row["reason"] = state.state, state.reason
+            row["state"], row["reason"] = states[key].state, states[key].reason
         if latest is not None:
-            row["latest_chart_version"], row["upgrade"] = None, False
+            newest = latest.get(key[1]) if key[0] == "addon" else None
+            row["latest_chart_version"], row["upgrade"] = newest, newest not in (None, version)
         rows.append(row)
     return rows
 
@@ -134,25 +126,16 @@ def addons_list(file: FileOption = None, repo: RepoOption = None, output: Format
             states = member_states(loaded, _reader(context, kubeconfig), engine, warnings=warnings)
             for warning in warnings:
                 typer.echo(f"warning: {warning}", err=True)
+    from kaddons.operations.lifecycle import rollback_marks
+
     rows = _addon_rows(loaded, states, newest)
-    rollbacks = _rollbacks(loaded)
+    rollbacks = rollback_marks(loaded)
     for row in rows:
         row["rolled_back_to"] = rollbacks.get(row["name"])
     shown = state_columns if states is not None else columns
     if output != "table" or rollbacks:  # a column the table shows only when some add-on was rolled back
         shown = [*shown, "rolled_back_to"]
     _print(rows, output, shown)
-
-
-def _rollbacks(loaded: LoadedCluster) -> dict[str, str]:
-    """Add-on -> the revision (12 digits) it was rolled back to, until its next change; nothing outside Git."""
-    from kaddons.errors import KaddonsError
-    from kaddons.operations.lifecycle import rolled_back
-
-    try:
-        return {name: revision[:12] for name, revision in rolled_back(loaded).items()}
-    except KaddonsError:
-        return {}
 
 
 def _reader(context: str | None, kubeconfig: Path | None) -> ClusterReader:

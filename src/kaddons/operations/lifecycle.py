@@ -30,7 +30,7 @@ from kaddons.stacks.load import LoadedCluster, MemberSource, load_cluster
 from .apply import ApplyOptions, ApplyResult, Preflight, apply_cluster
 
 __all__ = ["Change", "NewAddon", "ParentEdit", "addon_history", "edit_and_apply", "install_addon", "prune_empty",
-           "remove_member", "rollback_addon", "rolled_back", "uninstall_addon", "update_settings",
+           "remove_member", "rollback_addon", "rollback_marks", "rolled_back", "uninstall_addon", "update_settings",
            "upgrade_addon"]
 
 
@@ -453,6 +453,17 @@ def rolled_back(loaded: LoadedCluster, *, limit: int = 1000) -> dict[str, str]:
     finally:
         copy.close()
     return {name: revision for name, revision in found.items() if revision is not None}
+
+
+def rollback_marks(loaded: LoadedCluster) -> dict[str, str]:
+    """:func:`rolled_back` as the add-on lists show it: revisions of 12 digits; nothing outside a Git working
+    copy."""
+    from kaddons.errors import KaddonsError
+
+    try:
+        return {name: revision[:12] for name, revision in rolled_back(loaded).items()}
+    except KaddonsError:
+        return {}
 
 
 def _rollback_trailers(message: str) -> dict[str, str]:
