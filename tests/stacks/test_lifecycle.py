@@ -80,6 +80,8 @@ def test_upgrade_history_rollback(daemon: GitDaemon, tmp_path: Path) -> None:  #
     (["upgrade", "nope", "--chart-version", "1.0.0"], 3, "no add-on named 'nope'"),
     (["upgrade", "headlamp", "--chart-version", "9.9.9"], 3, "chart headlamp has no version 9.9.9"),
     (["rollback", "headlamp", "--to", "not-a-revision"], 3, "--to 'not-a-revision' is not a revision"),
+    (["upgrade", "headlamp", "--set", "env[name=LOG].value=debug"], 2,
+     "no item of the list has name=LOG (name: none); [0] appends a new item"),
 ])
 def test_bad_input_commits_nothing_and_leaves_the_working_copy(daemon: GitDaemon, tmp_path: Path,  # noqa: F811
                                                                args: list[str], code: int, needle: str) -> None:
@@ -158,6 +160,10 @@ def test_upgrade_sets_values_in_the_values_file_keeping_it_as_written(daemon: Gi
     assert _log(url, tmp_path)[0] == ("kaddons: upgrade add-on headlamp: values config.pluginsDir, replicaCount, "
                                       "podAnnotations.team")
     assert _version(work) == "0.45.0" and before != text
+    listed = kaddons("addons", "upgrade", "headlamp", "--set", "env[0].name=LOG", "--set",
+                     "env[name=LOG].value=debug", cwd=work)  # a selector's own '=' is not the assignment's
+    assert listed.returncode == 0, listed.stderr
+    assert values.read_text().endswith("env:\n  - name: LOG\n    value: debug\n")
     bad = kaddons("addons", "upgrade", "headlamp", "--set", "config.baseURL[0]=x", cwd=work)
     assert bad.returncode == 2 and "indexes a list" in bad.stderr and "Traceback" not in bad.stderr
     nothing = kaddons("addons", "upgrade", "headlamp", cwd=work)

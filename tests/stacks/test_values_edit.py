@@ -44,7 +44,7 @@ def test_paths() -> None:
 
 def test_set_by_key_selector_and_index_keeps_comments_and_order() -> None:
     edited = _edit(VALUES, ("env[name=LOG_LEVEL].value", "debug"), ("replicaCount", 3), ("args[1]", "--c"),
-                   ("image.tag", "1.2.3"), ("env[name=NEW].value", "x"))
+                   ("image.tag", "1.2.3"), ("env[2].name", "NEW"), ("env[name=NEW].value", "x"))
     assert edited.startswith("# the dashboard\nreplicaCount: 3  # two for the edge\n")
     assert ("  - name: LOG_LEVEL\n    value: debug\n  - name: TZ\n    value: UTC\n  - name: NEW\n    value: x\n"
             in edited)
@@ -53,10 +53,18 @@ def test_set_by_key_selector_and_index_keeps_comments_and_order() -> None:
 
 
 def test_shape_mismatches_are_errors_naming_the_path() -> None:
-    with pytest.raises(UsageError, match="past the end"):
+    with pytest.raises(UsageError, match=r"past the end of a list of 2 \(\[2\] appends\)"):
         _edit(VALUES, ("args[5]", "x"))
+    assert "args: [--a, --b, --c]" in _edit(VALUES, ("args[2]", "--c"))
     with pytest.raises(UsageError, match="selects in a list"):
         _edit(VALUES, ("replicaCount[name=a]", "x"))
     with pytest.raises(UsageError, match="is a key, but the value there is a list"):
         _edit(VALUES, ("env.name", "x"))
     assert _edit("", ("a.b", 1)) == "a:\n  b: 1\n"
+
+
+def test_a_selector_matching_nothing_is_an_error_naming_what_the_list_has() -> None:
+    """A typo in a selector (``LOG_LEVL``) must not add an item to the list (issue 14, bad input)."""
+    with pytest.raises(UsageError, match=r"env\[name=LOG_LEVL\]\.value \(at step 2\): no item of the list has "
+                       r"name=LOG_LEVL \(name: LOG_LEVEL, TZ\); \[2\] appends a new item"):
+        _edit(VALUES, ("env[name=LOG_LEVL].value", "debug"))

@@ -373,6 +373,19 @@ def _report(result: Any, dry_run: bool, what: str) -> None:
                    "changed)", err=True)
 
 
+def _split_assignment(item: str) -> tuple[str, str, str]:
+    """``PATH=VALUE`` split at the first ``=`` outside a ``[field=value]`` selector (``env[name=X].value=y``)."""
+    depth = 0
+    for i, char in enumerate(item):
+        if char == "[":
+            depth += 1
+        elif char == "]":
+            depth = max(depth - 1, 0)
+        elif char == "=" and depth == 0:
+            return item[:i], "=", item[i + 1:]
+    return item, "", ""
+
+
 def _sets(sets: list[str] | None, strings: list[str] | None, files: list[str] | None) -> tuple[tuple[str, Any], ...]:
     """``--set`` (a YAML scalar: 3, true, null), ``--set-string`` and ``--set-file`` as (path, value) pairs."""
     from kaddons.addons._yaml import parse_yaml
@@ -381,7 +394,7 @@ def _sets(sets: list[str] | None, strings: list[str] | None, files: list[str] | 
     found: list[tuple[str, Any]] = []
     for flag, given in (("--set", sets), ("--set-string", strings), ("--set-file", files)):
         for item in given or []:
-            path, equals, raw = item.partition("=")
+            path, equals, raw = _split_assignment(item)
             if not equals or not path:
                 raise UsageError(f"{flag} {item!r}: use PATH=VALUE, e.g. image.tag=1.2.3 or env[name=X].value=y")
             if flag == "--set":

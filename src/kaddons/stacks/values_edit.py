@@ -4,8 +4,9 @@
 A path is dot-separated keys (``image.tag``); ``[N]`` indexes a list (``args[0]``); ``[field=value]`` selects the
 list item whose ``field`` is ``value`` (``env[name=LOG_LEVEL].value``), so a path keeps meaning the same item when
 the list is reordered. ``\\.`` is a literal dot in a key (``podAnnotations.prometheus\\.io/scrape``). Missing
-keys are created as mappings; a selector that matches nothing appends ``{field: value}`` to the list; an index
-past the end is an error. The document is edited in place (a ruamel round-trip tree: comments and order kept).
+keys are created as mappings. A selector that matches nothing is an error (a typo would otherwise add an item
+nobody asked for: issue 14 lists it as bad input); ``[N]`` with N the list's length appends an item, and an index
+further past the end is an error. The document is edited in place (a ruamel round-trip tree: comments and order kept).
 """
 
 from __future__ import annotations
@@ -78,8 +79,10 @@ def set_value(document: Any, path: str, value: Any) -> Any:
             found = next((item for item in node if isinstance(item, dict) and str(item.get(step[0])) == step[1]),
                          None)
             if found is None:
-                found = CommentedMap([(step[0], step[1])])
-                node.append(found)
+                have = [str(item.get(step[0])) for item in node if isinstance(item, dict) and step[0] in item]
+                raise UsageError(f"value path {where}: no item of the list has {step[0]}={step[1]} "
+                                 f"({step[0]}: {', '.join(have[:10]) or 'none'}{' …' if len(have) > 10 else ''}); "
+                                 f"[{len(node)}] appends a new item")
             if last:
                 node[node.index(found)] = value
             else:
@@ -87,8 +90,11 @@ def set_value(document: Any, path: str, value: Any) -> Any:
         else:
             if not isinstance(node, list):
                 raise UsageError(f"value path {where}: [{step}] indexes a list, but the value there is not one")
-            if step >= len(node):
-                raise UsageError(f"value path {where}: [{step}] is past the end of a list of {len(node)}")
+            if step > len(node):
+                raise UsageError(f"value path {where}: [{step}] is past the end of a list of {len(node)} "
+                                 f"([{len(node)}] appends)")
+            if step == len(node):
+                node.append(None if last else fresh)
             if last:
                 node[step] = value
             else:
