@@ -215,7 +215,9 @@ def test_sync_through_the_api_is_an_operation_that_patches_the_application(serve
 
 def test_values_set_through_the_api_are_one_commit_to_the_values_file(server: Server, tmp_path: Path) -> None:
     before = remote_log(server.remote, tmp_path)
-    body = {"values": [{"path": "env[name=LOG_LEVEL].value", "value": "debug"}, {"path": "replicaCount", "value": 3}]}
+    body = {"values": [{"path": "env[0].name", "value": "LOG_LEVEL"}, {"path": "env[name=LOG_LEVEL].value",
+                                                                      "value": "debug"},
+                       {"path": "replicaCount", "value": 3}]}
     preview = _finished(server, _post(server, f"{API}/addons/headlamp/upgrade", server.write,
                                       {**body, "dry_run": True}).json())
     assert preview["status"] == "success", preview
@@ -225,10 +227,13 @@ def test_values_set_through_the_api_are_one_commit_to_the_values_file(server: Se
     assert done["status"] == "success", done
     assert "clusters/edge/values/headlamp.yaml" in done["result"]["changed"]
     after = remote_log(server.remote, tmp_path)
-    assert after[1:] == before and after[0].endswith("values env[name=LOG_LEVEL].value, replicaCount")
+    assert after[1:] == before and after[0].endswith("values env[0].name, env[name=LOG_LEVEL].value, replicaCount")
     refused = _finished(server, _post(server, f"{API}/addons/headlamp/upgrade", server.write,
                                       {"values": [{"path": "replicaCount[0]", "value": 1}]}).json())
     assert refused["status"] == "failed" and "indexes a list" in refused["error"]
+    typo = _finished(server, _post(server, f"{API}/addons/headlamp/upgrade", server.write,
+                                   {"values": [{"path": "env[name=LOG_LEVL].value", "value": "x"}]}).json())
+    assert typo["status"] == "failed" and "no item of the list has name=LOG_LEVL (name: LOG_LEVEL)" in typo["error"]
 
 
 def test_install_settings_enable_and_disable_through_the_api_are_commits(
@@ -252,6 +257,23 @@ def test_install_settings_enable_and_disable_through_the_api_are_commits(
     bad = _finished(server, _put(server, f"{API}/addons/podinfo/settings", server.write, {"profile": "fast"}).json())
     assert bad["status"] == "failed" and "production-critical" in bad["error"]
     assert _put(server, f"{API}/addons/podinfo/settings", server.read, {"profile": "stateful"}).status_code == 403
+
+    def delete(path: str) -> dict[str, Any]:
+        answer = httpx.delete(f"{server.url}{API}{path}", timeout=30,
+                              headers={"Authorization": f"Bearer {server.write}"})
+        assert answer.status_code == 202, answer.text
+        return _finished(server, answer.json())
+
+    assert delete("/addons/podinfo")["status"] == "success"  # Ankra's default: the definition is kept
+    assert remote_log(server.remote, tmp_path)[0].startswith("kaddons: uninstall add-on podinfo (definition kept")
+    assert "podinfo" not in {r["name"] for r in server.get(f"{API}/addons", server.read).json()["result"]}
+    restored = _finished(server, _post(server, f"{API}/addons/podinfo/restore", server.write, {}).json())
+    assert restored["status"] == "success", restored
+    assert remote_log(server.remote, tmp_path)[0] == "kaddons: restore add-on podinfo in stack apps"
+    assert server.get(f"{API}/addons/podinfo", server.read).json()["chart_version"] == "6.14.1"
+    assert delete("/addons/podinfo?delete=true")["status"] == "success"
+    assert remote_log(server.remote, tmp_path)[0] == "kaddons: uninstall add-on podinfo and delete its definition"
+    assert _post(server, f"{API}/addons/podinfo/restore", server.write, {}).status_code == 404
 
     source = tmp_path / "addons"
     shutil.copytree(testdata / "metrics", source / "metrics")

@@ -115,10 +115,60 @@ def test_install_then_uninstall(daemon: GitDaemon, tmp_path: Path) -> None:  # n
 
     gone = kaddons("addons", "uninstall", "podinfo", cwd=work)
     assert gone.returncode == 0, gone.stderr
-    assert _log(url, tmp_path)[0] == "kaddons: uninstall add-on podinfo"
+    assert _log(url, tmp_path)[0] == "kaddons: uninstall add-on podinfo (definition kept: kaddons cluster addons " \
+                                     "restore podinfo)"
     check = tmp_path / "check"
-    assert not (check / "clusters/edge/values/podinfo.yaml").exists()  # the values file went with it
+    assert not (check / "clusters/edge/argocd/apps/addon-podinfo.yaml").exists()  # off the cluster
+    assert (check / "clusters/edge/values/podinfo.yaml").read_text() == "replicaCount: 2\n"  # kept for a restore
+    listed = kaddons("addons", "list", "--offline", "-o", "json", cwd=work)
+    assert "podinfo" not in {r["name"] for r in json.loads(listed.stdout)}
+    table = kaddons("addons", "list", "--offline", cwd=work)
+    assert "uninstalled, definition kept: podinfo (kaddons cluster addons restore NAME)" in table.stderr
+    taken = kaddons("addons", "install", "podinfo", "--stack", "apps", "--source", "headlamp", "--chart-version",
+                    "6.14.1", cwd=work)
+    assert taken.returncode == 2 and "kaddons cluster addons restore podinfo brings it back" in taken.stderr
+    twice = kaddons("addons", "uninstall", "podinfo", cwd=work)
+    assert twice.returncode == 2 and "uninstalled already" in twice.stderr
+
+    back = kaddons("addons", "restore", "podinfo", cwd=work)
+    assert back.returncode == 0, back.stderr
+    assert _log(url, tmp_path)[0] == "kaddons: restore add-on podinfo in stack apps"
+    listed = kaddons("addons", "list", "--offline", "-o", "json", cwd=work)
+    row = next(r for r in json.loads(listed.stdout) if r["name"] == "podinfo")
+    assert (row["stack"], row["parents"], row["version"]) == ("apps", "manifest:ns-headlamp", "6.14.1")
+    assert "replicaCount: 2" in (check / "clusters/edge/argocd/values/podinfo.yaml").read_text()
+    assert "uninstalled" not in (work / "clusters/edge/cluster.yaml").read_text()
+
+    deleted = kaddons("addons", "uninstall", "podinfo", "--delete", cwd=work)
+    assert deleted.returncode == 0, deleted.stderr
+    assert _log(url, tmp_path)[0] == "kaddons: uninstall add-on podinfo and delete its definition"
+    assert not (check / "clusters/edge/values/podinfo.yaml").exists()
     assert not (check / "clusters/edge/argocd/apps/addon-podinfo.yaml").exists()
+    none = kaddons("addons", "restore", "podinfo", cwd=work)
+    assert none.returncode == 3 and "no uninstalled add-on named 'podinfo' (kept: none)" in none.stderr
+    assert git("status", "--porcelain", cwd=work) == ""
+
+
+def test_uninstall_keeps_an_included_definition_and_delete_forgets_it_later(daemon: GitDaemon,  # noqa: F811
+                                                                            tmp_path: Path) -> None:
+    """kyverno is declared in its own file (``include: addons/kyverno.yaml``), its values inline: the file goes,
+    its entry is kept in the document, and a restore puts it into its stack with the same rendered values."""
+    url, work = _seeded(daemon, tmp_path, "kept")
+    assert kaddons("apply", cwd=work).returncode == 0
+    rendered = work / "clusters/edge/argocd/apps/addon-kyverno.yaml"
+    before = rendered.read_text()
+    assert kaddons("addons", "uninstall", "kyverno", cwd=work).returncode == 0
+    assert not rendered.exists() and not (work / "clusters/edge/addons/kyverno.yaml").exists()
+    document = (work / "clusters/edge/cluster.yaml").read_text()
+    assert "  kaddons:\n    uninstalled:\n      - stack: policy\n        addon:\n          name: kyverno\n" in document
+    assert kaddons("addons", "restore", "kyverno", cwd=work).returncode == 0
+    assert rendered.read_text() == before  # the same Application as before the uninstall
+    assert kaddons("addons", "uninstall", "kyverno", cwd=work).returncode == 0
+    forgot = kaddons("addons", "uninstall", "kyverno", "--delete", cwd=work)
+    assert forgot.returncode == 0, forgot.stderr
+    assert _log(url, tmp_path)[0] == "kaddons: delete the kept definition of add-on kyverno"
+    document = (work / "clusters/edge/cluster.yaml").read_text()
+    assert "chart_name: kyverno" not in document and "uninstalled" not in document
     assert git("status", "--porcelain", cwd=work) == ""
 
 
@@ -143,7 +193,8 @@ def test_uninstalling_a_parent_needs_force_and_reattaches_children(daemon: GitDa
     listed = kaddons("addons", "list", "--offline", "-o", "json", cwd=work)
     headlamp = next(r for r in json.loads(listed.stdout) if r["name"] == "headlamp")
     assert headlamp["parents"] == "manifest:ns-headlamp,manifest:ns-kyverno"
-    assert _log(url, tmp_path)[0] == "kaddons: uninstall add-on extra"
+    assert _log(url, tmp_path)[0] == ("kaddons: uninstall add-on extra (definition kept: kaddons cluster addons "
+                                      "restore extra)")
 
 
 def test_upgrade_sets_values_in_the_values_file_keeping_it_as_written(daemon: GitDaemon,  # noqa: F811

@@ -131,6 +131,12 @@ class RollbackRequest(BaseModel):
     dry_run: bool = False
 
 
+class RestoreRequest(BaseModel):
+    stack: Annotated[str | None, Field(default=None, pattern=r"^[A-Za-z0-9][-A-Za-z0-9_.]{0,62}$",
+                                       description="The stack [default: the one it was uninstalled from].")]
+    dry_run: bool = False
+
+
 class OperationOut(BaseModel):
     id: str
     kind: str
@@ -381,11 +387,25 @@ def create_app(service: ClusterService, tokens: TokenStore, operations: Operatio
 
     @app.delete("/api/v1/clusters/{cluster}/addons/{name}", status_code=202, response_model=OperationOut,
                 dependencies=[writer])
-    def uninstall(cluster: Cluster, name: Member, dry_run: bool = False) -> JSONResponse:
-        """Queue an uninstall: the add-on leaves its stack (its children are re-attached to its parents)."""
+    def uninstall(cluster: Cluster, name: Member, delete: bool = False, dry_run: bool = False) -> JSONResponse:
+        """Queue an uninstall: the add-on leaves its stack (its children are re-attached to its parents), its
+        definition kept for a restore; ``delete=true`` forgets the definition too (also of one uninstalled
+        before), as Ankra's ``delete_permanently``."""
         cluster_named(cluster)
-        service.known(name)
-        return queued("uninstall", name, {"dry_run": dry_run}, lambda: service.uninstall(name, dry_run=dry_run))
+        if not (delete and service.kept(name)):
+            service.known(name)
+        return queued("uninstall", name, {"delete": delete, "dry_run": dry_run},
+                      lambda: service.uninstall(name, delete=delete, dry_run=dry_run))
+
+    @app.post("/api/v1/clusters/{cluster}/addons/{name}/restore", status_code=202, response_model=OperationOut,
+              dependencies=[writer])
+    def restore(cluster: Cluster, name: Member, body: RestoreRequest) -> JSONResponse:
+        """Queue a restore: an add-on uninstalled with its definition kept joins its stack again."""
+        cluster_named(cluster)
+        if not service.kept(name):
+            raise NotFoundError(f"no uninstalled add-on {name!r} kept in cluster {cluster}")
+        return queued("restore", name, body.model_dump(), lambda: service.restore(name, body.stack,
+                                                                                dry_run=body.dry_run))
 
     @app.post("/api/v1/clusters/{cluster}/addons", status_code=202, response_model=OperationOut,
               dependencies=[writer])

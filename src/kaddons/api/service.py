@@ -254,19 +254,30 @@ class ClusterService:
                                           preflight=self._preflight)
         return {**_result(result, dry_run), "restored": revision}
 
-    def uninstall(self, name: str, *, dry_run: bool = False) -> dict[str, Any]:
-        """Remove add-on ``name`` from its stack; its children are re-attached to its parents."""
-        from kaddons.operations.lifecycle import uninstall_addon
+    def kept(self, name: str) -> bool:
+        """Whether ``name`` is an add-on uninstalled with its definition kept (``spec.kaddons.uninstalled``)."""
+        return any(kept.addon.name == name for kept in self.loaded().document.spec.kaddons.uninstalled)
 
-        self.known(name)
-        return _result(uninstall_addon(self.document, name, force=True, options=self._options(dry_run),
-                                       preflight=self._preflight), dry_run)
+    def uninstall(self, name: str, *, delete: bool = False, dry_run: bool = False) -> dict[str, Any]:
+        """Take add-on ``name`` off its stack (children re-attached to its parents), its definition kept unless
+        ``delete`` (see :func:`~kaddons.operations.members.uninstall_addon`)."""
+        from kaddons.operations.members import uninstall_addon
+
+        return _result(uninstall_addon(self.document, name, delete=delete, force=True,
+                                       options=self._options(dry_run), preflight=self._preflight), dry_run)
+
+    def restore(self, name: str, stack: str | None, *, dry_run: bool = False) -> dict[str, Any]:
+        """Put the kept definition of add-on ``name`` back into ``stack`` (default: its own)."""
+        from kaddons.operations.members import restore_addon
+
+        return _result(restore_addon(self.document, name, stack=stack, options=self._options(dry_run),
+                                     preflight=self._preflight), dry_run)
 
     def install(self, request: dict[str, Any]) -> dict[str, Any]:
         """Add a chart add-on (``request``: the API's install body) to a stack (see :func:`install_addon`)."""
         import tempfile
 
-        from kaddons.operations.lifecycle import NewAddon, install_addon
+        from kaddons.operations.members import NewAddon, install_addon
 
         name = request.get("name") or request["chart"]
         parents = tuple(tuple(p.split(":", 1)) for p in request.get("parents") or [])

@@ -584,7 +584,7 @@ def addons_install(
     """Add a Helm chart add-on to a stack: the document is edited, the chart found and rendered at that
     version, and the change committed and pushed, or nothing at all."""
     from kaddons.operations.apply import ApplyOptions
-    from kaddons.operations.lifecycle import NewAddon, install_addon
+    from kaddons.operations.members import NewAddon, install_addon
 
     addon = NewAddon(name or chart, chart, chart_version, source, namespace or name or chart,
                      tuple(_parents(parent)), values)
@@ -596,18 +596,41 @@ def addons_install(
 @addons_app.command("uninstall")
 @with_registry_options
 def addons_uninstall(options: RegistryOptions, name: Annotated[str, typer.Argument(help="The add-on.")],
+                     delete: Annotated[bool, typer.Option(
+                         "--delete", help="Delete its definition and values file too (also of one uninstalled "
+                                          "before); without it they are kept for restore.")] = False,
                      force: Annotated[bool, typer.Option(
                          "--force", help="Re-attach the members that name it as parent to its own parents.")] = False,
                      file: FileOption = None, dry_run: DryRunOption = False, mirror: MirrorOption = None,
                      strict: StrictOption = False) -> None:
-    """Remove an add-on (and its values file) from the document and commit it: the engine then deletes it from
-    the cluster (Argo CD's finalizer and prune; Flux's prune)."""
+    """Take an add-on off the cluster, as a commit: it leaves its stack, and the engine deletes its objects (Argo
+    CD's finalizer and prune; Flux's prune), with whatever data its chart deletes. Its definition and values
+    file are kept in the document's spec.kaddons.uninstalled, so `restore` brings it back; --delete forgets them
+    (as Ankra's delete_permanently)."""
     from kaddons.operations.apply import ApplyOptions
-    from kaddons.operations.lifecycle import uninstall_addon
+    from kaddons.operations.members import uninstall_addon
 
-    result = uninstall_addon(_document(file), name, force=force, options=ApplyOptions(dry_run=dry_run),
+    result = uninstall_addon(_document(file), name, delete=delete, force=force, options=ApplyOptions(dry_run=dry_run),
                              preflight=_preflight(mirror, options, strict))
-    _report(result, dry_run, f"add-on {name} uninstalled")
+    _report(result, dry_run, f"add-on {name} {'deleted' if delete else 'uninstalled (definition kept)'}")
+
+
+@addons_app.command("restore")
+@with_registry_options
+def addons_restore(options: RegistryOptions, name: Annotated[str, typer.Argument(help="The uninstalled add-on.")],
+                   stack: Annotated[str | None, typer.Option(
+                       "--stack", show_default=False, help="The stack \\[default: the one it was uninstalled from; "
+                                                           "created when gone].")] = None,
+                   file: FileOption = None, dry_run: DryRunOption = False, mirror: MirrorOption = None,
+                   strict: StrictOption = False) -> None:
+    """Install an add-on again from the definition `uninstall` kept (chart, version, values, settings, parents),
+    as a commit."""
+    from kaddons.operations.apply import ApplyOptions
+    from kaddons.operations.members import restore_addon
+
+    result = restore_addon(_document(file), name, stack=stack, options=ApplyOptions(dry_run=dry_run),
+                           preflight=_preflight(mirror, options, strict))
+    _report(result, dry_run, f"add-on {name} restored")
 
 
 def _parents(items: list[str] | None) -> list[tuple[str, str]]:

@@ -136,6 +136,9 @@ def addons_list(file: FileOption = None, repo: RepoOption = None, output: Format
     if output != "table" or rollbacks:  # a column the table shows only when some add-on was rolled back
         shown = [*shown, "rolled_back_to"]
     _print(rows, output, shown)
+    kept = [k.addon.name for k in loaded.document.spec.kaddons.uninstalled]
+    if kept and output == "table":
+        typer.echo(f"uninstalled, definition kept: {', '.join(kept)} (kaddons cluster addons restore NAME)", err=True)
 
 
 def _reader(context: str | None, kubeconfig: Path | None) -> ClusterReader:

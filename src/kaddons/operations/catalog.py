@@ -26,7 +26,8 @@ from kaddons.oci.registry import RegistryOptions
 from kaddons.stacks.load import CATALOG_FOLDER, load_cluster
 
 from .apply import ApplyOptions, ApplyResult, Preflight
-from .lifecycle import edit_and_apply, remove_member
+from .edit import edit_and_apply
+from .members import remove_member
 
 __all__ = ["Enabled", "disable_addon", "enable_addon"]
 

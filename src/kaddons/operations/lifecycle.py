@@ -14,8 +14,6 @@ edited files back as they were, so the working copy is left as the user had it.
 
 from __future__ import annotations
 
-import io
-import os
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,11 +25,11 @@ from kaddons.errors import NotFoundError, UsageError
 from kaddons.repo import WorkingCopy
 from kaddons.stacks.load import LoadedCluster, MemberSource, load_cluster
 
-from .apply import ApplyOptions, ApplyResult, Preflight, apply_cluster
+from .apply import ApplyOptions, ApplyResult, Preflight
+from .edit import dump_yaml, edit_and_apply, entry_at, parent_key
 
-__all__ = ["Change", "NewAddon", "ParentEdit", "addon_history", "edit_and_apply", "install_addon", "prune_empty",
-           "remove_member", "rollback_addon", "rollback_marks", "rolled_back", "uninstall_addon", "update_settings",
-           "upgrade_addon"]
+__all__ = ["Change", "ParentEdit", "addon_history", "rollback_addon", "rollback_marks", "rolled_back", "stack_history",
+           "update_settings", "upgrade_addon"]
 
 
 @dataclass(frozen=True)
@@ -50,63 +48,6 @@ def _source(loaded: LoadedCluster, name: str) -> MemberSource:
         known = sorted(n for k, n in loaded.sources if k == "addon")
         raise NotFoundError(f"{loaded.path}: no add-on named {name!r} (add-ons: {', '.join(known) or 'none'})")
     return source
-
-
-def _entry(data: Any, path: tuple[str | int, ...]) -> Any:
-    node = data
-    for step in path:
-        node = node[step]
-    return node
-
-
-def _dump(yaml: Any, data: Any) -> str:
-    out = io.StringIO()
-    yaml.dump(data, out)
-    return out.getvalue()
-
-
-def _write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temp = path.with_name(f".{path.name}.kaddons-tmp")
-    temp.write_text(text, encoding="utf-8")
-    os.replace(temp, path)
-
-
-def edit_and_apply(document: Path, files: dict[Path, str], options: ApplyOptions,
-                   preflight: Preflight | None) -> ApplyResult:
-    """Write ``files`` (path -> new text), apply; on any failure, or a dry run, put every file back (a file that
-    was new is removed, with the folders left empty). Returns the apply's result."""
-    before = {path: path.read_text(encoding="utf-8") if path.exists() else None for path in files}
-    try:
-        for path, text in files.items():
-            _write(path, text)
-        result = apply_cluster(document, options, preflight=preflight)
-        if options.dry_run:
-            raise _DryRun(result)
-        return result
-    except _DryRun as done:
-        _restore(before)
-        return done.result
-    except BaseException:
-        _restore(before)
-        raise
-    finally:
-        prune_empty({path.parent for path, text in before.items() if text is None and not path.exists()},
-                    document.absolute().parent)
-
-
-class _DryRun(Exception):
-    def __init__(self, result: ApplyResult) -> None:
-        super().__init__("dry run")
-        self.result = result
-
-
-def _restore(before: dict[Path, str | None]) -> None:
-    for path, text in before.items():
-        if text is None:
-            path.unlink(missing_ok=True)
-        else:
-            _write(path, text)
 
 
 @dataclass(frozen=True)
@@ -145,7 +86,7 @@ def upgrade_addon(document: Path, name: str, version: str | None, *, options: Ap
     source = _source(loaded, name)
     yaml = round_trip_yaml()
     data = yaml.load(source.file.read_text(encoding="utf-8"))
-    entry = _entry(data, source.path)
+    entry = entry_at(data, source.path)
     old = str(entry.get("chart_version"))
     changes: list[str] = []
     entry_changed = False
@@ -173,7 +114,7 @@ def upgrade_addon(document: Path, name: str, version: str | None, *, options: Ap
     if not changes:
         raise UsageError(f"add-on {name!r} has that already: nothing to change")
     if entry_changed or source.content_file is None:  # the entry itself changed
-        files[source.file] = _dump(yaml, data)
+        files[source.file] = dump_yaml(yaml, data)
     message = options.message or f"kaddons: upgrade add-on {name}: {'; '.join(changes)}\n"
     if changes == [f"from chart version {old} to {version}"] and not options.message:
         message = f"kaddons: upgrade add-on {name} from chart version {old} to {version}\n"
@@ -200,7 +141,7 @@ def update_settings(document: Path, name: str, *, settings: str | None = None, p
     source = _source(loaded, name)
     yaml = round_trip_yaml()
     data = yaml.load(source.file.read_text(encoding="utf-8"))
-    entry = _entry(data, source.path)
+    entry = entry_at(data, source.path)
     if settings is not None:
         parsed = parse_yaml(settings, f"the new settings of add-on {name}", error=ClusterDocumentError) or {}
         if not isinstance(parsed, dict):
@@ -221,7 +162,7 @@ def update_settings(document: Path, name: str, *, settings: str | None = None, p
         apply_profile(entry, profile)
         what = f"settings profile {profile}"
     message = options.message or f"kaddons: update add-on {name}: {what}\n"
-    return edit_and_apply(document, {source.file: _dump(yaml, data)}, replace(options, message=message), preflight)
+    return edit_and_apply(document, {source.file: dump_yaml(yaml, data)}, replace(options, message=message), preflight)
 
 
 def _replace_values(yaml: Any, entry: Any, source: MemberSource, name: str, text: str,
@@ -253,7 +194,7 @@ def _edit_parents(loaded: LoadedCluster, entry: Any, name: str, edit: ParentEdit
     for kind, parent in [*edit.add, *(edit.replace or ())]:
         if (kind, parent) not in loaded.graph.members:
             raise NotFoundError(f"no {kind} named {parent!r} in {loaded.path}: a parent must be a member")
-    current = [p for p in (_parent_key(p) for p in entry.get("parents") or []) if p is not None]
+    current = [p for p in (parent_key(p) for p in entry.get("parents") or []) if p is not None]
     wanted = list(edit.replace) if edit.replace is not None else list(current)
     for key in edit.remove:
         if key not in wanted:
@@ -284,7 +225,7 @@ def _set_values(yaml: Any, entry: Any, source: MemberSource, name: str, sets: tu
         values = yaml.load(source.content_file.read_text(encoding="utf-8"))
         for path, value in sets:
             values = set_value(values, path, value)
-        files[source.content_file] = _dump(yaml, values)
+        files[source.content_file] = dump_yaml(yaml, values)
         return
     text = configuration.get("values") if configuration else None
     values = yaml.load(str(text)) if text else None
@@ -292,7 +233,7 @@ def _set_values(yaml: Any, entry: Any, source: MemberSource, name: str, sets: tu
         values = set_value(values, path, value)
     if "configuration" not in entry or entry["configuration"] is None:
         entry["configuration"] = {}
-    entry["configuration"]["values"] = LiteralScalarString(_dump(yaml, values))
+    entry["configuration"]["values"] = LiteralScalarString(dump_yaml(yaml, values))
 
 
 def _paths(loaded: LoadedCluster, source: MemberSource) -> list[str]:
@@ -402,13 +343,13 @@ def rollback_addon(document: Path, name: str, *, to: str | None = None, options:
         raise NotFoundError(f"add-on {name!r} was not declared in {declaring} at {str(revision)[:12]}: rollback goes "
                             "no further back than its first revision")
     data = yaml.load(source.file.read_text(encoding="utf-8"))
-    entry = _entry(data, source.path)
+    entry = entry_at(data, source.path)
     for key in ("chart_version", "settings", "configuration"):
         if key in old_entry:
             entry[key] = old_entry[key]
         elif key in entry:
             del entry[key]
-    files = {source.file: _dump(yaml, data)}
+    files = {source.file: dump_yaml(yaml, data)}
     if source.content_file is not None and old_values is not None:
         files[source.content_file] = old_values.decode("utf-8")
     message = options.message or (f"kaddons: roll back add-on {name} to its state at {str(revision)[:12]}\n\n"
@@ -506,179 +447,3 @@ def _find(data: Any, name: str) -> Any:
     elif isinstance(data, dict):
         candidates = [data]
     return next((c for c in candidates if isinstance(c, dict) and c.get("name") == name), None)
-
-
-
-@dataclass(frozen=True)
-class NewAddon:
-    """What ``install`` adds: the add-on's ``name``, ``chart`` and ``version``, its ``source`` (a registry name of
-    ``spec.helm_registries`` or a URL), ``namespace``, ``parents`` (``(kind, name)``), and a ``values`` file to
-    copy into the repository (``None``: no values)."""
-
-    name: str
-    chart: str
-    version: str
-    source: str
-    namespace: str
-    parents: tuple[tuple[str, str], ...] = ()
-    values: Path | None = None
-
-
-def install_addon(document: Path, stack: str, addon: NewAddon, *, options: ApplyOptions,
-                  preflight: Preflight | None = None) -> ApplyResult:
-    """Add ``addon`` to ``stack`` of the document (the stack is created when new, in the deploy wave of its
-    parents' stacks), its values copied to ``values/<name>.yaml`` beside the document, and apply."""
-    from ruamel.yaml.comments import CommentedMap, CommentedSeq
-
-    from kaddons.addons._yaml import round_trip_yaml
-
-    loaded = load_cluster(document)
-    if ("addon", addon.name) in loaded.sources:
-        raise UsageError(f"an add-on named {addon.name!r} exists already: kaddons cluster addons upgrade "
-                         f"{addon.name} changes it")
-    registries = {r.name: r.url for r in loaded.document.spec.helm_registries}
-    entry = CommentedMap()
-    entry["name"] = addon.name
-    entry["chart_name"] = addon.chart
-    entry["chart_version"] = addon.version
-    if addon.source in registries:
-        entry["registry_name"] = addon.source
-        entry["registry_url"] = registries[addon.source]
-    elif addon.source.startswith(("http://", "https://", "oci://")):
-        entry["registry_url"] = addon.source
-    else:
-        known = ", ".join(sorted(registries)) or "none"
-        raise UsageError(f"--source {addon.source!r} is neither a registry of spec.helm_registries ({known}) nor a "
-                         "URL (https://, oci://)")
-    entry["namespace"] = addon.namespace
-    if addon.parents:
-        entry["parents"] = CommentedSeq([CommentedMap({kind: name}) for kind, name in addon.parents])
-    files: dict[Path, str] = {}
-    if addon.values is not None:
-        try:
-            text = addon.values.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as err:
-            raise UsageError(f"--values {addon.values}: cannot read it ({getattr(err, 'strerror', None) or err})"
-                             ) from None
-        target = document.parent / "values" / f"{addon.name}.yaml"
-        if target.exists():
-            raise UsageError(f"{target} exists already: move it away or give the add-on another --name")
-        files[target] = text
-        entry["configuration"] = CommentedMap({"from_file": f"values/{addon.name}.yaml"})
-    yaml = round_trip_yaml()
-    data = yaml.load(document.read_text(encoding="utf-8"))
-    stacks = data["spec"].setdefault("stacks", CommentedSeq())
-    found = next((s for s in stacks if isinstance(s, dict) and s.get("name") == stack), None)
-    if found is None:
-        found = CommentedMap({"name": stack})
-        waves = [loaded.graph.waves.get(loaded.graph.members[p].stack) for p in addon.parents
-                 if p in loaded.graph.members]
-        if any(w is not None for w in waves):  # a new stack deploys no earlier than its parents
-            found["deploy_wave"] = max(w for w in waves if w is not None)
-        found["addons"] = CommentedSeq()
-        stacks.append(found)
-    found.setdefault("addons", CommentedSeq()).append(entry)
-    files[document] = _dump(yaml, data)
-    message = options.message or (f"kaddons: install add-on {addon.name} (chart {addon.chart} {addon.version}) in "
-                                  f"stack {stack}\n")
-    return edit_and_apply(document, files, ApplyOptions(options.engine, options.git_url, message, options.dry_run),
-                           preflight)
-
-
-def uninstall_addon(document: Path, name: str, *, force: bool = False, options: ApplyOptions,
-                    preflight: Preflight | None = None) -> ApplyResult:
-    """Remove add-on ``name`` from its declaring file (and its values file), re-attaching the members that name
-    it as parent to its own parents (``force``; without it, such members are an error naming them), and apply."""
-    return remove_member(document, ("addon", name), force=force, options=options, preflight=preflight,
-                         message=f"kaddons: uninstall add-on {name}\n")
-
-
-def remove_member(document: Path, key: tuple[str, str], *, force: bool, options: ApplyOptions,
-                  preflight: Preflight | None, message: str, files_too: tuple[Path, ...] = ()) -> ApplyResult:
-    """Remove member ``key`` (``(kind, name)``) from the file that declares it, with its values or manifest file
-    and ``files_too``; its children get its parents (``force``, else an error naming them); apply."""
-    from ruamel.yaml.comments import CommentedMap
-
-    from kaddons.addons._yaml import round_trip_yaml
-
-    loaded = load_cluster(document)
-    kind, name = key
-    what = {"catalog": "catalog addon", "addon": "add-on"}.get(kind, kind)
-    source = loaded.sources.get(key)
-    if source is None:
-        known = sorted(n for k, n in loaded.sources if k == kind)
-        raise NotFoundError(f"{loaded.path}: no {what} named {name!r} ({what}s: {', '.join(known) or 'none'})")
-    member = loaded.graph.members[key]
-    children = sorted((m for m in loaded.graph.members.values() if key in m.parents), key=lambda m: (m.kind, m.name))
-    if children and not force:
-        names = ", ".join(f"{c.kind} {c.name}" for c in children)
-        raise UsageError(f"{what} {name!r} is the parent of {names}: --force re-attaches them to its parents")
-    yaml = round_trip_yaml()
-    texts: dict[Path, Any] = {}
-
-    def data_of(path: Path) -> Any:
-        if path not in texts:
-            texts[path] = yaml.load(path.read_text(encoding="utf-8"))
-        return texts[path]
-
-    for child in children:
-        child_source = loaded.sources[(child.kind, child.name)]
-        entry = _entry(data_of(child_source.file), child_source.path)
-        kept = [p for p in entry.get("parents") or [] if _parent_key(p) != key]
-        for parent_kind, parent in member.parents:
-            if all(_parent_key(p) != (parent_kind, parent) for p in kept):
-                kept.append(CommentedMap({parent_kind: parent}))
-        entry["parents"] = kept
-    container = data_of(source.file)
-    for step in source.path[:-1]:
-        container = container[step]
-    if source.path:
-        del container[source.path[-1]]
-    else:  # an included file holding this one member: the file goes
-        texts[source.file] = None
-    files = {path: _dump(yaml, data) for path, data in texts.items() if data is not None}
-    removed = [path for path, data in texts.items() if data is None]
-    if source.content_file is not None:
-        removed.append(source.content_file)
-    removed.extend(files_too)
-    root = loaded.repository.resolve()
-    repo_removed = tuple(p.resolve().relative_to(root).as_posix() for p in removed)
-    before: dict[Path, str | None] = {path: path.read_text(encoding="utf-8") for path in removed}
-    for path in removed:
-        path.unlink()
-    try:
-        result = edit_and_apply(document, files, ApplyOptions(options.engine, options.git_url,
-                                                               options.message or message, options.dry_run,
-                                                               repo_removed), preflight)
-    except BaseException:
-        _restore(before)
-        raise
-    if options.dry_run:
-        _restore(before)
-    else:
-        prune_empty({path.parent for path in removed}, root)
-    return result
-
-
-def prune_empty(folders: set[Path], root: Path) -> None:
-    """Remove the folders of ``folders`` (and their parents below ``root``) that are left empty."""
-    root = root.resolve()
-    for folder in sorted(folders, key=lambda f: len(f.parts), reverse=True):
-        current = folder.resolve()
-        while current != root and current.is_relative_to(root):
-            try:
-                current.rmdir()
-            except OSError:
-                break
-            current = current.parent
-
-
-def _parent_key(parent: Any) -> tuple[str, str] | None:
-    if not isinstance(parent, dict):
-        return None
-    if "kind" in parent and "name" in parent:
-        return str(parent["kind"]).lower(), str(parent["name"])
-    for kind in ("addon", "manifest", "catalog"):
-        if kind in parent:
-            return kind, str(parent[kind])
-    return None

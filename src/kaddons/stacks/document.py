@@ -340,15 +340,26 @@ class CatalogAddon(_Strict):
         return check_namespace(value)
 
 
+class UninstalledAddon(_Strict):
+    """``spec.kaddons.uninstalled[]``: an add-on taken off the cluster with its definition kept (``kaddons cluster
+    addons uninstall`` without ``--delete``, Ankra's ``delete_permanently: false``): the ``stack`` it was in and the
+    ``addon`` entry as it was written; ``restore`` puts it back. Not a member: nothing of it is rendered."""
+
+    stack: str = Field(min_length=1)
+    addon: Addon
+
+
 class KaddonsSettings(_Strict):
     """``spec.kaddons``: kaddons' own settings, in a block Ankra does not define. ``engine``: the GitOps
     engine the rendered tree is for (``--engine`` wins). ``repo_url``: the GitOps repository as the engine in
     the cluster clones it (``--git-url`` wins; default: ``git_repository``'s GitHub URL, else the URL of the
-    working copy's remote). ``catalog``: the catalog addons enabled on the cluster (:class:`CatalogAddon`)."""
+    working copy's remote). ``catalog``: the catalog addons enabled on the cluster (:class:`CatalogAddon`).
+    ``uninstalled``: the definitions of add-ons uninstalled without ``--delete`` (:class:`UninstalledAddon`)."""
 
     engine: Literal["argocd", "flux"] = "argocd"
     repo_url: str | None = Field(default=None, min_length=1)
     catalog: list[CatalogAddon] = Field(default_factory=list)
+    uninstalled: list[UninstalledAddon] = Field(default_factory=list)
 
 
 class ClusterSpec(_Strict):

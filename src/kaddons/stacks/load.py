@@ -410,6 +410,7 @@ def load_cluster(path: str | Path, *, repository: str | Path | None = None) -> L
                                                                            content_file)
                     expanded.append(entry)
             stack[kind] = expanded
+    kept_files = _kept_values(spec, base, ctx, source)
     document = _validate(data, source)
     _check_registries(document, source)
     graph = build_graph(document, source)
@@ -418,8 +419,30 @@ def load_cluster(path: str | Path, *, repository: str | Path | None = None) -> L
         where = f"spec.kaddons.catalog[{index}]"
         catalog[entry.name] = _catalog_content(entry, base / CATALOG_FOLDER / entry.name, ctx, source, where)
         sources[("catalog", entry.name)] = MemberSource(path.absolute(), ("spec", "kaddons", "catalog", index), None)
+    for index, kept in enumerate(document.spec.kaddons.uninstalled):
+        where = f"spec.kaddons.uninstalled[{index}]"
+        name = kept.addon.name
+        if ("addon", name) in graph.members or ("uninstalled", name) in sources:
+            raise ClusterDocumentError(source, f"{where}.addon.name: add-on {name!r} is "
+                                               f"{'installed' if ('addon', name) in graph.members else 'kept'} "
+                                               "already: remove one of the two")
+        sources[("uninstalled", name)] = MemberSource(path.absolute(), ("spec", "kaddons", "uninstalled", index),
+                                                      kept_files[index])
     return LoadedCluster(document, graph, path, repo, ctx.warnings, dict(sorted(ctx.files.items())),
                          dict(sorted(ctx.folders.items())), sources, catalog)
+
+
+def _kept_values(spec: Any, base: Path, ctx: _Context, source: str) -> list[Path | None]:
+    """The values file of each kept definition of ``spec.kaddons.uninstalled`` (read, confined to the repository:
+    ``restore`` needs it), in order."""
+    block = spec.get("kaddons") if isinstance(spec, dict) else None
+    items = block.get("uninstalled") if isinstance(block, dict) else None
+    found: list[Path | None] = []
+    for index, item in enumerate(items if isinstance(items, list) else []):
+        entry = item.get("addon") if isinstance(item, dict) else None
+        where = f"spec.kaddons.uninstalled[{index}].addon"
+        found.append(_values(entry, base, ctx, source, where)[1] if isinstance(entry, dict) else None)
+    return found
 
 
 def _catalog_content(entry: CatalogAddon, folder: Path, ctx: _Context, source: str, where: str) -> CatalogContent:
