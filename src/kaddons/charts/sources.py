@@ -192,7 +192,7 @@ class HttpChartSource:
     def _load_index(self) -> dict[str, list[ChartVersion]]:
         if self._index is not None:
             return self._index
-        from kaddons.addons._yaml import parse_yaml
+        from kaddons._parsed import parse
 
         url = self.read_url + "index.yaml"
         response = self._get(url, url)
@@ -208,7 +208,7 @@ class HttpChartSource:
         finally:
             response.close()
         try:
-            index = parse_yaml(data.decode("utf-8-sig"), url, error=ClusterDocumentError)
+            index = parse(data.decode("utf-8-sig"), url, error=ClusterDocumentError)  # remembered: indexes are big
         except UnicodeDecodeError:
             raise ContentError(f"{url} is not UTF-8 text: not a Helm index") from None
         if not isinstance(index, dict) or not isinstance(index.get("entries"), dict):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -20,7 +20,9 @@ from kaddons.gitops.options import (
     DEFAULT_RUN_AS_USER,
     DEFAULT_SEMVER,
 )
-from kaddons.gitops.output import WriteResult
+
+if TYPE_CHECKING:
+    from kaddons.gitops.output import WriteResult
 
 gitops_app = typer.Typer(
     help="Run the addon sync in a cluster through FluxCD or Argo CD.", no_args_is_help=True,

@@ -18,7 +18,6 @@ from kaddons.oci.reference import REGISTRY, parse_reference, parse_registry_host
 from kaddons.oci.registry import RegistryOptions
 
 from ._options import Output, OutputFormat, print_json, with_registry_options
-from ._progress import copy_progress
 
 repo_app = typer.Typer(help="List repositories and tags.", no_args_is_help=True)
 manifest_app = typer.Typer(help="Fetch manifests.", no_args_is_help=True)
@@ -51,6 +50,8 @@ def copy_command(
         dst_ref = dst_ref.with_reference(src_ref.tag or src_ref.digest)
     with open_store(src_ref, options=options) as src:
         src.resolve(src_ref.reference)  # a wrong or ambiguous reference fails before the destination is created
+        from ._progress import copy_progress  # the copy code and its models, when needed
+
         with open_store(dst_ref, write=True, options=options) as dst, copy_progress() as observer:
             result = copy(src, src_ref.reference, dst, dst_ref.tag,
                           CopyOptions(concurrency=concurrency, observer=observer, move_tag=move_tag))

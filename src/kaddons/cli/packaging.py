@@ -13,7 +13,6 @@ from kaddons.oci.reference import parse_registry_host
 from kaddons.oci.registry import RegistryOptions
 
 from ._options import Output, OutputFormat, print_json, with_registry_options
-from ._progress import copy_progress
 from .addons import AddonsDir, K2sInstallDir, resolve_addons_dir
 
 
@@ -110,6 +109,8 @@ def push_command(
     def published(p: PushedAddon) -> None:  # printed at once: an interrupted push has said what it published
         if output is OutputFormat.text:
             typer.echo(f"{p.reference} {p.digest}")
+
+    from ._progress import copy_progress  # the copy code and its models, when needed
 
     with copy_progress() as observer:
         pushed = push_archive(archive, registry, options, tag=tag, observer=observer, force=force,

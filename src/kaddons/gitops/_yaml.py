@@ -5,14 +5,18 @@ User values only ever enter YAML through these functions (as data the emitter qu
 
 from __future__ import annotations
 
+import hashlib
 import io
+import marshal
 import re
 from collections.abc import Iterable
 from typing import Any
 
 from ruamel.yaml import YAML
+from ruamel.yaml import __version__ as ruamel_version
 from ruamel.yaml.representer import SafeRepresenter
 
+from kaddons._memo import DiskMemo
 from kaddons.addons._yaml import round_trip_yaml
 
 __all__ = ["dump_documents", "dump_rt", "load_documents", "load_rt"]
@@ -63,10 +67,36 @@ class _Representer(SafeRepresenter):
 _Representer.add_representer(str, _Representer.represent_str)
 
 
+_DUMP_FORMAT = b"kaddons dump_documents 1\0" + (ruamel_version.encode())
+"""Part of every key of :data:`DUMPS`: bump the number when the YAML written for the same objects changes."""
+
+
 def dump_documents(documents: Iterable[Any]) -> str:
     """A ``---``-separated YAML stream of plain objects, block style, keys in their order, sequences indented
     under their key. Written by libyaml's emitter (``ruamel.yaml.clib``, a dependency): 3-4x faster than the
     pure-Python one."""
+    documents = list(documents)
+    try:  # marshal version 2: exact types, no back-references, so equal objects give equal bytes
+        key: str | None = hashlib.sha256(_DUMP_FORMAT + marshal.dumps(documents, 2)).hexdigest()
+    except ValueError:  # a type marshal does not carry (a str subclass ...): dumped every time
+        key = None
+    if key is not None and (kept := DUMPS.get(key)) is not None:
+        try:
+            return kept.decode("utf-8")
+        except UnicodeDecodeError:
+            pass
+    text = _dump(documents)
+    if key is not None:
+        DUMPS.put(key, text.encode("utf-8"))
+    return text
+
+
+DUMPS = DiskMemo("dumps", max_files=16384, max_bytes=128 * 1024 * 1024)
+"""What :func:`dump_documents` wrote, by the sha256 of its objects: a rendered tree of 300 add-ons is 0.4 s of
+pure-Python representing, and between two commands almost all of its objects are the same."""
+
+
+def _dump(documents: list[Any]) -> str:
     yaml = YAML(typ="safe", pure=False)
     yaml.Representer = _Representer
     yaml.default_flow_style = False
@@ -74,5 +104,5 @@ def dump_documents(documents: Iterable[Any]) -> str:
     yaml.width = 4096
     yaml.indent(mapping=2, sequence=4, offset=2)
     out = io.StringIO()
-    yaml.dump_all(list(documents), out)
+    yaml.dump_all(documents, out)
     return out.getvalue()

@@ -26,6 +26,7 @@ from kaddons.errors import (
 )
 from kaddons.oci import mediatypes as mt
 from kaddons.oci.digest import VerifyingReader, encoded, validate_digest
+from kaddons.oci.layout_names import INDEX_FILE, LAYOUT_FILE, LAYOUT_VERSION
 from kaddons.oci.models import MAX_MANIFEST_BYTES, Descriptor, ImageIndex, canonical_json, parse_index, successors
 from kaddons.oci.store import fetch_bytes
 
@@ -47,9 +48,6 @@ __all__ = [
     "without_ref_name",
 ]
 
-LAYOUT_FILE = "oci-layout"
-INDEX_FILE = "index.json"
-LAYOUT_VERSION = "1.0.0"
 OCTET_STREAM = "application/octet-stream"
 #: The one blob directory kaddons reads and writes (sha256 is the only supported algorithm).
 BLOBS_DIR = "blobs/sha256"

@@ -11,7 +11,7 @@ from pathlib import Path, PurePosixPath
 from typing import IO
 
 from kaddons.errors import LayoutError, UsageError
-from kaddons.oci._layoutcore import INDEX_FILE, LAYOUT_FILE
+from kaddons.oci.layout_names import INDEX_FILE, LAYOUT_FILE
 
 __all__ = ["Member", "Section", "copy_file", "dir_info", "file_info", "member_kind", "scan", "tar_mtime"]
 

@@ -26,7 +26,8 @@ from kaddons.repo import WorkingCopy
 from kaddons.stacks.load import LoadedCluster, MemberSource, load_cluster
 
 from .apply import ApplyOptions, ApplyResult, Preflight
-from .edit import dump_yaml, edit_and_apply, entry_at, parent_key
+from .edit import dump_yaml, edit_and_apply, parent_key
+from .splice import EntryEditor
 
 __all__ = ["Change", "ParentEdit", "addon_history", "rollback_addon", "rollback_marks", "rolled_back", "stack_history",
            "update_settings", "upgrade_addon"]
@@ -85,8 +86,14 @@ def upgrade_addon(document: Path, name: str, version: str | None, *, options: Ap
     loaded = load_cluster(document)
     source = _source(loaded, name)
     yaml = round_trip_yaml()
-    data = yaml.load(source.file.read_text(encoding="utf-8"))
-    entry = entry_at(data, source.path)
+    editor: EntryEditor | None = None
+    if version is None and not parents and namespace is None and source.content_file is not None:
+        # Only the values file changes: the declaring file is not read for editing at all.
+        declared = next(a for s in loaded.document.spec.stacks for a in s.addons if a.name == name)
+        entry: Any = {"configuration": declared.configuration.model_dump() if declared.configuration else None}
+    else:
+        editor = EntryEditor.of(source.file, source.path)
+        entry = editor.entry
     old = str(entry.get("chart_version"))
     changes: list[str] = []
     entry_changed = False
@@ -113,8 +120,8 @@ def upgrade_addon(document: Path, name: str, version: str | None, *, options: Ap
         entry_changed = True
     if not changes:
         raise UsageError(f"add-on {name!r} has that already: nothing to change")
-    if entry_changed or source.content_file is None:  # the entry itself changed
-        files[source.file] = dump_yaml(yaml, data)
+    if editor is not None and (entry_changed or source.content_file is None):  # the entry itself changed
+        files[source.file] = editor.text()
     message = options.message or f"kaddons: upgrade add-on {name}: {'; '.join(changes)}\n"
     if changes == [f"from chart version {old} to {version}"] and not options.message:
         message = f"kaddons: upgrade add-on {name} from chart version {old} to {version}\n"
@@ -140,8 +147,8 @@ def update_settings(document: Path, name: str, *, settings: str | None = None, p
     loaded = load_cluster(document)
     source = _source(loaded, name)
     yaml = round_trip_yaml()
-    data = yaml.load(source.file.read_text(encoding="utf-8"))
-    entry = entry_at(data, source.path)
+    editor = EntryEditor.of(source.file, source.path)
+    entry = editor.entry
     if settings is not None:
         parsed = parse_yaml(settings, f"the new settings of add-on {name}", error=ClusterDocumentError) or {}
         if not isinstance(parsed, dict):
@@ -162,7 +169,7 @@ def update_settings(document: Path, name: str, *, settings: str | None = None, p
         apply_profile(entry, profile)
         what = f"settings profile {profile}"
     message = options.message or f"kaddons: update add-on {name}: {what}\n"
-    return edit_and_apply(document, {source.file: dump_yaml(yaml, data)}, replace(options, message=message), preflight)
+    return edit_and_apply(document, {source.file: editor.text()}, replace(options, message=message), preflight)
 
 
 def _replace_values(yaml: Any, entry: Any, source: MemberSource, name: str, text: str,
@@ -319,7 +326,6 @@ def rollback_addon(document: Path, name: str, *, to: str | None = None, options:
                    preflight: Preflight | None = None) -> tuple[str, ApplyResult]:
     """Restore add-on ``name``'s chart version, settings and values as at revision ``to`` (default: before its
     newest change) in a new commit; returns the revision restored and the apply result."""
-    from kaddons.addons._yaml import round_trip_yaml
 
     loaded = load_cluster(document)
     source = _source(loaded, name)
@@ -336,20 +342,22 @@ def rollback_addon(document: Path, name: str, *, to: str | None = None, options:
         old_values = copy.file_at(revision, content) if content else None
     finally:
         copy.close()
-    yaml = round_trip_yaml()
-    old_data = yaml.load(old_text.decode("utf-8"))
-    old_entry = _find(old_data, name)
-    if old_entry is None:
+    from kaddons._parsed import parse
+
+    old_document = old_text.decode("utf-8")
+    old_path = _find(parse(old_document, f"{declaring} at {str(revision)[:12]}"), name)
+    if old_path is None:
         raise NotFoundError(f"add-on {name!r} was not declared in {declaring} at {str(revision)[:12]}: rollback goes "
                             "no further back than its first revision")
-    data = yaml.load(source.file.read_text(encoding="utf-8"))
-    entry = entry_at(data, source.path)
+    old_entry = EntryEditor(old_document, old_path, declaring).entry
+    editor = EntryEditor.of(source.file, source.path)
+    entry = editor.entry
     for key in ("chart_version", "settings", "configuration"):
         if key in old_entry:
             entry[key] = old_entry[key]
         elif key in entry:
             del entry[key]
-    files = {source.file: dump_yaml(yaml, data)}
+    files = {source.file: editor.text()}
     if source.content_file is not None and old_values is not None:
         files[source.content_file] = old_values.decode("utf-8")
     message = options.message or (f"kaddons: roll back add-on {name} to its state at {str(revision)[:12]}\n\n"
@@ -435,15 +443,16 @@ def _revision(copy: WorkingCopy, changes: list[Change], to: str | None, name: st
     return commit.id
 
 
-def _find(data: Any, name: str) -> Any:
-    """The add-on entry named ``name`` anywhere in a document or an included file's data."""
-    candidates: list[Any] = []
+def _find(data: Any, name: str) -> tuple[str | int, ...] | None:
+    """The YAML path of the add-on entry named ``name`` in a document's or an included file's data."""
+    candidates: list[tuple[tuple[str | int, ...], Any]] = []
     if isinstance(data, dict) and isinstance(data.get("spec"), dict):
-        for stack in data["spec"].get("stacks") or []:
+        for s_index, stack in enumerate(data["spec"].get("stacks") or []):
             if isinstance(stack, dict):
-                candidates.extend(stack.get("addons") or [])
+                candidates.extend((("spec", "stacks", s_index, "addons", a_index), addon)
+                                  for a_index, addon in enumerate(stack.get("addons") or []))
     elif isinstance(data, list):
-        candidates = data
+        candidates = [((index,), item) for index, item in enumerate(data)]
     elif isinstance(data, dict):
-        candidates = [data]
-    return next((c for c in candidates if isinstance(c, dict) and c.get("name") == name), None)
+        candidates = [((), data)]
+    return next((path for path, c in candidates if isinstance(c, dict) and c.get("name") == name), None)

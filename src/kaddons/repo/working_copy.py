@@ -242,12 +242,17 @@ class WorkingCopy:
             prefix = folder.rstrip("/") + "/"
             for path in [e.path for e in index if e.path.startswith(prefix)]:
                 index.remove(path)
+        odb = self.repo.odb
         for path, data in sorted(files.items()):
             if data is None:
                 if path in index:
                     index.remove(path)
             else:
-                index.add(pygit2.IndexEntry(path, self.repo.create_blob(data), FileMode.BLOB))
+                # Most of a rendered tree is unchanged: hashing is cheap, compressing and writing is not.
+                blob = pygit2.hash(data)
+                if not odb.exists(blob):
+                    blob = self.repo.create_blob(data)
+                index.add(pygit2.IndexEntry(path, blob, FileMode.BLOB))
         return index.write_tree(self.repo)
 
     def commit(self, tree: pygit2.Oid, parent: pygit2.Oid | None, message: str) -> pygit2.Oid:

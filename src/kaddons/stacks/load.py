@@ -23,19 +23,18 @@ from __future__ import annotations
 
 import base64
 import binascii
-import copy
 import hashlib
 import json
 import re
-import threading
-from collections import OrderedDict
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 from pydantic import ValidationError
 
-from kaddons.addons._yaml import describe_error, parse_yaml
+from kaddons._parsed import parse
+from kaddons.addons._yaml import describe_error
 from kaddons.errors import ClusterDocumentError
 from kaddons.secrets.detect import is_sops_encrypted, mac_only_encrypted
 
@@ -123,34 +122,9 @@ def _read(path: Path, source: str) -> tuple[str, str]:
         raise ClusterDocumentError(source, f"{path} is not UTF-8 text") from None
 
 
-_PARSED: OrderedDict[tuple[str, bool], Any] = OrderedDict()
-_PARSED_BYTES = 32 * 1024 * 1024
-"""Characters of text whose parse is remembered, at most (the oldest are forgotten first)."""
-_parsed_size = 0
-_PARSED_LOCK = threading.Lock()
-
-
 def _parse(text: str, source: str, *, documents: bool = False) -> Any:
-    """:func:`parse_yaml`, remembered by text in this process (a copy each time: the loader fills entries in).
-    An operation loads the document twice (to find what to edit, then to apply it); the pure-Python YAML 1.2
-    parser is most of a load, and all but the edited files are the same text."""
-    global _parsed_size
-    key = (text, documents)
-    with _PARSED_LOCK:  # kaddons serve loads from request threads and its operations' worker at once
-        found = _PARSED.get(key)
-        if found is not None:
-            _PARSED.move_to_end(key)
-            return copy.deepcopy(found)
-    found = parse_yaml(text, source, error=ClusterDocumentError, documents=documents)
-    if len(text) <= _PARSED_BYTES // 8:
-        with _PARSED_LOCK:
-            if key not in _PARSED:
-                _PARSED[key] = copy.deepcopy(found)
-                _parsed_size += len(text)
-            while _parsed_size > _PARSED_BYTES:
-                (old, _documents), _value = _PARSED.popitem(last=False)
-                _parsed_size -= len(old)
-    return found
+    """:func:`~kaddons._parsed.parse`: remembered in the process and on disk, a fresh copy each time."""
+    return parse(text, source, documents=documents)
 
 
 @dataclass
@@ -160,10 +134,15 @@ class _Context:
     files: dict[Path, str] = field(default_factory=dict)
     folders: dict[Path, list[str]] = field(default_factory=dict)
 
-    def read(self, path: Path, source: str) -> str:
-        """The text of ``path``, recorded as an input of the rendering."""
+    @cached_property
+    def root(self) -> Path:
+        """The repository, resolved."""
+        return self.repository.resolve()
+
+    def read(self, path: Path, source: str, *, resolved: bool = False) -> str:
+        """The text of ``path`` (``resolved``: already a resolved path), recorded as an input of the rendering."""
         text, digest = _read(path, source)
-        self.files[path.resolve()] = digest
+        self.files[path if resolved else path.resolve()] = digest
         return text
 
     def resolve(self, base: Path, value: object, source: str, where: str) -> Path:
@@ -173,7 +152,7 @@ class _Context:
         if "\\" in value or value.startswith("/") or re.match(r"^[A-Za-z]:", value):
             raise ClusterDocumentError(source, f"{where}: {value!r} must be a relative path with forward slashes, "
                                                "inside the repository")
-        root = self.repository.resolve()
+        root = self.root
         target = (base / PurePosixPath(value)).resolve()
         if not target.is_relative_to(root):
             raise ClusterDocumentError(source, f"{where}: {value!r} leads outside the repository {self.repository}: "
@@ -214,7 +193,7 @@ def _manifest_content(entry: dict[str, Any], base: Path, ctx: _Context, source: 
         text, origin = _b64(entry["manifest_base64"], source, f"{where}.manifest_base64"), source
     else:
         path = ctx.resolve(base, entry["from_file"], source, f"{where}.from_file")
-        text, origin = ctx.read(path, source), str(path)
+        text, origin = ctx.read(path, source, resolved=True), str(path)
     documents = [doc for doc in _parse(text, origin, documents=True) if doc is not None]
     if not documents:
         raise ClusterDocumentError(source, f"{where}: the manifest is empty")
@@ -245,7 +224,7 @@ def _values(entry: dict[str, Any], base: Path, ctx: _Context, source: str, where
         text, origin = _b64(configuration["values_base64"], source, f"{where}.configuration.values_base64"), source
     else:
         path = ctx.resolve(base, configuration["from_file"], source, f"{where}.configuration.from_file")
-        text, origin = ctx.read(path, source), str(path)
+        text, origin = ctx.read(path, source, resolved=True), str(path)
     parsed = _parse(text, origin if origin != source else f"{source}: {where}.configuration")
     if parsed is not None and not isinstance(parsed, dict):
         raise ClusterDocumentError(origin, f"{where}.configuration: values must be a YAML mapping, got "
