@@ -80,7 +80,7 @@ def main() -> None:
     if not (options.charts / "index.yaml").is_file():
         print(f"lifecycle benchmark skipped: no test charts at {options.charts} (give --charts DIR)")
         return
-    from kaddons.operations.lifecycle import addon_history
+    from kaddons.operations.history import addon_history
 
     work = Path(tempfile.mkdtemp(prefix="kaddons-bench-lifecycle-"))
     try:

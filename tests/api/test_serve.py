@@ -121,8 +121,10 @@ def test_the_stream_sends_state_changes_as_they_happen(server: Server) -> None:
 def test_a_changed_document_is_read_again(server: Server) -> None:
     document = server.repo / "clusters" / "edge" / "cluster.yaml"
     document.write_text(document.read_text().replace("chart_version: 0.45.0", "chart_version: 0.44.0"))
-    rows = server.get(f"{API}/addons", server.read).json()["result"]
-    assert rows[0]["chart_version"] == "0.44.0"
+    deadline = time.monotonic() + 3  # the server looks at the document's files twice a second at most
+    while (rows := server.get(f"{API}/addons", server.read).json()["result"])[0]["chart_version"] != "0.44.0":
+        assert time.monotonic() < deadline, rows[0]
+        time.sleep(0.1)
 
 
 def _post(server: Server, path: str, token: str, body: dict[str, Any]) -> httpx.Response:

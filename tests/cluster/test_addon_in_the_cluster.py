@@ -250,3 +250,39 @@ def test_sync_asks_argo_cd_for_an_operation_and_flux_for_a_reconcile(repo: Path,
     key, patch = api.emulator.patches[-1]
     assert key == ("helm.toolkit.fluxcd.io/v2/helmreleases", "flux-system", "headlamp")
     assert set(patch["metadata"]["annotations"]) == {"reconcile.fluxcd.io/requestedAt"}
+
+
+def test_sync_of_a_catalog_addon_reconciles_what_delivers_it(repo: Path, api: KubeAPI, tmp_path: Path) -> None:
+    """A catalog addon (``spec.kaddons.catalog``, as ``enable`` writes it): Flux gets the reconcile request on its
+    member Kustomization and on each Kustomization applying a folder of the artifact; Argo CD an operation on its
+    Application."""
+    digest = "sha256:" + "a" * 64
+    document = repo / "clusters" / "edge" / "cluster.yaml"
+    document.write_text(document.read_text().replace("spec:\n", (
+        "spec:\n  kaddons:\n    catalog:\n      - {name: metrics, addon: metrics, implementation: metrics, "
+        f"stack: platform, registry: 'oci://registry.example', tag: v1.0.0, digest: '{digest}', "
+        "paths: ['.', extra], namespace: monitoring}\n"), 1))
+    folder = repo / "clusters" / "edge" / "catalog" / "metrics"
+    folder.mkdir(parents=True)
+    (folder / "artifact.json").write_text(json.dumps({"digest": digest, "paths": [".", "extra"],
+                                                      "namespace": "monitoring"}))
+    config = write_kubeconfig(tmp_path / "kubeconfig", api.url)
+    names = ["catalog-metrics", "catalog-metrics-manifests", "catalog-metrics-extra"]
+    for name in names:
+        api.add("kustomizations", {"apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization",
+                                   "metadata": {"name": name, "namespace": "flux-system", "labels": LABELS}})
+    flux = _kaddons(repo, config, "sync", "metrics", "--engine", "flux")
+    assert flux.returncode == 0, flux.stderr
+    assert "catalog addon metrics: sync asked of Kustomization flux-system/catalog-metrics," in flux.stderr
+    patched = [(key[0], key[2]) for key, _patch in api.emulator.patches]
+    assert patched == [("kustomize.toolkit.fluxcd.io/v1/kustomizations", name) for name in names]
+    assert all(set(p["metadata"]["annotations"]) == {"reconcile.fluxcd.io/requestedAt"}
+               for _key, p in api.emulator.patches)
+
+    api.add("applications", _application("catalog-metrics", None))
+    argo = _kaddons(repo, config, "sync", "metrics")
+    assert argo.returncode == 0, argo.stderr
+    key, patch = api.emulator.patches[-1]
+    assert key == ("argoproj.io/v1alpha1/applications", "argocd", "catalog-metrics") and "sync" in patch["operation"]
+    unknown = _kaddons(repo, config, "sync", "nope")
+    assert unknown.returncode == 3 and "catalog addons: metrics" in unknown.stderr

@@ -213,6 +213,21 @@ def test_a_newer_tag_updates_the_pin_and_disable_removes_everything(
     assert (work / CLUSTER / "catalog" / "metrics" / "manifests" / "metrics-server.yaml").is_file()
     moved = _enable(work, published, "metrics", "--stack", "elsewhere")
     assert moved.returncode != 0 and "disable it first" in moved.stderr
+
+    history = kaddons("addons", "history", "metrics", "-o", "json", cwd=work)
+    assert history.returncode == 0, history.stderr
+    subjects = [row["subject"] for row in json.loads(history.stdout)]
+    assert [s.split(" (")[0] for s in subjects] == ["kaddons: update catalog addon metrics",
+                                                    "kaddons: enable catalog addon metrics"]
+    back = kaddons("addons", "rollback", "metrics", cwd=work)  # to before the update: v1.0.0, from Git
+    assert back.returncode == 0, back.stderr
+    record = json.loads((work / CLUSTER / "catalog" / "metrics" / "artifact.json").read_text())
+    assert record["digest"] == published.digests["metrics"] and record["tag"] == "v1.0.0"
+    assert f"digest: {published.digests['metrics']}" in (work / CLUSTER / "cluster.yaml").read_text()
+    assert _log(url, tmp_path)[0].startswith("kaddons: roll back catalog addon metrics to its state at ")
+    rows = {r["name"]: r for r in json.loads(kaddons("addons", "list", "--offline", "-o", "json", cwd=work).stdout)}
+    assert rows["metrics"]["rolled_back_to"] is not None and rows["metrics"]["version"] == "v1.0.0"
+    assert git("status", "--porcelain", cwd=work) == ""
     gone = kaddons("addons", "disable", "metrics", cwd=work)
     assert gone.returncode == 0, gone.stderr
     assert _log(url, tmp_path)[0] == "kaddons: disable catalog addon metrics"

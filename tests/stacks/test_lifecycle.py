@@ -41,8 +41,8 @@ def test_upgrade_history_rollback(daemon: GitDaemon, tmp_path: Path) -> None:  #
     history = kaddons("addons", "history", "headlamp", "-o", "json", cwd=work)
     assert history.returncode == 0, history.stderr
     subjects = [row["subject"] for row in json.loads(history.stdout)]
-    assert subjects[:3] == ["headlamp annotations", "kaddons: upgrade add-on headlamp from chart version 0.45.0 to "
-                            "0.44.0", "a comment"]
+    assert subjects == ["headlamp annotations", "kaddons: upgrade add-on headlamp from chart version 0.45.0 to "
+                        "0.44.0", "the cluster document"]  # the comment on top of the document is not headlamp's
     platform = kaddons("stacks", "history", "platform", "-o", "json", cwd=work)
     assert json.loads(platform.stdout)[0]["subject"] == "headlamp annotations"
     policy = [row["subject"] for row in json.loads(kaddons("stacks", "history", "policy", "-o", "json",
@@ -296,3 +296,39 @@ def test_settings_profiles_and_a_settings_file(daemon: GitDaemon, tmp_path: Path
     unknown = kaddons("addons", "update", "headlamp", "--profile", "fast", cwd=work)
     assert unknown.returncode == 2 and "default, development, production-critical, stateful" in unknown.stderr
     assert git("status", "--porcelain", cwd=work) == ""
+
+
+def test_history_and_the_rolled_back_mark_follow_the_entry_not_the_whole_document(daemon: GitDaemon,  # noqa: F811
+                                                                                tmp_path: Path) -> None:
+    """One document declares both add-ons: an upgrade of one is not a change of the other, and a chart version
+    change (an edit of the document only) ends the "rolled back" mark as any change does."""
+    url, work = _seeded(daemon, tmp_path, "precise")
+    document = work / "clusters/edge/cluster.yaml"
+    document.write_text(document.read_text().replace("      addons:\n        - name: headlamp", (
+        "      addons:\n        - name: extra\n          chart_name: headlamp\n          chart_version: 0.44.0\n"
+        "          registry_name: headlamp\n          registry_url: https://kubernetes-sigs.github.io/headlamp/\n"
+        "          namespace: extra\n        - name: headlamp"), 1))
+    git("commit", "--quiet", "-am", "an extra dashboard", cwd=work)
+
+    def marks() -> dict[str, str | None]:
+        rows = json.loads(kaddons("addons", "list", "--offline", "-o", "json", cwd=work).stdout)
+        return {row["name"]: row["rolled_back_to"] for row in rows}
+
+    def subjects(name: str) -> list[str]:
+        done = kaddons("addons", "history", name, "-o", "json", cwd=work)
+        assert done.returncode == 0, done.stderr
+        return [row["subject"] for row in json.loads(done.stdout)]
+
+    for args in (["upgrade", "extra", "--chart-version", "0.43.0"], ["rollback", "extra"],
+                 ["upgrade", "headlamp", "--chart-version", "0.44.0"]):
+        done = kaddons("addons", *args, cwd=work)
+        assert done.returncode == 0, done.stderr
+    assert marks()["extra"] is not None and marks()["headlamp"] is None
+    assert subjects("extra")[1:] == ["kaddons: upgrade add-on extra from chart version 0.44.0 to 0.43.0",
+                                     "an extra dashboard"]
+    assert subjects("extra")[0].startswith("kaddons: roll back add-on extra")
+    assert subjects("headlamp") == ["kaddons: upgrade add-on headlamp from chart version 0.45.0 to 0.44.0",
+                                    "the cluster document"]
+    assert kaddons("addons", "upgrade", "extra", "--chart-version", "0.43.0", cwd=work).returncode == 0
+    assert marks()["extra"] is None  # the next change, in the document alone, ends the mark
+    assert len(_log(url, tmp_path)) == 6

@@ -349,7 +349,7 @@ def create_app(service: ClusterService, tokens: TokenStore, operations: Operatio
 
     @app.get("/api/v1/clusters/{cluster}/addons/{name}/history", dependencies=[reader])
     def history(cluster: Cluster, name: Member, page: Page = 1, page_size: PageSize = 50) -> dict[str, Any]:
-        """The commits that changed the add-on (revision, time, author, subject), newest first."""
+        """The commits that changed the add-on or catalog addon (revision, time, author, subject), newest first."""
         cluster_named(cluster)
         return _page(service.history(name), page, page_size)
 
@@ -379,9 +379,10 @@ def create_app(service: ClusterService, tokens: TokenStore, operations: Operatio
     @app.post("/api/v1/clusters/{cluster}/addons/{name}/rollback", status_code=202, response_model=OperationOut,
               dependencies=[writer])
     def rollback(cluster: Cluster, name: Member, body: RollbackRequest) -> JSONResponse:
-        """Queue a rollback: a new commit restoring the add-on as it was at a revision of its history."""
+        """Queue a rollback: a new commit restoring the add-on (or catalog addon) as it was at a revision of its
+        history."""
         cluster_named(cluster)
-        service.known(name)
+        service.member(name)
         return queued("rollback", name, body.model_dump(), lambda: service.rollback(name, body.to,
                                                                                   dry_run=body.dry_run))
 
@@ -443,10 +444,12 @@ def create_app(service: ClusterService, tokens: TokenStore, operations: Operatio
     @app.post("/api/v1/clusters/{cluster}/addons/{name}/sync", status_code=202, response_model=OperationOut,
               dependencies=[writer])
     def sync(cluster: Cluster, name: Member) -> JSONResponse:
-        """Queue a sync: the engine is asked to reconcile the add-on now (the one write to the cluster API:
-        an Argo CD operation, or Flux's reconcile.fluxcd.io/requestedAt annotation)."""
+        """Queue a sync: the engine is asked to reconcile the add-on (or catalog addon) now (the one write to the
+        cluster API: an Argo CD operation, or Flux's reconcile.fluxcd.io/requestedAt annotation)."""
+        from kaddons.cluster.sync import sync_target
+
         cluster_named(cluster)
-        service.known(name)
+        sync_target(service.loaded(), name)
         return queued("sync", name, {}, lambda: service.sync(name))
 
     @app.get("/api/v1/clusters/{cluster}/operations", dependencies=[reader])

@@ -141,8 +141,8 @@ class ClusterService:
 
     def _rolled_back(self, loaded: LoadedCluster) -> dict[str, str]:
         """Add-on -> the revision it was rolled back to (until its next change), read from Git once per document
-        version (:func:`~kaddons.operations.lifecycle.rolled_back`)."""
-        from kaddons.operations.lifecycle import rollback_marks
+        version (:func:`~kaddons.operations.history.rolled_back`)."""
+        from kaddons.operations.history import rollback_marks
 
         cached = self._rollbacks
         if cached is None or cached[0] is not loaded:
@@ -191,10 +191,9 @@ class ClusterService:
                  "message": e.message} for e in found if e.object in objects]
 
     def history(self, name: str) -> list[dict[str, str]]:
-        """The commits that changed add-on ``name``, newest first. Raises NotFoundError."""
-        from kaddons.operations.lifecycle import addon_history
+        """The commits that changed add-on (or catalog addon) ``name``, newest first. Raises NotFoundError."""
+        from kaddons.operations.history import addon_history
 
-        self.known(name)
         return [{"revision": c.revision, "time": c.time, "author": c.author, "subject": c.subject}
                 for c in addon_history(self.document, name)]
 
@@ -216,7 +215,7 @@ class ClusterService:
 
     def stack_history(self, stack: str) -> list[dict[str, str]]:
         """The commits that changed stack ``stack``, newest first. Raises NotFoundError."""
-        from kaddons.operations.lifecycle import stack_history
+        from kaddons.operations.history import stack_history
 
         return [{"revision": c.revision, "time": c.time, "author": c.author, "subject": c.subject}
                 for c in stack_history(self.document, stack)]
@@ -246,13 +245,19 @@ class ClusterService:
                                      preflight=self._preflight, sets=sets), dry_run)
 
     def rollback(self, name: str, to: str | None = None, *, dry_run: bool = False) -> dict[str, Any]:
-        """Restore add-on ``name`` as it was at revision ``to`` (default: before its last change)."""
+        """Restore add-on (or catalog addon) ``name`` as it was at revision ``to`` (default: before its last
+        change)."""
         from kaddons.operations.lifecycle import rollback_addon
 
-        self.known(name)
         revision, result = rollback_addon(self.document, name, to=to, options=self._options(dry_run),
                                           preflight=self._preflight)
         return {**_result(result, dry_run), "restored": revision}
+
+    def member(self, name: str) -> tuple[str, str]:
+        """``(kind, name)`` of add-on or catalog addon ``name``. Raises NotFoundError."""
+        from kaddons.operations.history import member_key
+
+        return member_key(self.loaded(), name)
 
     def kept(self, name: str) -> bool:
         """Whether ``name`` is an add-on uninstalled with its definition kept (``spec.kaddons.uninstalled``)."""
@@ -327,14 +332,15 @@ class ClusterService:
                                      preflight=self._preflight), dry_run)
 
     def sync(self, name: str) -> dict[str, Any]:
-        """Ask the engine to reconcile add-on ``name`` now (:func:`~kaddons.cluster.sync.sync_member`)."""
-        from kaddons.cluster.sync import sync_member
+        """Ask the engine to reconcile add-on (or catalog addon) ``name`` now
+        (:func:`~kaddons.cluster.sync.sync_member`)."""
+        from kaddons.cluster.sync import sync_member, sync_target
         from kaddons.errors import UsageError
 
-        self.known(name)
+        kind, paths = sync_target(self.loaded(), name)
         if self._reader is None:
             raise UsageError("this server reads no cluster (started --offline or without a kubeconfig): no sync")
-        return sync_member(self._reader(), self.engine, "addon", name)
+        return sync_member(self._reader(), self.engine, kind, name, paths=paths)
 
     def close(self) -> None:
         """Stop watching the cluster."""

@@ -522,7 +522,7 @@ def _print_preview(before: LoadedCluster, after: LoadedCluster, name: str, optio
 def addons_history(name: Annotated[str, typer.Argument(help="The add-on.")], file: FileOption = None,
                    output: FormatOption = "table") -> None:
     """The commits that changed the add-on (its entry or its values file), newest first."""
-    from kaddons.operations.lifecycle import addon_history
+    from kaddons.operations.history import addon_history
 
     rows = [{"revision": c.revision if output != "table" else c.revision[:12], "time": c.time, "author": c.author,
              "subject": c.subject} for c in addon_history(_document(file), name)]
@@ -534,7 +534,7 @@ def stacks_history(name: Annotated[str, typer.Argument(help="The stack.")], file
                    output: FormatOption = "table") -> None:
     """The commits that changed the stack (the entries of its members, their values and manifest files), newest
     first."""
-    from kaddons.operations.lifecycle import stack_history
+    from kaddons.operations.history import stack_history
 
     rows = [{"revision": c.revision if output != "table" else c.revision[:12], "time": c.time, "author": c.author,
              "subject": c.subject} for c in stack_history(_document(file), name)]

@@ -126,7 +126,7 @@ def addons_list(file: FileOption = None, repo: RepoOption = None, output: Format
             states = member_states(loaded, _reader(context, kubeconfig), engine, warnings=warnings)
             for warning in warnings:
                 typer.echo(f"warning: {warning}", err=True)
-    from kaddons.operations.lifecycle import rollback_marks
+    from kaddons.operations.history import rollback_marks
 
     rows = _addon_rows(loaded, states, newest)
     rollbacks = rollback_marks(loaded)
@@ -438,12 +438,15 @@ def addons_sync(
     file: FileOption = None, repo: RepoOption = None, engine: EngineOption = None, context: ContextOption = None,
     kubeconfig: KubeconfigOption = None,
 ) -> None:
-    """Ask the engine to reconcile the add-on now: the one command that writes to the cluster API, because Git
-    cannot say "now". Argo CD: an operation on its Application (refused while one runs); Flux: the
-    reconcile.fluxcd.io/requestedAt annotation on its HelmRelease. Needs patch on those objects."""
-    from kaddons.cluster.sync import sync_member
+    """Ask the engine to reconcile the add-on (or catalog addon) now: the one command that writes to the cluster
+    API, because Git cannot say "now". Argo CD: an operation on its Application (refused while one runs); Flux:
+    the reconcile.fluxcd.io/requestedAt annotation on its HelmRelease (a catalog addon: on its Kustomizations).
+    Needs patch on those objects."""
+    from kaddons.cluster.sync import sync_member, sync_target
 
     loaded = _load(file, repo)
-    _find(loaded, name)
-    asked = sync_member(_reader(context, kubeconfig), engine or loaded.document.spec.kaddons.engine, "addon", name)
-    typer.echo(f"add-on {name}: sync asked of {asked['object']}", err=True)
+    kind, paths = sync_target(loaded, name)
+    asked = sync_member(_reader(context, kubeconfig), engine or loaded.document.spec.kaddons.engine, kind, name,
+                        paths=paths)
+    typer.echo(f"{'catalog addon' if kind == 'catalog' else 'add-on'} {name}: sync asked of {asked['object']}",
+               err=True)

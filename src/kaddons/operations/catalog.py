@@ -6,7 +6,8 @@ needs from the artifact into ``catalog/<name>/`` beside the document (:func:`~ka
 manifests, the rendered chart, a record), adds or updates the entry of ``spec.kaddons.catalog`` (the stack is
 created when new) and applies: validated, rendered for the engine (:mod:`kaddons.stacks.render_flux`: the
 cluster pulls the manifests layer itself; :mod:`kaddons.stacks.render_argocd`: the folder in Git), committed and
-pushed, or nothing at all. ``disable NAME`` removes the entry and the folder the same way.
+pushed, or nothing at all. ``disable NAME`` removes the entry and the folder the same way; ``rollback NAME``
+restores the pin and the folder as they were at a revision, from Git.
 
 The addon's PowerShell scripts (K2s's Windows host steps) are neither fetched nor run.
 """
@@ -23,13 +24,13 @@ from kaddons.addons.names import check_name, export_name
 from kaddons.errors import KaddonsError, NotFoundError, UsageError
 from kaddons.oci import mediatypes as mt
 from kaddons.oci.registry import RegistryOptions
-from kaddons.stacks.load import CATALOG_FOLDER, load_cluster
+from kaddons.stacks.load import CATALOG_FOLDER, LoadedCluster, load_cluster
 
 from .apply import ApplyOptions, ApplyResult, Preflight
-from .edit import edit_and_apply
+from .edit import edit_and_apply, edit_and_apply_removing
 from .members import remove_member
 
-__all__ = ["Enabled", "disable_addon", "enable_addon"]
+__all__ = ["PINNED", "Enabled", "disable_addon", "enable_addon", "rollback_catalog"]
 
 Warn = Callable[[str], None]
 NEWEST_RELEASE = ">=0.0.0"
@@ -203,3 +204,63 @@ def disable_addon(document: Path, name: str, *, force: bool = False, options: Ap
     files = tuple(sorted(p for p in folder.rglob("*") if p.is_file())) if folder.is_dir() else ()
     return remove_member(document, ("catalog", name), force=force, options=options, preflight=preflight,
                          message=f"kaddons: disable catalog addon {name}\n", files_too=files)
+
+
+PINNED = ("addon", "implementation", "registry", "tag", "digest", "insecure", "paths", "namespace")
+"""What a rollback of a catalog addon restores: the artifact it is pinned to and what is taken from it."""
+
+
+def rollback_catalog(loaded: LoadedCluster, name: str, *, to: str | None, options: ApplyOptions,
+                     preflight: Preflight | None) -> tuple[str, ApplyResult]:
+    """Restore catalog addon ``name``'s pin (:data:`PINNED`) and its folder ``catalog/<name>/`` as they were at
+    revision ``to`` (default: before its newest change) in a new commit, its stack and parents kept; returns the
+    revision restored and the apply result. The files come from Git, so nothing is pulled again."""
+    from kaddons._parsed import parse
+    from kaddons.repo import WorkingCopy
+
+    from .history import ROLLBACK_TRAILER, member_history, revision_to_restore, watched
+    from .splice import EntryEditor
+
+    document = loaded.path
+    source = loaded.sources[("catalog", name)]
+    tracked = watched(loaded, ("catalog", name))
+    declaring, folder_path = tracked[0].path, tracked[-1].path
+    copy = WorkingCopy(document.absolute().parent)
+    try:
+        revision = revision_to_restore(copy, member_history(copy, tracked, 1000), to, name)
+        old_text = copy.file_at(revision, declaring)
+        old_files = copy.files_under(revision, folder_path)
+    finally:
+        copy.close()
+    at = str(revision)[:12]
+    old_document = (old_text or b"").decode("utf-8")
+    old_data = parse(old_document, f"{declaring} at {at}") if old_text is not None else None
+    entries: list[Any] = []
+    if isinstance(old_data, dict):
+        entries = ((old_data.get("spec") or {}).get("kaddons") or {}).get("catalog") or []
+    index = next((i for i, e in enumerate(entries) if isinstance(e, dict) and e.get("name") == name), None)
+    if index is None or not old_files:
+        raise NotFoundError(f"catalog addon {name!r} was not enabled at {at}: rollback goes no further back than "
+                            "its first revision")
+    old_entry = EntryEditor(old_document, ("spec", "kaddons", "catalog", index), declaring).entry
+    editor = EntryEditor.of(source.file, source.path)
+    for key in PINNED:
+        if key in old_entry:
+            editor.entry[key] = old_entry[key]
+        elif key in editor.entry:
+            del editor.entry[key]
+    folder = loaded.catalog[name].folder
+    files: dict[Path, str] = {source.file: editor.text()}
+    for relative, data in old_files.items():
+        try:
+            files[folder / relative] = data.decode("utf-8")
+        except UnicodeDecodeError:
+            raise UsageError(f"{folder_path}/{relative} at {at} is not UTF-8 text: enable the tag again instead "
+                             f"({old_entry.get('tag')})") from None
+    removed = [folder / relative for relative in loaded.catalog[name].files if relative not in old_files]
+    message = options.message or (f"kaddons: roll back catalog addon {name} to its state at {at}\n\n"
+                                  f"Tag {old_entry.get('tag')} ({old_entry.get('digest')}) and the files taken from "
+                                  f"it, as they were at {revision}.\n")
+    message = f"{message.rstrip()}\n\n{ROLLBACK_TRAILER}: {name}@{revision}\n"
+    result = edit_and_apply_removing(loaded, files, removed, options, message, preflight)
+    return str(revision), result

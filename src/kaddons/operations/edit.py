@@ -9,11 +9,15 @@ from __future__ import annotations
 import io
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .apply import ApplyOptions, ApplyResult, Preflight, apply_cluster
 
-__all__ = ["dump_yaml", "edit_and_apply", "entry_at", "parent_key", "prune_empty", "restore_files", "write_atomic"]
+if TYPE_CHECKING:
+    from kaddons.stacks.load import LoadedCluster
+
+__all__ = ["dump_yaml", "edit_and_apply", "edit_and_apply_removing", "entry_at", "parent_key", "prune_empty",
+           "restore_files", "write_atomic"]
 
 
 def entry_at(data: Any, path: tuple[str | int, ...]) -> Any:
@@ -102,3 +106,27 @@ def parent_key(parent: Any) -> tuple[str, str] | None:
         if kind in parent:
             return kind, str(parent[kind])
     return None
+
+
+def edit_and_apply_removing(loaded: LoadedCluster, files: dict[Path, str], removed: list[Path],
+                            options: ApplyOptions, message: str, preflight: Preflight | None) -> ApplyResult:
+    """:func:`edit_and_apply` with ``message``, the files of ``removed`` deleted too (put back on a failure or a
+    dry run; the folders they leave empty pruned) and the deletions staged."""
+    root = loaded.repository.resolve()
+    repo_removed = tuple(p.resolve().relative_to(root).as_posix() for p in removed)
+    before: dict[Path, str | None] = {path: path.read_text(encoding="utf-8") for path in removed}
+    for path in removed:
+        path.unlink()
+    try:
+        result = edit_and_apply(loaded.path, files, ApplyOptions(options.engine, options.git_url, message,
+                                                                 options.dry_run, repo_removed), preflight)
+    except BaseException:
+        restore_files(before)
+        raise
+    if options.dry_run:
+        restore_files(before)
+    else:
+        prune_empty({path.parent for path in removed}, root)
+    return result
+
+

@@ -1,25 +1,22 @@
-"""Add-on lifecycle as commits (issue 14, first part): ``upgrade``, ``history``, ``rollback`` of one add-on.
+"""Add-on lifecycle as commits (issue 14): ``upgrade``, ``update`` (settings) and ``rollback`` of one add-on.
 
-Each operation edits the file that declares the add-on (comments and layout kept, :mod:`ruamel.yaml` round
-trip) and its values file, then runs :func:`~kaddons.operations.apply.apply_cluster` with a message saying
-what changed: validated, preflighted, rendered, committed and pushed, or nothing at all. A failure puts the
-edited files back as they were, so the working copy is left as the user had it.
+Each operation edits the add-on's entry in the file that declares it (comments and layout kept: only the entry's
+lines are written again, :mod:`kaddons.operations.splice`) and its values file, then runs
+:func:`~kaddons.operations.apply.apply_cluster` with a message saying what changed: validated, preflighted,
+rendered, committed and pushed, or nothing at all. A failure puts the edited files back as they were, so the
+working copy is left as the user had it.
 
-* ``upgrade NAME --chart-version X``: the add-on's ``chart_version``.
-* ``history NAME``: the commits of the branch that changed the add-on's declaring file or its values file,
-  newest first (revision, time, author, subject).
+* ``upgrade NAME --chart-version X``: the add-on's ``chart_version`` (and values, parents, namespace).
 * ``rollback NAME [--to REVISION]``: the add-on's ``chart_version``, ``settings`` and values as they were at
-  REVISION (default: before the newest commit that changed them), as a new commit; the history stays.
+  REVISION (default: before the newest commit that changed them, :mod:`kaddons.operations.history`), as a new
+  commit; the history stays.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-
-import pygit2
 
 from kaddons.errors import NotFoundError, UsageError
 from kaddons.repo import WorkingCopy
@@ -27,20 +24,10 @@ from kaddons.stacks.load import LoadedCluster, MemberSource, load_cluster
 
 from .apply import ApplyOptions, ApplyResult, Preflight
 from .edit import dump_yaml, edit_and_apply, parent_key
+from .history import ROLLBACK_TRAILER, member_history, revision_to_restore, watched
 from .splice import EntryEditor
 
-__all__ = ["Change", "ParentEdit", "addon_history", "rollback_addon", "rollback_marks", "rolled_back", "stack_history",
-           "update_settings", "upgrade_addon"]
-
-
-@dataclass(frozen=True)
-class Change:
-    """One commit that changed an add-on: ``revision`` (hex), ``time`` (ISO 8601, UTC), ``author``, ``subject``."""
-
-    revision: str
-    time: str
-    author: str
-    subject: str
+__all__ = ["ParentEdit", "rollback_addon", "update_settings", "upgrade_addon"]
 
 
 def _source(loaded: LoadedCluster, name: str) -> MemberSource:
@@ -243,98 +230,23 @@ def _set_values(yaml: Any, entry: Any, source: MemberSource, name: str, sets: tu
     entry["configuration"]["values"] = LiteralScalarString(dump_yaml(yaml, values))
 
 
-def _paths(loaded: LoadedCluster, source: MemberSource) -> list[str]:
-    root = loaded.repository.resolve()
-    files = [source.file.resolve(), *([source.content_file.resolve()] if source.content_file else [])]
-    return [f.relative_to(root).as_posix() for f in files]
-
-
-def addon_history(document: Path, name: str, *, limit: int = 1000) -> list[Change]:
-    """The commits that changed add-on ``name``'s files, newest first (at most ``limit``)."""
-    loaded = load_cluster(document)
-    paths = _paths(loaded, _source(loaded, name))
-    copy = WorkingCopy(document.absolute().parent)
-    try:
-        return _history(copy, paths, limit)
-    finally:
-        copy.close()
-
-
-def stack_history(document: Path, stack: str, *, limit: int = 1000) -> list[Change]:
-    """The commits that changed stack ``stack``: the files declaring its members and their values and manifest
-    files, newest first (at most ``limit``). Raises NotFoundError naming the stacks."""
-    loaded = load_cluster(document)
-    names = [s.name for s in loaded.document.spec.stacks]
-    if stack not in names:
-        raise NotFoundError(f"no stack {stack!r} in {document} (stacks: {', '.join(names) or 'none'})")
-    paths = sorted({path for key, member in loaded.graph.members.items() if member.stack == stack
-                    for path in _paths(loaded, loaded.sources[key])} or {_relative(loaded, loaded.path)})
-    copy = WorkingCopy(document.absolute().parent)
-    try:
-        return _history(copy, paths, limit)
-    finally:
-        copy.close()
-
-
-def _relative(loaded: LoadedCluster, path: Path) -> str:
-    return path.resolve().relative_to(loaded.repository.resolve()).as_posix()
-
-
-def _history(copy: WorkingCopy, paths: list[str], limit: int) -> list[Change]:
-    head = copy.head()
-    if head is None:
-        return []
-    changes: list[Change] = []
-    walker = copy.repo.walk(head, pygit2.enums.SortMode.TOPOLOGICAL | pygit2.enums.SortMode.TIME)
-    walker.simplify_first_parent()
-    folders = sorted({p.rsplit("/", 1)[0] for p in paths if "/" in p})
-    folder_ids: dict[pygit2.Oid, tuple[pygit2.Oid | None, ...]] = {}
-    path_ids: dict[pygit2.Oid, tuple[pygit2.Oid | None, ...]] = {}
-
-    def ids(commit: pygit2.Commit, names: list[str], memo: dict[pygit2.Oid, tuple[pygit2.Oid | None, ...]]
-            ) -> tuple[pygit2.Oid | None, ...]:
-        # Each commit is met twice (as a child, then as a parent): its tree is read once.
-        if commit.id not in memo:
-            memo[commit.id] = tuple(_tree_id(commit.tree, name) for name in names)
-        return memo[commit.id]
-
-    for commit in walker:
-        parent = commit.parents[0] if commit.parents else None
-        if parent is None:
-            changed = any(i is not None for i in ids(commit, paths, path_ids))
-        elif folders and ids(commit, folders, folder_ids) == ids(parent, folders, folder_ids):
-            changed = False  # the folders holding the paths are the same trees: no lookup below them
-        else:
-            changed = ids(commit, paths, path_ids) != ids(parent, paths, path_ids)
-        if changed:
-            when = datetime.fromtimestamp(commit.commit_time, UTC).isoformat().replace("+00:00", "Z")
-            changes.append(Change(str(commit.id), when, f"{commit.author.name} <{commit.author.email}>",
-                                  commit.message.splitlines()[0] if commit.message else ""))
-            if len(changes) >= limit:
-                break
-    return changes
-
-
-def _tree_id(tree: pygit2.Tree, path: str) -> pygit2.Oid | None:
-    try:
-        return tree[path].id
-    except KeyError:
-        return None
-
-
 def rollback_addon(document: Path, name: str, *, to: str | None = None, options: ApplyOptions,
                    preflight: Preflight | None = None) -> tuple[str, ApplyResult]:
     """Restore add-on ``name``'s chart version, settings and values as at revision ``to`` (default: before its
-    newest change) in a new commit; returns the revision restored and the apply result."""
-
+    newest change) in a new commit; returns the revision restored and the apply result. A catalog addon is
+    rolled back by :func:`~kaddons.operations.catalog.rollback_catalog`."""
     loaded = load_cluster(document)
+    if ("addon", name) not in loaded.sources and ("catalog", name) in loaded.sources:
+        from .catalog import rollback_catalog
+
+        return rollback_catalog(loaded, name, to=to, options=options, preflight=preflight)
     source = _source(loaded, name)
-    paths = _paths(loaded, source)
+    tracked = watched(loaded, ("addon", name))
     copy = WorkingCopy(document.absolute().parent)
     try:
-        changes = _history(copy, paths, 1000)
-        revision = _revision(copy, changes, to, name)
-        declaring, content = paths[0], paths[1] if len(paths) > 1 else None
+        changes = member_history(copy, tracked, 1000)
+        revision = revision_to_restore(copy, changes, to, name)
+        declaring, content = tracked[0].path, tracked[1].path if len(tracked) > 1 else None
         old_text = copy.file_at(revision, declaring)
         if old_text is None:
             raise NotFoundError(f"{declaring} does not exist at {str(revision)[:12]}: rollback goes no further back "
@@ -367,80 +279,6 @@ def rollback_addon(document: Path, name: str, *, to: str | None = None, options:
     result = edit_and_apply(document, files, ApplyOptions(options.engine, options.git_url, message,
                                                            options.dry_run), preflight)
     return str(revision), result
-
-
-ROLLBACK_TRAILER = "Kaddons-Rolled-Back-To"
-"""The trailer of a rollback commit: ``Kaddons-Rolled-Back-To: <add-on>@<revision>``."""
-
-
-def rolled_back(loaded: LoadedCluster, *, limit: int = 1000) -> dict[str, str]:
-    """Add-on name -> the revision it was rolled back to, for each add-on whose newest change (among the
-    branch's last ``limit`` commits) is a rollback: what the add-on list shows until the next change. One walk of
-    the first-parent history, each commit diffed once against its parent."""
-    owners: dict[str, str] = {}
-    for (kind, name), source in loaded.sources.items():
-        if kind == "addon":
-            for path in _paths(loaded, source):
-                owners[path] = name
-    found: dict[str, str | None] = {}
-    copy = WorkingCopy(loaded.path.absolute().parent)
-    try:
-        head = copy.head()
-        if head is None:
-            return {}
-        walker = copy.repo.walk(head, pygit2.enums.SortMode.TOPOLOGICAL | pygit2.enums.SortMode.TIME)
-        walker.simplify_first_parent()
-        wanted = set(owners.values())
-        for number, commit in enumerate(walker):
-            if number >= limit or len(found) == len(wanted):
-                break
-            parent = commit.parents[0].id if commit.parents else None
-            changed = {owners[p] for p in copy.changed_paths(parent, commit.id) if p in owners} - set(found)
-            trailers = _rollback_trailers(commit.message or "")
-            for name in changed:
-                found[name] = trailers.get(name)
-    finally:
-        copy.close()
-    return {name: revision for name, revision in found.items() if revision is not None}
-
-
-def rollback_marks(loaded: LoadedCluster) -> dict[str, str]:
-    """:func:`rolled_back` as the add-on lists show it: revisions of 12 digits; nothing outside a Git working
-    copy."""
-    from kaddons.errors import KaddonsError
-
-    try:
-        return {name: revision[:12] for name, revision in rolled_back(loaded).items()}
-    except KaddonsError:
-        return {}
-
-
-def _rollback_trailers(message: str) -> dict[str, str]:
-    found = {}
-    for line in message.splitlines():
-        key, colon, value = line.partition(":")
-        if colon and key.strip() == ROLLBACK_TRAILER:
-            name, at, revision = value.strip().partition("@")
-            if at:
-                found[name] = revision
-    return found
-
-
-def _revision(copy: WorkingCopy, changes: list[Change], to: str | None, name: str) -> pygit2.Oid:
-    if to is None:
-        if not changes:
-            raise NotFoundError(f"add-on {name!r} has no committed change to roll back")
-        newest = copy.repo[changes[0].revision].peel(pygit2.Commit)
-        if not newest.parents:
-            raise UsageError(f"add-on {name!r} has one revision only: nothing to roll back to")
-        parent: pygit2.Oid = newest.parents[0].id
-        return parent
-    try:
-        commit = copy.repo.revparse_single(to).peel(pygit2.Commit)
-    except (KeyError, ValueError, pygit2.GitError):
-        raise NotFoundError(f"--to {to!r} is not a revision of this repository: kaddons cluster addons history "
-                            f"{name} lists them") from None
-    return commit.id
 
 
 def _find(data: Any, name: str) -> tuple[str | int, ...] | None:

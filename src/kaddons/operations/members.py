@@ -21,7 +21,7 @@ from kaddons.errors import NotFoundError, UsageError
 from kaddons.stacks.load import LoadedCluster, load_cluster
 
 from .apply import ApplyOptions, ApplyResult, Preflight
-from .edit import dump_yaml, edit_and_apply, entry_at, parent_key, prune_empty, restore_files
+from .edit import dump_yaml, edit_and_apply, edit_and_apply_removing, entry_at, parent_key
 
 __all__ = ["NewAddon", "install_addon", "remove_member", "restore_addon", "uninstall_addon"]
 
@@ -184,7 +184,7 @@ def _forget(loaded: LoadedCluster, name: str, *, options: ApplyOptions, prefligh
     data = yaml.load(source.file.read_text(encoding="utf-8"))
     _take(data, source.path)
     removed = [source.content_file] if source.content_file is not None else []
-    return _apply_removal(loaded, {source.file: dump_yaml(yaml, data)}, removed, options,
+    return edit_and_apply_removing(loaded, {source.file: dump_yaml(yaml, data)}, removed, options,
                           options.message or f"kaddons: delete the kept definition of add-on {name}\n", preflight)
 
 
@@ -243,7 +243,7 @@ def remove_member(document: Path, key: tuple[str, str], *, force: bool, options:
     if source.content_file is not None and not keep:
         removed.append(source.content_file)
     removed.extend(files_too)
-    return _apply_removal(loaded, files, removed, options, options.message or message, preflight)
+    return edit_and_apply_removing(loaded, files, removed, options, options.message or message, preflight)
 
 
 def _drop_include(data: Any, base: Path, file: Path) -> None:
@@ -276,27 +276,3 @@ def _keep(data: Any, entry: Any, stack: str, document_folder: Path, content_file
     if block.get("uninstalled") is None:
         block["uninstalled"] = CommentedSeq()
     block["uninstalled"].append(CommentedMap([("stack", stack), ("addon", entry)]))
-
-
-def _apply_removal(loaded: LoadedCluster, files: dict[Path, str], removed: list[Path], options: ApplyOptions,
-                   message: str, preflight: Preflight | None) -> ApplyResult:
-    """Delete ``removed`` (put back on failure or a dry run, folders left empty pruned), write ``files`` and
-    apply with ``message``, the deletions staged."""
-    root = loaded.repository.resolve()
-    repo_removed = tuple(p.resolve().relative_to(root).as_posix() for p in removed)
-    before: dict[Path, str | None] = {path: path.read_text(encoding="utf-8") for path in removed}
-    for path in removed:
-        path.unlink()
-    try:
-        result = edit_and_apply(loaded.path, files, ApplyOptions(options.engine, options.git_url, message,
-                                                                 options.dry_run, repo_removed), preflight)
-    except BaseException:
-        restore_files(before)
-        raise
-    if options.dry_run:
-        restore_files(before)
-    else:
-        prune_empty({path.parent for path in removed}, root)
-    return result
-
-

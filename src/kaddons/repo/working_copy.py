@@ -162,6 +162,20 @@ class WorkingCopy:
         obj = self.repo[entry.id]
         return bytes(obj.data) if isinstance(obj, pygit2.Blob) else None
 
+    def files_under(self, commit: pygit2.Oid, folder: str) -> dict[str, bytes]:
+        """The regular files below ``folder`` (repository-relative) in ``commit``: path relative to the folder ->
+        bytes; empty when the folder is absent."""
+        try:
+            tree = self.repo[commit].peel(pygit2.Tree)[folder]
+        except KeyError:
+            return {}
+        if tree.type_str != "tree":
+            return {}
+        index = pygit2.Index()
+        index.read_tree(self.repo[tree.id].peel(pygit2.Tree))
+        return {entry.path: bytes(self.repo[entry.id].peel(pygit2.Blob).data) for entry in index
+                if entry.mode in (FileMode.BLOB, FileMode.BLOB_EXECUTABLE)}
+
     def records(self, commit: pygit2.Oid, name: str) -> list[tuple[str, bytes]]:
         """Every file called ``name`` two folders below ``clusters/`` in ``commit``
         (``clusters/<cluster>/<engine>/<name>``): its path and bytes."""

@@ -195,9 +195,14 @@ def _oci_repository(entry: CatalogAddon, cluster: str, options: FluxOptions) -> 
             "spec": spec}
 
 
-def _catalog_kustomization(entry: CatalogAddon, path: str, cluster: str, options: FluxOptions) -> dict[str, Any]:
+def catalog_kustomization_name(name: str, path: str) -> str:
+    """The Flux ``Kustomization`` applying folder ``path`` of catalog addon ``name``'s manifests layer."""
     suffix = "manifests" if path == "." else re.sub(r"[^a-z0-9-]+", "-", path.lower()).strip("-")
-    name = f"{_member('catalog', entry.name)}-{suffix}"[:63].rstrip("-")
+    return f"{_member('catalog', name)}-{suffix}"[:63].rstrip("-")
+
+
+def _catalog_kustomization(entry: CatalogAddon, path: str, cluster: str, options: FluxOptions) -> dict[str, Any]:
+    name = catalog_kustomization_name(entry.name, path)
     return {"apiVersion": FLUX_KUSTOMIZATION, "kind": "Kustomization",
             "metadata": {"name": name, "namespace": options.namespace,
                          "labels": _labels(cluster, entry.stack, "catalog")},
