@@ -131,23 +131,31 @@ def member_history(copy: WorkingCopy, files: list[Watched], limit: int) -> list[
     changes: list[Change] = []
     walker = copy.repo.walk(head, pygit2.enums.SortMode.TOPOLOGICAL | pygit2.enums.SortMode.TIME)
     walker.simplify_first_parent()
-    folders = sorted({p.rsplit("/", 1)[0] for p in paths if "/" in p})
+    folders = sorted({p.rsplit("/", 1)[0] if "/" in p else "" for p in paths})
+    split = [(folders.index(p.rsplit("/", 1)[0] if "/" in p else ""), p.rsplit("/", 1)[-1]) for p in paths]
     folder_ids: dict[pygit2.Oid, tuple[pygit2.Oid | None, ...]] = {}
     path_ids: dict[pygit2.Oid, tuple[pygit2.Oid | None, ...]] = {}
 
-    def ids(commit: pygit2.Commit, names: list[str], memo: dict[pygit2.Oid, tuple[pygit2.Oid | None, ...]]
-            ) -> tuple[pygit2.Oid | None, ...]:
-        # Each commit is met twice (as a child, then as a parent): its tree is read once.
-        if commit.id not in memo:
-            memo[commit.id] = tuple(_tree_id(commit.tree, name) for name in names)
-        return memo[commit.id]
+    def in_folders(commit: pygit2.Commit) -> tuple[pygit2.Oid | None, ...]:
+        # Each commit is met twice (as a child, then as a parent): its trees are read once.
+        if commit.id not in folder_ids:
+            tree = commit.tree
+            folder_ids[commit.id] = tuple(tree.id if not f else _tree_id(tree, f) for f in folders)
+        return folder_ids[commit.id]
+
+    def in_paths(commit: pygit2.Commit) -> tuple[pygit2.Oid | None, ...]:
+        if commit.id not in path_ids:  # each file looked up in its folder's tree, found above
+            trees = [copy.repo[t].peel(pygit2.Tree) if t is not None else None for t in in_folders(commit)]
+            path_ids[commit.id] = tuple(_tree_id(tree, name) if (tree := trees[f]) is not None else None
+                                        for f, name in split)
+        return path_ids[commit.id]
 
     for commit in walker:
         parent = commit.parents[0] if commit.parents else None
-        if parent is not None and folders and ids(commit, folders, folder_ids) == ids(parent, folders, folder_ids):
+        if parent is not None and in_folders(commit) == in_folders(parent):
             continue  # the folders holding the files are the same trees: no lookup below them
-        now = ids(commit, paths, path_ids)
-        before = ids(parent, paths, path_ids) if parent is not None else (None,) * len(paths)
+        now = in_paths(commit)
+        before = in_paths(parent) if parent is not None else (None,) * len(paths)
         if not any(entries.differ(a, b, w.entry) if w.entry is not None else a != b
                    for w, a, b in zip(files, now, before, strict=True)):
             continue
