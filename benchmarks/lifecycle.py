@@ -110,6 +110,7 @@ def main() -> None:
                 print(f"{label:<40} {elapsed:7.2f} s  (goal < 1 s; full apply / this = {t_full / elapsed:5.1f}x)")
             _more_commits(clone, COMMITS)
             t_history = run([*cluster, "addons", "history", "a001", "-o", "json", *flag], clone, env)
+            os.environ["KADDONS_CACHE_DIR"] = env["KADDONS_CACHE_DIR"]  # the CLI's cache, as the CLI runs had it
             started = time.perf_counter()
             changes = addon_history(doc, "a001")
             t_inproc = time.perf_counter() - started
