@@ -135,6 +135,42 @@ def test_a_value_edited_in_the_ui_is_previewed_then_committed(server: Server, tm
     assert after[1:] == before and after[0] == "kaddons: upgrade add-on headlamp: values replicaCount"
 
 
+def test_install_settings_and_uninstall_through_the_ui_are_each_a_diff_then_one_commit(server: Server,
+                                                                                      tmp_path: Path) -> None:
+    from playwright.sync_api import expect
+
+    before = remote_log(server.remote, tmp_path)
+    with _browser_on(server, server.write) as page:
+        page.get_by_text("Install an add-on").click()
+        for label, value in (("Chart", "podinfo"), ("Version", "6.14.1"), ("Source", "headlamp"), ("Stack", "apps"),
+                             ("Name", "dashboard"), ("Values (YAML)", "replicaCount: 2\n")):
+            page.get_by_label(label, exact=True).fill(value)
+        page.get_by_role("button", name="Preview install").click()
+        expect(page.get_by_label("Diff")).to_contain_text("+replicaCount: 2", timeout=60_000)
+        assert remote_log(server.remote, tmp_path) == before  # a preview commits nothing
+        page.get_by_role("button", name="Confirm").click()
+        expect(page.locator("#install-status")).to_contain_text("install: pushed", timeout=60_000)
+        expect(page.locator('tr[data-addon="dashboard"]')).to_have_count(1)
+
+        page.get_by_role("link", name="dashboard").click()
+        page.get_by_label("Settings profile").select_option("stateful")
+        page.get_by_role("button", name="Preview settings").click()
+        expect(page.get_by_label("Diff")).to_contain_text("auto_prune: false", timeout=60_000)
+        page.get_by_role("button", name="Confirm").click()
+        expect(page.locator("#action-status")).to_contain_text("settings: pushed", timeout=60_000)
+
+        page.get_by_role("button", name="Preview uninstall").click()
+        expect(page.get_by_label("Diff")).to_contain_text("uninstalled:", timeout=60_000)  # the definition kept
+        page.get_by_role("button", name="Confirm").click()
+        expect(page.locator("#list")).to_be_visible(timeout=60_000)
+        expect(page.locator('tr[data-addon="dashboard"]')).to_have_count(0)
+    after = remote_log(server.remote, tmp_path)
+    assert after[3:] == before
+    assert after[:3] == ["kaddons: uninstall add-on dashboard (definition kept: kaddons cluster addons restore "
+                         "dashboard)", "kaddons: update add-on dashboard: settings profile stateful",
+                         "kaddons: install add-on dashboard (chart podinfo 6.14.1) in stack apps"]
+
+
 def test_a_read_token_sees_why_it_cannot_upgrade(server: Server, page: Any) -> None:
     from playwright.sync_api import expect
 

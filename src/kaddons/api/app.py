@@ -360,7 +360,13 @@ def create_app(service: ClusterService, tokens: TokenStore, operations: Operatio
         return _page(service.chart_versions(name), page, page_size)
 
     def queued(kind: str, name: str, parameters: dict[str, Any], work: Callable[[], dict[str, Any]]) -> JSONResponse:
-        operation = queue.submit(kind, f"addon/{name}", parameters, work)
+        def run() -> dict[str, Any]:
+            try:
+                return work()
+            finally:  # what this server wrote is what its next answer reads
+                service.touched()
+
+        operation = queue.submit(kind, f"addon/{name}", parameters, run)
         return JSONResponse(operation.to_dict(), status_code=202,
                             headers={"Location": f"/api/v1/clusters/{service.loaded().document.metadata.name}"
                                                  f"/operations/{operation.id}"})

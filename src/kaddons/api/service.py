@@ -68,6 +68,11 @@ class ClusterService:
                 return True
         return False
 
+    def touched(self) -> None:
+        """The document's files were just written (an operation of this server): the next read looks at them."""
+        with self._lock:
+            self._checked = 0.0
+
     def loaded(self) -> LoadedCluster:
         """The document as its files are now (read again when one changed; the files are looked at once per
         :data:`RECHECK` seconds at most, not once per request). Raises ClusterDocumentError."""

@@ -255,26 +255,29 @@ async function finished(operation) {
   return current;
 }
 
-async function preview(kind, path, body, title, status = $("#action-status")) {
+// `send(dryRun)` starts the operation; its dry run's diff is shown to confirm, and confirming runs it for real.
+async function previewWith(kind, send, title, status, after) {
   status.textContent = `${kind}: computing the change…`;
+  $("#confirm").hidden = true;
+  state.confirmStatus = status;
   try {
-    const dry = await finished(await api(path, "POST", { ...body, dry_run: true }));
+    const dry = await finished(await send(true));
     if (dry.status !== "success") { status.textContent = `${kind} failed: ${dry.error}`; return; }
     if (!dry.result.changed.length) { status.textContent = `${kind}: nothing would change`; return; }
     status.textContent = "";
+    status.before($("#confirm"));  // next to the action it confirms
     $("#confirm-title").textContent = title;
     $("#diff").textContent = dry.result.diff;
     $("#confirm").hidden = false;
     $("#confirm-yes").onclick = async () => {
       $("#confirm").hidden = true;
       status.textContent = `${kind}: committing…`;
-      const done = await finished(await api(path, "POST", body));
+      const done = await finished(await send(false));
       const said = done.status === "success"
         ? `${kind}: pushed ${done.result.commit ? done.result.commit.slice(0, 12) : "nothing"} to ${done.result.upstream}`
         : `${kind} failed: ${done.error}`;
       await loadAddons();
-      await openDetails(state.details.name, true);  // a refresh: the status line stays
-      await loadActions(state.details.name, true);  // the new version and revision in the pickers
+      if (done.status === "success" && after) await after();
       status.textContent = said;
     };
     $("#confirm-yes").focus();
@@ -283,9 +286,25 @@ async function preview(kind, path, body, title, status = $("#action-status")) {
   }
 }
 
+async function refreshDetails() {
+  await openDetails(state.details.name, true);  // a refresh: the status line stays
+  await loadActions(state.details.name, true);  // the new version and revision in the pickers
+}
+
+function preview(kind, path, body, title, method = "POST") {
+  return previewWith(kind, (dryRun) => api(path, method, { ...body, dry_run: dryRun }), title, $("#action-status"),
+    refreshDetails);
+}
+
+function addonPath(name) {
+  return `/api/v1/clusters/${state.cluster}/addons/${encodeURIComponent(name)}`;
+}
+
 $("#sync-now").addEventListener("click", () => {
   const name = state.details.name;
   const engine = state.details.engine ? state.details.engine.kind : "its engine object";
+  state.confirmStatus = $("#action-status");
+  $("#action-status").before($("#confirm"));
   $("#confirm-title").textContent = `Ask the engine to reconcile ${name} now?`;
   $("#diff").textContent = `No commit: ${engine} is asked to sync (the one action that writes to the cluster API).`;
   $("#confirm").hidden = false;
@@ -303,7 +322,10 @@ $("#sync-now").addEventListener("click", () => {
   $("#confirm-yes").focus();
 });
 
-$("#confirm-no").addEventListener("click", () => { $("#confirm").hidden = true; $("#action-status").textContent = "cancelled"; });
+$("#confirm-no").addEventListener("click", () => {
+  $("#confirm").hidden = true;
+  (state.confirmStatus || $("#action-status")).textContent = "cancelled";
+});
 
 $("#upgrade-form").addEventListener("submit", (event) => {
   event.preventDefault();
@@ -322,6 +344,35 @@ $("#values-form").addEventListener("submit", (event) => {
   selectTab("tab-overview");
   preview("values", `/api/v1/clusters/${state.cluster}/addons/${encodeURIComponent(name)}/upgrade`,
     { values: [{ path, value }] }, `Set ${path} of ${name} to ${JSON.stringify(value)}`);
+});
+
+$("#settings-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  const name = state.details.name;
+  const profile = $("#settings-profile").value;
+  preview("settings", `${addonPath(name)}/settings`, { profile }, `Set the ${profile} settings profile on ${name}`, "PUT");
+});
+
+$("#uninstall-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  const name = state.details.name;
+  const forget = $("#uninstall-delete").checked;
+  const title = forget ? `Uninstall ${name} and delete its definition` : `Uninstall ${name} (its definition kept for a restore)`;
+  previewWith("uninstall", (dryRun) => api(`${addonPath(name)}?delete=${forget}&dry_run=${dryRun}`, "DELETE"), title,
+    $("#action-status"), async () => { location.hash = "#/"; });
+});
+
+$("#install-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  const field = (id) => $(`#install-${id}`).value.trim();
+  const body = { chart: field("chart"), chart_version: field("version"), source: field("source"), stack: field("stack") };
+  if (field("name")) body.name = field("name");
+  if (field("namespace")) body.namespace = field("namespace");
+  if ($("#install-values").value.trim()) body.values = $("#install-values").value;
+  const name = body.name || body.chart;
+  previewWith("install", (dryRun) => api(`/api/v1/clusters/${state.cluster}/addons`, "POST", { ...body, dry_run: dryRun }),
+    `Install ${name} (chart ${body.chart} ${body.chart_version}) in stack ${body.stack}`, $("#install-status"),
+    async () => { renderList(); });
 });
 
 $("#rollback-form").addEventListener("submit", (event) => {
