@@ -102,19 +102,19 @@ def test_dumped_objects_come_back_from_disk_and_only_plain_objects_are_kept(_cac
     import datetime
 
     objects = [{"kind": "Application", "spec": {"on": "yes", "replicas": 1, "flag": True}}]
-    text = gitops_yaml.dump_documents(objects)
+    text = gitops_yaml.dump_kept(objects)
     assert "'yes'" in text and "flag: true" in text
 
     def no_dump(_documents: object) -> str:
         raise AssertionError("dumped again")
 
     monkeypatch.setattr(gitops_yaml, "_dump", no_dump)
-    assert gitops_yaml.dump_documents(objects) == text
+    assert gitops_yaml.dump_kept(objects) == text
     with pytest.raises(AssertionError, match="dumped again"):  # 1 and True are different objects
-        gitops_yaml.dump_documents([{"kind": "Application", "spec": {"on": "yes", "replicas": True, "flag": True}}])
+        gitops_yaml.dump_kept([{"kind": "Application", "spec": {"on": "yes", "replicas": True, "flag": True}}])
     monkeypatch.undo()
     monkeypatch.setenv("KADDONS_CACHE_DIR", str(_cache))
     before = len(list((_cache / "dumps").iterdir()))
-    dated = gitops_yaml.dump_documents([{"a": datetime.date(2026, 1, 1)}])  # marshal does not carry it: not kept
+    dated = gitops_yaml.dump_kept([{"a": datetime.date(2026, 1, 1)}])  # marshal does not carry it: not kept
     assert dated == "a: 2026-01-01\n"
     assert len(list((_cache / "dumps").iterdir())) == before

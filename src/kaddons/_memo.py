@@ -2,7 +2,7 @@
 
 Every CLI command is a new process, and on a large cluster document most of its time is work whose input did
 not change since the last command: parsing the same YAML files (:mod:`kaddons.stacks.parsed`), writing the same
-objects as YAML (:func:`kaddons.gitops._yaml.dump_documents`). A :class:`DiskMemo` keeps such results under
+objects as YAML (:func:`kaddons.gitops._yaml.dump_kept`). A :class:`DiskMemo` keeps such results under
 ``$KADDONS_CACHE_DIR/<name>/`` (else ``$XDG_CACHE_HOME/kaddons/<name>/``, default ``~/.cache``), one file per
 key (the caller's sha256 hex of everything the result depends on), each file the sha256 of its content followed
 by the content, checked on every read. Files are written beside their place and renamed into it. A memo holds at

@@ -27,7 +27,7 @@ from tests.stacks.test_apply_crash import _remote_state, child, run_child
 pytestmark = pytest.mark.slow
 
 CHILD = child(["cluster", "addons", "upgrade", "headlamp", "--chart-version", "0.44.0", "--set", "replicaCount=5"],
-              "from kaddons.operations import lifecycle\nwrap(lifecycle, '_write')")
+              "from kaddons.operations import edit\nwrap(edit, 'write_atomic')")
 
 
 def _run(work: Path, target: int) -> subprocess.CompletedProcess[str]:

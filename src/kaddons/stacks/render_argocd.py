@@ -29,7 +29,7 @@ from typing import Any
 
 from kaddons import __version__
 from kaddons.cluster.rbac import reader_rbac
-from kaddons.gitops._yaml import dump_documents
+from kaddons.gitops._yaml import dump_kept
 from kaddons.secrets.detect import is_sops_encrypted
 
 from .document import Addon, AddonSettings, Manifest
@@ -203,7 +203,7 @@ def _sops_bootstrap(base: str, options: ArgoOptions) -> dict[str, str]:
     configmap = {"apiVersion": "v1", "kind": "ConfigMap",
                  "metadata": {"name": SOPS_PLUGIN, "namespace": options.namespace,
                               "labels": {"app.kubernetes.io/managed-by": "kaddons"}},
-                 "data": {"plugin.yaml": dump_documents([plugin])}}
+                 "data": {"plugin.yaml": dump_kept([plugin])}}
     home = "/tmp/helm"
     sidecar = {
         "name": SOPS_PLUGIN, "image": options.sops_image, "command": ["/var/run/argocd/argocd-cmp-server"],
@@ -229,11 +229,11 @@ def _sops_bootstrap(base: str, options: ArgoOptions) -> dict[str, str]:
            "--patch-file argocd-repo-server-sops-sidecar.yaml")
     return {
         f"{base}/bootstrap/{SOPS_PLUGIN}-plugin.yaml": _header(f"ConfigMap of the {SOPS_PLUGIN} plugin, {how}")
-        + dump_documents([configmap]),
+        + dump_kept([configmap]),
         f"{base}/bootstrap/argocd-repo-server-sops-sidecar.yaml": _header(
             "argocd-repo-server patch, applied once: kubectl -n argocd patch deployment argocd-repo-server "
             "--patch-file <this> (the age key: kubectl -n argocd create secret generic sops-age "
-            "--from-file=age.agekey=KEYFILE)") + dump_documents([patch]),
+            "--from-file=age.agekey=KEYFILE)") + dump_kept([patch]),
     }
 
 
@@ -245,12 +245,12 @@ def render_argocd(loaded: LoadedCluster, options: ArgoOptions) -> dict[str, byte
     for stack in loaded.document.spec.stacks:
         for manifest in stack.manifests:
             app = _manifest_app(loaded, stack.name, manifest, base, options)
-            files[f"{base}/apps/manifest-{manifest.name}.yaml"] = _header("Application") + dump_documents([app])
+            files[f"{base}/apps/manifest-{manifest.name}.yaml"] = _header("Application") + dump_kept([app])
             content = manifest.content if manifest.content.endswith("\n") else manifest.content + "\n"
             files[f"{base}/manifests/{manifest.name}/manifest.yaml"] = _header("Manifest") + content
         for addon in stack.addons:
             app, values_path = _addon_app(loaded, stack.name, addon, base, options)
-            files[f"{base}/apps/addon-{addon.name}.yaml"] = _header("Application") + dump_documents([app])
+            files[f"{base}/apps/addon-{addon.name}.yaml"] = _header("Application") + dump_kept([app])
             values = addon.values if not addon.values or addon.values.endswith("\n") else addon.values + "\n"
             files[values_path] = _header("Helm values") + values
     root_dir = loaded.repository.resolve()
@@ -262,17 +262,17 @@ def render_argocd(loaded: LoadedCluster, options: ArgoOptions) -> dict[str, byte
                                "syncOptions": ["CreateNamespace=true", "ServerSideApply=true"]}}
         labels = {"kaddons.io/cluster": cluster, "kaddons.io/stack": entry.stack, "kaddons.io/kind": "catalog"}
         app = _application(f"catalog-{entry.name}", sync_wave(loaded, "catalog", entry.name), options, spec, labels)
-        files[f"{base}/apps/catalog-{entry.name}.yaml"] = _header("Application") + dump_documents([app])
+        files[f"{base}/apps/catalog-{entry.name}.yaml"] = _header("Application") + dump_kept([app])
     apps = sorted(path.rsplit("/", 1)[1] for path in files if path.startswith(f"{base}/apps/"))
-    files[f"{base}/apps/kustomization.yaml"] = _header("Kustomization") + dump_documents([{
+    files[f"{base}/apps/kustomization.yaml"] = _header("Kustomization") + dump_kept([{
         "apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization", "resources": apps}])
     root = _application(f"kaddons-{cluster}", 0, options, {
         "source": {"repoURL": options.repo_url, "targetRevision": options.revision, "path": f"{base}/apps"},
         "destination": {"server": options.destination, "namespace": options.namespace},
         "syncPolicy": {"automated": {"prune": True, "selfHeal": True}},
     }, {"kaddons.io/cluster": cluster, "kaddons.io/kind": "root"})
-    files[f"{base}/root.yaml"] = _header("Application (app of apps)") + dump_documents([root])
-    files[f"{base}/kustomization.yaml"] = _header("Kustomization") + dump_documents([{
+    files[f"{base}/root.yaml"] = _header("Application (app of apps)") + dump_kept([root])
+    files[f"{base}/kustomization.yaml"] = _header("Kustomization") + dump_kept([{
         "apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization", "resources": ["root.yaml"]}])
     stacks = loaded.document.spec.stacks
     if any(is_sops_encrypted(a.values) for st in stacks for a in st.addons) or any(
@@ -280,8 +280,8 @@ def render_argocd(loaded: LoadedCluster, options: ArgoOptions) -> dict[str, byte
         files.update(_sops_bootstrap(base, options))
     files[f"{base}/bootstrap/kaddons-reader-rbac.yaml"] = _header(
         "read-only access for kaddons (states, resource maps, events), applied once: kubectl apply -f <this>"
-    ) + dump_documents(reader_rbac(options.namespace))
+    ) + dump_kept(reader_rbac(options.namespace))
     files[f"{base}/bootstrap/argocd-cm-application-health.yaml"] = (
         _header("argocd-cm patch, applied once: kubectl -n argocd patch configmap argocd-cm --patch-file <this>")
-        + dump_documents([{"data": {"resource.customizations.health.argoproj.io_Application": HEALTH_LUA}}]))
+        + dump_kept([{"data": {"resource.customizations.health.argoproj.io_Application": HEALTH_LUA}}]))
     return {path: text.encode("utf-8") for path, text in sorted(files.items())}

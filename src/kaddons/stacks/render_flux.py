@@ -49,7 +49,7 @@ from kaddons.addons.format import LayerKind, layer_spec
 from kaddons.addons.hydrate import CHART_FILE, NAMESPACE_FILE, SKIPPED_FOLDERS
 from kaddons.addons.publish import ADDONS_NAMESPACE
 from kaddons.cluster.rbac import reader_rbac
-from kaddons.gitops._yaml import dump_documents
+from kaddons.gitops._yaml import dump_kept
 from kaddons.secrets.detect import is_sops_encrypted
 
 from .document import Addon, AddonSettings, CatalogAddon
@@ -218,7 +218,7 @@ def _duration(value: str) -> str:
 
 
 def _kustomize(resources: list[str], extra: dict[str, Any] | None = None) -> str:
-    return _header("Kustomization") + dump_documents([{"apiVersion": KUSTOMIZE, "kind": "Kustomization",
+    return _header("Kustomization") + dump_kept([{"apiVersion": KUSTOMIZE, "kind": "Kustomization",
                                                        "resources": resources, **(extra or {})}])
 
 
@@ -239,7 +239,7 @@ def render_flux(loaded: LoadedCluster, options: FluxOptions) -> dict[str, bytes]
         obj = _kustomization(_member(kind, name), f"{base}/members/{_member(kind, name)}", options,
                              _labels(cluster, stack, kind), depends=depends, **kwargs)
         waves.setdefault(wave, []).append(f"{_member(kind, name)}.yaml")
-        files[f"{base}/waves/{wave}/{_member(kind, name)}.yaml"] = _header("Flux Kustomization") + dump_documents([obj])
+        files[f"{base}/waves/{wave}/{_member(kind, name)}.yaml"] = _header("Flux Kustomization") + dump_kept([obj])
 
     for stack in document.spec.stacks:
         for manifest in stack.manifests:
@@ -254,7 +254,7 @@ def render_flux(loaded: LoadedCluster, options: FluxOptions) -> dict[str, bytes]
             folder = f"{base}/members/{_member('addon', addon.name)}"
             source = sources[addon.source_url.rstrip("/")]
             encrypted = is_sops_encrypted(addon.values)
-            files[f"{folder}/helmrelease.yaml"] = _header("HelmRelease") + dump_documents(
+            files[f"{folder}/helmrelease.yaml"] = _header("HelmRelease") + dump_kept(
                 [_helm_release(addon, stack.name, cluster, source, options, encrypted)])
             values = addon.values if not addon.values or addon.values.endswith("\n") else addon.values + "\n"
             files[f"{folder}/values.yaml"] = _header("Helm values") + values
@@ -278,9 +278,9 @@ def render_flux(loaded: LoadedCluster, options: FluxOptions) -> dict[str, bytes]
         resources = []
         if entry.paths:  # the cluster pulls the manifests layer; a chart-only addon has nothing to pull
             resources = ["ocirepository.yaml", "kustomizations.yaml"]
-            files[f"{folder}/ocirepository.yaml"] = _header("Flux OCIRepository") + dump_documents(
+            files[f"{folder}/ocirepository.yaml"] = _header("Flux OCIRepository") + dump_kept(
                 [_oci_repository(entry, cluster, options)])
-            files[f"{folder}/kustomizations.yaml"] = _header("Flux Kustomizations") + dump_documents(
+            files[f"{folder}/kustomizations.yaml"] = _header("Flux Kustomizations") + dump_kept(
                 [_catalog_kustomization(entry, path, cluster, options) for path in entry.paths])
         for name in (NAMESPACE_FILE, CHART_FILE):
             if name in hydrated:
@@ -297,7 +297,7 @@ def render_flux(loaded: LoadedCluster, options: FluxOptions) -> dict[str, bytes]
                         "kaddons.io/kind": "wave"},
                        depends=[f"kaddons-{cluster}-wave-{ordered[i - 1]}"] if i else [])
         for i, wave in enumerate(ordered)]
-    files[f"{base}/waves.yaml"] = _header("Flux Kustomizations, one per deploy wave") + dump_documents(wave_objects)
+    files[f"{base}/waves.yaml"] = _header("Flux Kustomizations, one per deploy wave") + dump_kept(wave_objects)
     repositories = [{"apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "HelmRepository",
                      "metadata": {"name": name, "namespace": options.namespace,
                                   "labels": {"app.kubernetes.io/managed-by": "kaddons", "kaddons.io/cluster": cluster}},
@@ -306,11 +306,11 @@ def render_flux(loaded: LoadedCluster, options: FluxOptions) -> dict[str, bytes]
                     for url, (name, kind) in sorted(sources.items(), key=lambda item: item[1][0])]
     resources = ["waves.yaml"]
     if repositories:
-        files[f"{base}/sources.yaml"] = _header("Flux HelmRepositories") + dump_documents(repositories)
+        files[f"{base}/sources.yaml"] = _header("Flux HelmRepositories") + dump_kept(repositories)
         resources.insert(0, "sources.yaml")
     files[f"{base}/bootstrap/kaddons-reader-rbac.yaml"] = _header(
         "read-only access for kaddons (states, resource maps, events), applied once: kubectl apply -f <this>"
-    ) + dump_documents(reader_rbac(options.namespace))
+    ) + dump_kept(reader_rbac(options.namespace))
     files[f"{base}/kustomization.yaml"] = _kustomize(resources, {
         "commonAnnotations": {"kaddons.io/source": f"{options.repo_url}@{options.revision}"}})
     return {path: text.encode("utf-8") for path, text in sorted(files.items())}
