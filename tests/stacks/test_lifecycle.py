@@ -151,9 +151,19 @@ def test_install_then_uninstall(daemon: GitDaemon, tmp_path: Path) -> None:  # n
 
 def test_uninstall_keeps_an_included_definition_and_delete_forgets_it_later(daemon: GitDaemon,  # noqa: F811
                                                                             tmp_path: Path) -> None:
-    """kyverno is declared in its own file (``include: addons/kyverno.yaml``), its values inline: the file goes,
-    its entry is kept in the document, and a restore puts it into its stack with the same rendered values."""
-    url, work = _seeded(daemon, tmp_path, "kept")
+    """kyverno is declared in its own file (``include: addons/kyverno.yaml``), its values in a file beside it: the
+    file declaring it goes, its entry is kept in the document (the values file named from there), and a restore
+    puts it into its stack with the same rendered values."""
+
+    def values_beside(seed: Path) -> None:
+        declared = seed / "clusters/edge/addons/kyverno.yaml"
+        text = declared.read_text()
+        values = text.split("  values: |\n", 1)[1].split("settings:", 1)[0]
+        (seed / "clusters/edge/addons/kyverno-values.yaml").write_text(
+            "".join(line[4:] + "\n" for line in values.splitlines()))
+        declared.write_text(text.replace("  values: |\n" + values, "  from_file: kyverno-values.yaml\n"))
+
+    url, work = _seeded(daemon, tmp_path, "kept", values_beside)
     assert kaddons("apply", cwd=work).returncode == 0
     rendered = work / "clusters/edge/argocd/apps/addon-kyverno.yaml"
     before = rendered.read_text()
@@ -161,6 +171,7 @@ def test_uninstall_keeps_an_included_definition_and_delete_forgets_it_later(daem
     assert not rendered.exists() and not (work / "clusters/edge/addons/kyverno.yaml").exists()
     document = (work / "clusters/edge/cluster.yaml").read_text()
     assert "  kaddons:\n    uninstalled:\n      - stack: policy\n        addon:\n          name: kyverno\n" in document
+    assert "from_file: addons/kyverno-values.yaml" in document  # relative to the document now
     assert kaddons("addons", "restore", "kyverno", cwd=work).returncode == 0
     assert rendered.read_text() == before  # the same Application as before the uninstall
     assert kaddons("addons", "uninstall", "kyverno", cwd=work).returncode == 0

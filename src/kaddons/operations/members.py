@@ -237,7 +237,7 @@ def remove_member(document: Path, key: tuple[str, str], *, force: bool, options:
         texts[source.file] = None
         _drop_include(data_of(loaded.path.absolute()), loaded.path.absolute().parent, source.file)
     if keep:
-        _keep(data_of(loaded.path.absolute()), entry, member.stack, loaded.path.absolute().parent, source.content_file)
+        _keep(data_of(loaded.path.absolute()), entry, member.stack, loaded.path.resolve().parent, source.content_file)
     files = {path: dump_yaml(yaml, data) for path, data in texts.items() if data is not None}
     removed = [path for path, data in texts.items() if data is None]
     if source.content_file is not None and not keep:
@@ -269,7 +269,7 @@ def _keep(data: Any, entry: Any, stack: str, document_folder: Path, content_file
 
     configuration = entry.get("configuration")
     if content_file is not None and isinstance(configuration, dict) and "from_file" in configuration:
-        configuration["from_file"] = Path(os.path.relpath(content_file.absolute(), document_folder)).as_posix()
+        configuration["from_file"] = Path(os.path.relpath(content_file.resolve(), document_folder)).as_posix()
     block = data["spec"].get("kaddons")
     if block is None:
         block = data["spec"]["kaddons"] = CommentedMap()
