@@ -288,6 +288,11 @@ def test_install_settings_enable_and_disable_through_the_api_are_commits(
     enabled = _finished(server, _post(server, f"{API}/catalog", server.write, enable).json())
     assert enabled["status"] == "success", enabled
     assert enabled["result"]["tag"] == "v1.0.0" and enabled["result"]["paths"] == ["."]
+    details = server.get(f"{API}/addons/metrics", server.read).json()
+    assert (details["kind"], details["tag"], details["paths"], details["stack_name"]) == ("catalog", "v1.0.0", ["."],
+                                                                                         "apps")
+    history = server.get(f"{API}/addons/metrics/history", server.read).json()["result"]
+    assert [c["subject"].split(" (")[0] for c in history] == ["kaddons: enable catalog addon metrics"]
     assert remote_log(server.remote, tmp_path)[0].startswith("kaddons: enable catalog addon metrics (")
     wrong = _finished(server, _post(server, f"{API}/catalog", server.write, {**enable, "addon": "nosuch"}).json())
     assert wrong["status"] == "failed" and "addons/nosuch" in wrong["error"]

@@ -286,3 +286,14 @@ def test_sync_of_a_catalog_addon_reconciles_what_delivers_it(repo: Path, api: Ku
     assert key == ("argoproj.io/v1alpha1/applications", "argocd", "catalog-metrics") and "sync" in patch["operation"]
     unknown = _kaddons(repo, config, "sync", "nope")
     assert unknown.returncode == 3 and "catalog addons: metrics" in unknown.stderr
+
+    got = _kaddons(repo, config, "get", "metrics", "--engine", "flux", "-o", "json")
+    assert got.returncode == 0, got.stderr
+    data = json.loads(got.stdout)
+    assert data["kind"] == "catalog" and data["paths"] == [".", "extra"] and "values" not in data
+    assert data["artifact"] == f"oci://registry.example/addons/metrics:v1.0.0@{digest}"
+    assert data["engine"]["name"] == "catalog-metrics" and data["engine"]["kind"] == "Kustomization"
+    table = _kaddons(repo, config, "get", "metrics", "--offline")
+    assert table.returncode == 0 and table.stdout.startswith("Catalog addon metrics (stack platform)\n  artifact")
+    values = _kaddons(repo, config, "values", "metrics")
+    assert values.returncode == 2 and "catalog/metrics/chart.yaml" in values.stderr

@@ -169,23 +169,33 @@ class ClusterService:
 
     def addon(self, name: str, *, expand: bool = False, cap: int = 50) -> dict[str, Any]:
         """One add-on: overview, state, engine object, resource map (``expand``: group members listed), masked
-        values and its objects' events. Raises NotFoundError."""
+        values and its objects' events; a catalog addon: its artifact (tag, digest, paths) in place of a chart and
+        values. Raises NotFoundError."""
         from kaddons.secrets.detect import masked_values
 
-        stack, addon = self.known(name)
-        values = masked_values(addon.values, f"values of add-on {name}")
-        data: dict[str, Any] = {"name": name, "stack_name": stack, "chart_name": addon.chart_name,
-                                "chart_version": addon.chart_version, "registry_url": addon.source_url,
-                                "namespace": addon.namespace, "values": values, "state": None, "reason": None,
-                                "engine": None, "resources": [], "events": []}
+        key = self.member(name)
+        data: dict[str, Any]
+        if key[0] == "catalog":
+            entry = next(e for e in self.loaded().document.spec.kaddons.catalog if e.name == name)
+            namespace = entry.namespace
+            data = {"name": name, "kind": "catalog", "stack_name": entry.stack, "addon": entry.addon,
+                    "implementation": entry.implementation, "registry_url": entry.registry, "tag": entry.tag,
+                    "digest": entry.digest, "paths": list(entry.paths), "namespace": namespace}
+        else:
+            stack, addon = self.known(name)
+            namespace = addon.namespace
+            data = {"name": name, "kind": "addon", "stack_name": stack, "chart_name": addon.chart_name,
+                    "chart_version": addon.chart_version, "registry_url": addon.source_url, "namespace": namespace,
+                    "values": masked_values(addon.values, f"values of add-on {name}")}
+        data.update({"state": None, "reason": None, "engine": None, "resources": [], "events": []})
         live = self.live()
         if live is None:
             return data
         with live.cache.locked():
-            details = live.view.details(("addon", name), cap=cap)
+            details = live.view.details(key, cap=cap)
         data.update({"state": details.state.state, "reason": details.state.reason, "engine": details.engine,
                      "resources": [tree.to_dict(expand) for tree in details.trees]})
-        data["events"] = self._events(live, addon.namespace, details.objects)
+        data["events"] = self._events(live, namespace, details.objects)
         return data
 
     def _events(self, live: Live, namespace: str, objects: set[str]) -> list[dict[str, Any]]:

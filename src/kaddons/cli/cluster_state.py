@@ -271,7 +271,8 @@ def addons_get(
     """One add-on: overview (chart, state, its engine object), its resource map as a tree (problems first,
     same-kind leaves grouped above --cap), its values with encrypted values masked, and its objects' events,
     newest first. The map follows owner references from the objects the engine lists or the Helm release
-    holds, through the workload kinds of the add-on's namespace."""
+    holds, through the workload kinds of the add-on's namespace. A catalog addon shows its artifact (pinned
+    digest, implementation, delivered folders) in place of a chart and values."""
     from kaddons.errors import UsageError
     from kaddons.secrets.detect import masked_values
 
@@ -279,32 +280,48 @@ def addons_get(
         raise UsageError(f"-o {output!r}: use table, json or yaml")
     loaded = _load(file, repo)
     engine = engine or loaded.document.spec.kaddons.engine
-    stack, addon = _find(loaded, name)
-    values = masked_values(addon.values, f"values of add-on {name}")
-    data: dict[str, Any] = {"name": name, "stack": stack, "chart": addon.chart_name, "version": addon.chart_version,
-                            "source": addon.source_url, "namespace": addon.namespace}
+    catalog = next((e for e in loaded.document.spec.kaddons.catalog if e.name == name), None)
+    values: Any = None
+    if catalog is not None and not any(a.name == name for s in loaded.document.spec.stacks for a in s.addons):
+        key, namespace = ("catalog", name), catalog.namespace
+        artifact = f"{catalog.registry}/addons/{name}:{catalog.tag}@{catalog.digest}"
+        data: dict[str, Any] = {"name": name, "kind": "catalog", "stack": catalog.stack, "addon": catalog.addon,
+                                "implementation": catalog.implementation, "artifact": artifact,
+                                "paths": list(catalog.paths), "namespace": namespace}
+        header = [f"Catalog addon {name} (stack {catalog.stack})",
+                  f"  artifact   {artifact} (implementation {catalog.implementation})",
+                  f"  delivers   {', '.join(catalog.paths) or 'its chart only'}",
+                  f"  namespace  {namespace}"]
+    else:
+        stack, addon = _find(loaded, name)
+        key, namespace = ("addon", name), addon.namespace
+        values = masked_values(addon.values, f"values of add-on {name}")
+        data = {"name": name, "kind": "addon", "stack": stack, "chart": addon.chart_name,
+                "version": addon.chart_version, "source": addon.source_url, "namespace": namespace}
+        header = [f"Add-on {name} (stack {stack})",
+                  f"  chart      {addon.chart_name} {addon.chart_version} from {addon.source_url}",
+                  f"  namespace  {namespace}"]
     if not offline:
         from kaddons.cluster.events import cluster_events
         from kaddons.cluster.status import member_details
         from kaddons.cluster.view import ENGINE_NAMESPACES
 
         reader = _reader(context, kubeconfig)
-        details = member_details(loaded, reader, engine, ("addon", name), rules=_health_rules(rules, reader, engine),
-                                 cap=cap)
-        events = [e for e in cluster_events(reader, sorted({addon.namespace, ENGINE_NAMESPACES[engine]}))
+        details = member_details(loaded, reader, engine, key, rules=_health_rules(rules, reader, engine), cap=cap)
+        events = [e for e in cluster_events(reader, sorted({namespace, ENGINE_NAMESPACES[engine]}))
                   if e.object in details.objects]
         data.update({"state": details.state.state, "reason": details.state.reason, "engine": details.engine,
                      "resources": [tree.to_dict(expand) for tree in details.trees]})
-    data["values"] = values
+    if key[0] == "addon":
+        data["values"] = values
     if not offline:
         data["events"] = [{"time": e.time, "type": e.type, "reason": e.reason, "object": e.object,
                            "count": e.count, "message": e.message} for e in events]
     if output != "table":
         _print_data(data, output)
         return
-    typer.echo(f"Add-on {name} (stack {stack})")
-    typer.echo(f"  chart      {addon.chart_name} {addon.chart_version} from {addon.source_url}")
-    typer.echo(f"  namespace  {addon.namespace}")
+    for line in header:
+        typer.echo(line)
     if offline:
         typer.echo("  state      not read (--offline)")
     else:
@@ -315,8 +332,9 @@ def addons_get(
         _tree_lines(details.trees, "  ", expand, lines, top=True)
         for line in lines or ["  (no objects found)"]:
             typer.echo(line)
-    typer.echo("Values (encrypted values masked)")
-    _print_values(values)
+    if key[0] == "addon":
+        typer.echo("Values (encrypted values masked)")
+        _print_values(values)
     if not offline:
         typer.echo("Events (newest first)")
         if events:
@@ -394,6 +412,10 @@ def addons_values(
     if output not in ("yaml", "json"):
         raise UsageError(f"-o {output!r}: use yaml or json")
     loaded = _load(file, repo)
+    if any(e.name == name for e in loaded.document.spec.kaddons.catalog) and not any(
+            a.name == name for s in loaded.document.spec.stacks for a in s.addons):
+        raise UsageError(f"catalog addon {name!r} has no values in the document: its chart was rendered at enable "
+                         f"with the addon's own values.yaml (see catalog/{name}/chart.yaml)")
     _stack, addon = _find(loaded, name)
     text = addon.values
     note = None
