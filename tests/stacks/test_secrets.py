@@ -85,6 +85,7 @@ def test_set_encrypts_in_one_step_and_nothing_plaintext_reaches_history(clone: t
     done = kaddons("cluster", "encrypt", "addon", "headlamp", "--set", f"auth.password={SECRET}", "--key",
                    "config.oidc.clientSecret", cwd=work, env=env)
     assert done.returncode == 0, done.stderr
+    assert "warning" not in done.stderr  # the plaintext was never committed
     values = (work / "clusters/edge/values/headlamp.yaml").read_text()
     assert SECRET not in values and "password: ENC[AES256_GCM," in values
     assert "baseURL: https://${{ ankra.domain }}/headlamp" in values  # readable values stay readable
@@ -109,6 +110,23 @@ def test_set_encrypts_in_one_step_and_nothing_plaintext_reaches_history(clone: t
     assert "baseURL: https://edge.example.org/headlamp" in text
     out = run([str(SOPS), "decrypt", str(rendered)], work, env)
     assert out.returncode == 0 and SECRET in out.stdout
+
+
+def test_encrypting_a_secret_that_history_holds_in_plaintext_says_so(clone: tuple[str, Path],
+                                                                       env: dict[str, str]) -> None:
+    """Encrypting now does not take the plaintext out of the commits that hold it: the user is told to change
+    the secret itself."""
+    url, work = clone
+    assert kaddons("sops", "keygen", cwd=work, env=env).returncode == 0
+    values = work / "clusters/edge/values/headlamp.yaml"
+    values.write_text(values.read_text() + f"auth:\n  password: {SECRET}\n")
+    git("commit", "--quiet", "-am", "a password, in plaintext", cwd=work)
+    done = kaddons("cluster", "encrypt", "addon", "headlamp", "--key", "password", cwd=work, env=env)
+    assert done.returncode == 0, done.stderr
+    revision = git("rev-parse", "HEAD", cwd=work).strip()[:12]
+    assert (f"warning: clusters/edge/values/headlamp.yaml: the plaintext of password is in 1 earlier commit(s) "
+            f"({revision}; clusters/edge/values/headlamp.yaml): encrypting it now does not remove it") in done.stderr
+    assert SECRET not in values.read_text()
 
 
 def test_apply_refuses_plaintext_named_in_encrypted_paths(clone: tuple[str, Path], tmp_path: Path,

@@ -150,6 +150,8 @@ def _encrypt(kind: str, name: str, file: Path | None, keys: list[str], sets: lis
     result = encrypt_member(_load(file, None), kind, name, keys=keys, sets=sets, all_data=all_data)
     typer.echo(f"{result.file}: encrypted {', '.join(result.keys)} ({kind} {name}; recorded in encrypted_paths). "
                "Commit with kaddons cluster apply.", err=True)
+    for warning in result.warnings:
+        typer.echo(f"warning: {warning}", err=True)
 
 
 @encrypt_app.command("addon")

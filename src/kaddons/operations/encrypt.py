@@ -18,7 +18,7 @@ member (comments kept).
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -36,12 +36,14 @@ SECRET_DATA_KEYS = ["data", "stringData"]
 
 @dataclass
 class EncryptResult:
-    """What was encrypted: the member, its ``file`` (repository path), the key names now encrypted there."""
+    """What was encrypted: the member, its ``file`` (repository path), the key names now encrypted there, and
+    ``warnings`` (plaintext of those keys found in earlier commits)."""
 
     kind: str
     name: str
     file: str
     keys: list[str]
+    warnings: list[str] = field(default_factory=list)
 
 
 def normalize_keys(keys: list[str]) -> list[str]:
@@ -130,13 +132,31 @@ def encrypt_member(loaded: LoadedCluster, kind: str, name: str, *, keys: list[st
         out = io.StringIO()
         yaml.dump(document, out)
         text = out.getvalue()
+    warnings = _in_history(loaded, text, relative, names)
     ciphertext = sops.encrypt(text, keys=names, recipients=recipients, what=relative)
     left = plaintext_values(load_sops_output(ciphertext, relative), set(names))
     if left:
         raise ContentError(f"{relative}: {', '.join(left)} stayed plaintext after encryption: nothing written")
     _write(file, ciphertext)
     _record(source, kind, names)
-    return EncryptResult(kind, name, relative, names)
+    return EncryptResult(kind, name, relative, names, warnings)
+
+
+def _in_history(loaded: LoadedCluster, text: str, relative: str, names: list[str]) -> list[str]:
+    """A warning when the plaintext about to be encrypted is in the repository's history already."""
+    from kaddons.addons._yaml import parse_yaml
+    from kaddons.secrets.history import plaintext_in_history, secret_values
+
+    documents = parse_yaml(text, relative, error=ClusterDocumentError, documents=True)
+    hits = plaintext_in_history(loaded.repository, secret_values(documents, set(names)))
+    if not hits:
+        return []
+    commits = sorted({revision for revision, _path in hits})
+    files = sorted({path for _revision, path in hits})
+    return [f"{relative}: the plaintext of {', '.join(names)} is in {len(commits)} earlier commit(s) "
+            f"({', '.join(c[:12] for c in commits[:3])}{' …' if len(commits) > 3 else ''}; "
+            f"{', '.join(files[:3])}{' …' if len(files) > 3 else ''}): encrypting it now does not remove it from "
+            "history; change the secret itself at its source"]
 
 
 def decrypt_member(loaded: LoadedCluster, kind: str, name: str) -> str:
