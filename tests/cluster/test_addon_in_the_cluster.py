@@ -268,9 +268,23 @@ def test_sync_of_a_catalog_addon_reconciles_what_delivers_it(repo: Path, api: Ku
                                                       "namespace": "monitoring"}))
     config = write_kubeconfig(tmp_path / "kubeconfig", api.url)
     names = ["catalog-metrics", "catalog-metrics-manifests", "catalog-metrics-extra"]
+    inventories = {"catalog-metrics": [f"flux-system_{n}_kustomize.toolkit.fluxcd.io_Kustomization" for n in names[1:]],
+                   "catalog-metrics-manifests": ["monitoring_metrics-server_apps_Deployment"],
+                   "catalog-metrics-extra": ["monitoring_metrics-extra_apps_Deployment"]}
     for name in names:
         api.add("kustomizations", {"apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization",
-                                   "metadata": {"name": name, "namespace": "flux-system", "labels": LABELS}})
+                                   "metadata": {"name": name, "namespace": "flux-system", "labels": LABELS},
+                                   "status": {"conditions": [{"type": "Ready", "status": "True"}],
+                                              "inventory": {"entries": [{"id": i, "v": "v1"}
+                                                                        for i in inventories[name]]}}})
+    api.add("deployments", {"apiVersion": "apps/v1", "kind": "Deployment",
+                            "metadata": {"name": "metrics-server", "namespace": "monitoring", "generation": 1,
+                                         "uid": "0d1e2f30-0000-4000-8000-000000000001"},
+                            "spec": {"replicas": 1},
+                            "status": {"observedGeneration": 1, "replicas": 1, "updatedReplicas": 1,
+                                       "availableReplicas": 0, "readyReplicas": 0,
+                                       "conditions": [{"type": "Available", "status": "False",
+                                                       "reason": "MinimumReplicasUnavailable"}]}})
     flux = _kaddons(repo, config, "sync", "metrics", "--engine", "flux")
     assert flux.returncode == 0, flux.stderr
     assert "catalog addon metrics: sync asked of Kustomization flux-system/catalog-metrics," in flux.stderr
@@ -293,6 +307,12 @@ def test_sync_of_a_catalog_addon_reconciles_what_delivers_it(repo: Path, api: Ku
     assert data["kind"] == "catalog" and data["paths"] == [".", "extra"] and "values" not in data
     assert data["artifact"] == f"oci://registry.example/addons/metrics:v1.0.0@{digest}"
     assert data["engine"]["name"] == "catalog-metrics" and data["engine"]["kind"] == "Kustomization"
+    # The map goes through the Kustomizations applying the artifact's folders to the addon's own objects.
+    shown = {(r["kind"], r["name"]): r for r in data["resources"]}
+    assert set(shown) == {("Deployment", "metrics-server"), ("Deployment", "metrics-extra")}
+    assert shown[("Deployment", "metrics-server")]["health"] == "Progressing"
+    assert shown[("Deployment", "metrics-extra")]["health"] is None  # listed by Flux, not in the cluster
+    assert data["state"] == "Deploying" and data["reason"].startswith("Deployment/metrics-server: Waiting for rollout")
     table = _kaddons(repo, config, "get", "metrics", "--offline")
     assert table.returncode == 0 and table.stdout.startswith("Catalog addon metrics (stack platform)\n  artifact")
     values = _kaddons(repo, config, "values", "metrics")

@@ -116,7 +116,7 @@ def test_encrypting_a_secret_that_history_holds_in_plaintext_says_so(clone: tupl
                                                                        env: dict[str, str]) -> None:
     """Encrypting now does not take the plaintext out of the commits that hold it: the user is told to change
     the secret itself."""
-    url, work = clone
+    _url, work = clone
     assert kaddons("sops", "keygen", cwd=work, env=env).returncode == 0
     values = work / "clusters/edge/values/headlamp.yaml"
     values.write_text(values.read_text() + f"auth:\n  password: {SECRET}\n")

@@ -452,10 +452,9 @@ def create_app(service: ClusterService, tokens: TokenStore, operations: Operatio
     def sync(cluster: Cluster, name: Member) -> JSONResponse:
         """Queue a sync: the engine is asked to reconcile the add-on (or catalog addon) now (the one write to the
         cluster API: an Argo CD operation, or Flux's reconcile.fluxcd.io/requestedAt annotation)."""
-        from kaddons.cluster.sync import sync_target
 
         cluster_named(cluster)
-        sync_target(service.loaded(), name)
+        service.member(name)
         return queued("sync", name, {}, lambda: service.sync(name))
 
     @app.get("/api/v1/clusters/{cluster}/operations", dependencies=[reader])

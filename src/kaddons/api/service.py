@@ -209,6 +209,7 @@ class ClusterService:
         """The commits that changed add-on (or catalog addon) ``name``, newest first. Raises NotFoundError."""
         from kaddons.operations.history import addon_history
 
+        self.member(name)
         return [{"revision": c.revision, "time": c.time, "author": c.author, "subject": c.subject}
                 for c in addon_history(self.document, name)]
 
@@ -264,15 +265,19 @@ class ClusterService:
         change)."""
         from kaddons.operations.lifecycle import rollback_addon
 
+        self.member(name)
         revision, result = rollback_addon(self.document, name, to=to, options=self._options(dry_run),
                                           preflight=self._preflight)
         return {**_result(result, dry_run), "restored": revision}
 
     def member(self, name: str) -> tuple[str, str]:
         """``(kind, name)`` of add-on or catalog addon ``name``. Raises NotFoundError."""
-        from kaddons.operations.history import member_key
-
-        return member_key(self.loaded(), name)
+        loaded = self.loaded()
+        if ("addon", name) in loaded.sources:
+            return "addon", name
+        if ("catalog", name) in loaded.sources:
+            return "catalog", name
+        raise NotFoundError(f"no add-on {name!r} in cluster {loaded.document.metadata.name}")  # no server paths
 
     def kept(self, name: str) -> bool:
         """Whether ``name`` is an add-on uninstalled with its definition kept (``spec.kaddons.uninstalled``)."""
@@ -352,6 +357,7 @@ class ClusterService:
         from kaddons.cluster.sync import sync_member, sync_target
         from kaddons.errors import UsageError
 
+        self.member(name)
         kind, paths = sync_target(self.loaded(), name)
         if self._reader is None:
             raise UsageError("this server reads no cluster (started --offline or without a kubeconfig): no sync")

@@ -143,6 +143,9 @@ class ClusterView:
         self._states: dict[MemberKey, AddonState] | None = None
         self._listed: dict[tuple[str, str, str], set[MemberKey]] = defaultdict(set)
         """(kind, namespace, name) -> the members whose engine object lists that object."""
+        self._nested: dict[tuple[str, str], dict[str, Any]] = {}
+        """Flux Kustomizations that are no member's own (a catalog addon's, applying a folder of its artifact),
+        by (namespace, name): a member's Kustomization lists them, and their inventories continue its map."""
 
     def watched(self, *, workloads: bool = True, namespaces: list[str] | None = None) -> list[Watched]:
         """What to watch: the engine's objects, and (``workloads``) :data:`WORKLOAD_KINDS` in all namespaces or
@@ -161,16 +164,30 @@ class ClusterView:
         self._states = None
         if watched.kind in self._engine_kinds:
             member = member_of(obj)
-            if member is not None:
+            if member is not None and member in self.loaded.graph.members:
                 self._health.pop(member, None)
-                for kind, ns, name, _health in _listed(self.engine_objects.get(member)):
-                    self._listed[(kind, ns or "", name)].discard(member)
+                for listed in self._listed_keys(self.engine_objects.get(member)):
+                    self._listed[listed].discard(member)
                 if event == "DELETED":
                     self.engine_objects.pop(member, None)
                 else:
                     self.engine_objects[member] = obj
+                    for listed in self._listed_keys(obj):
+                        self._listed[listed].add(member)
+            elif obj.get("kind") == "Kustomization":
+                meta = obj.get("metadata") or {}
+                where = (str(meta.get("namespace") or ""), str(meta.get("name")))
+                owners = set(self._listed.get(("Kustomization", *where), ()))
+                for kind, ns, name, _health in _listed(self._nested.get(where)):
+                    self._listed[(kind, ns or "", name)] -= owners
+                if event == "DELETED":
+                    self._nested.pop(where, None)
+                else:
+                    self._nested[where] = obj
                     for kind, ns, name, _health in _listed(obj):
-                        self._listed[(kind, ns or "", name)].add(member)
+                        self._listed[(kind, ns or "", name)].update(owners)
+                for owner in owners:
+                    self._health.pop(owner, None)
             return
         meta = obj.get("metadata") or {}
         uid = self.index.uid_of(str(obj.get("kind")), meta.get("namespace"), str(meta.get("name")))
@@ -252,10 +269,32 @@ class ClusterView:
                     return item.namespace
         return None
 
+    def _listed_keys(self, engine_object: dict[str, Any] | None) -> set[tuple[str, str, str]]:
+        """``(kind, namespace, name)`` of what an engine object lists, directly (a nested Kustomization itself)
+        and through the nested Kustomizations."""
+        both = [*_listed(engine_object), *self._entries(engine_object)]
+        return {(kind, ns or "", name) for kind, ns, name, _health in both}
+
+    def _entries(self, engine_object: dict[str, Any] | None) -> list[tuple[str, str | None, str, Health | None]]:
+        """What an engine object lists, a listed Kustomization of :attr:`_nested` replaced by what it lists."""
+        found: list[tuple[str, str | None, str, Health | None]] = []
+        seen: set[tuple[str, str]] = set()
+        todo = _listed(engine_object)
+        while todo:
+            kind, ns, name, health = todo.pop(0)
+            nested = (ns or "", name)
+            if kind == "Kustomization" and nested in self._nested:
+                if nested not in seen:
+                    seen.add(nested)
+                    todo.extend(_listed(self._nested[nested]))
+                continue
+            found.append((kind, ns, name, health))
+        return found
+
     def _roots(self, key: MemberKey, namespace: str | None) -> tuple[list[str], list[Node]]:
         uids: list[str] = []
         missing: list[Node] = []
-        for kind, ns, name, health in _listed(self.engine_objects.get(key)):
+        for kind, ns, name, health in self._entries(self.engine_objects.get(key)):
             uid = self.index.uid_of(kind, ns, name)
             if uid is not None:
                 uids.append(uid)
