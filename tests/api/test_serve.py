@@ -269,6 +269,9 @@ def test_install_settings_enable_and_disable_through_the_api_are_commits(
     assert delete("/addons/podinfo")["status"] == "success"  # Ankra's default: the definition is kept
     assert remote_log(server.remote, tmp_path)[0].startswith("kaddons: uninstall add-on podinfo (definition kept")
     assert "podinfo" not in {r["name"] for r in server.get(f"{API}/addons", server.read).json()["result"]}
+    kept = server.get(f"{API}/uninstalled", server.read).json()["result"]
+    assert kept == [{"name": "podinfo", "stack_name": "apps", "chart_name": "podinfo", "chart_version": "6.14.1",
+                     "namespace": "podinfo"}]
     restored = _finished(server, _post(server, f"{API}/addons/podinfo/restore", server.write, {}).json())
     assert restored["status"] == "success", restored
     assert remote_log(server.remote, tmp_path)[0] == "kaddons: restore add-on podinfo in stack apps"

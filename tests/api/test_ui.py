@@ -135,7 +135,7 @@ def test_a_value_edited_in_the_ui_is_previewed_then_committed(server: Server, tm
     assert after[1:] == before and after[0] == "kaddons: upgrade add-on headlamp: values replicaCount"
 
 
-def test_install_settings_and_uninstall_through_the_ui_are_each_a_diff_then_one_commit(server: Server,
+def test_install_settings_uninstall_and_restore_in_the_ui_are_each_a_diff_then_one_commit(server: Server,
                                                                                       tmp_path: Path) -> None:
     from playwright.sync_api import expect
 
@@ -164,9 +164,17 @@ def test_install_settings_and_uninstall_through_the_ui_are_each_a_diff_then_one_
         page.get_by_role("button", name="Confirm").click()
         expect(page.locator("#list")).to_be_visible(timeout=60_000)
         expect(page.locator('tr[data-addon="dashboard"]')).to_have_count(0)
+
+        page.get_by_role("button", name="Preview restore of dashboard").click()  # the kept definition, listed
+        expect(page.get_by_label("Diff")).to_contain_text("-  kaddons:", timeout=60_000)
+        page.get_by_role("button", name="Confirm").click()
+        expect(page.locator("#kept-status")).to_contain_text("restore: pushed", timeout=60_000)
+        expect(page.locator('tr[data-addon="dashboard"]')).to_have_count(1)
+        expect(page.locator("#kept")).to_be_hidden()
     after = remote_log(server.remote, tmp_path)
-    assert after[3:] == before
-    assert after[:3] == ["kaddons: uninstall add-on dashboard (definition kept: kaddons cluster addons restore "
+    assert after[4:] == before
+    assert after[:4] == ["kaddons: restore add-on dashboard in stack apps",
+                         "kaddons: uninstall add-on dashboard (definition kept: kaddons cluster addons restore "
                          "dashboard)", "kaddons: update add-on dashboard: settings profile stateful",
                          "kaddons: install add-on dashboard (chart podinfo 6.14.1) in stack apps"]
 
@@ -200,7 +208,7 @@ def test_the_api_reference_is_served_offline_from_the_openapi_document(page: Any
     upgrade = page.locator('article[data-operation="POST /api/v1/clusters/{cluster}/addons/{name}/upgrade"]')
     expect(upgrade).to_contain_text("Queue an upgrade")
     expect(upgrade).to_contain_text("Body: UpgradeRequest")
-    expect(page.locator("article.operation")).to_have_count(20)  # every route of the OpenAPI document
+    expect(page.locator("article.operation")).to_have_count(21)  # every route of the OpenAPI document
 
 
 def test_a_refused_token_asks_again(server: Server) -> None:

@@ -13,13 +13,15 @@ page of another origin cannot read the API. Encrypted values are masked in every
 Reads (``GET``, a ``read`` token): ``/healthz``; ``/openapi.json``; ``/api/v1/clusters``;
 ``/api/v1/clusters/{cluster}/stacks``; ``…/stacks/{stack}/history``; ``…/addons``; ``…/addons/{name}``;
 ``…/addons/{name}/history``; ``…/addons/{name}/versions`` (the chart's versions in its source);
-``…/operations``; ``…/operations/{id}`` (``?wait=S`` waits for it to end); ``…/stream`` (server-sent events:
+``…/uninstalled`` (add-ons uninstalled with their definition kept); ``…/operations``;
+``…/operations/{id}`` (``?wait=S`` waits for it to end); ``…/stream`` (server-sent events:
 ``event: states`` with the add-ons whose state changed, ``event: operation`` with an operation whose status
 changed, as JSON, and a comment every 15 s to keep the connection).
 
 Writes (a ``write`` token) are operations (:mod:`kaddons.api.operations`), answered 202 with the operation:
 ``POST …/addons/{name}/upgrade`` ``{chart_version, dry_run}``, ``POST …/addons/{name}/rollback``
-``{to, dry_run}``, ``DELETE …/addons/{name}`` (``?dry_run=``), ``POST …/addons`` (install: ``{chart, chart_version,
+``{to, dry_run}``, ``DELETE …/addons/{name}`` (``?delete=`` forgets the definition too, ``?dry_run=``),
+``POST …/addons/{name}/restore`` ``{stack, dry_run}``, ``POST …/addons`` (install: ``{chart, chart_version,
 source, stack, name, namespace, parents, values, dry_run}``), ``PUT …/addons/{name}/settings`` (``{profile}`` or
 ``{settings}``), ``POST …/catalog`` (enable a catalog addon: ``{addon, implementation, stack, registry, tag, paths,
 namespace, parents, insecure, dry_run}``), ``DELETE …/catalog/{name}``, ``POST …/addons/{name}/sync`` (asks the
@@ -310,6 +312,16 @@ def create_app(service: ClusterService, tokens: TokenStore, operations: Operatio
                "engine": service.engine, "stacks": len(document.spec.stacks),
                "addons": sum(len(s.addons) for s in document.spec.stacks), "cluster_read": service.live() is not None}
         return _page([row], page, page_size)
+
+    @app.get("/api/v1/clusters/{cluster}/uninstalled", dependencies=[reader])
+    def uninstalled(cluster: Cluster, page: Page = 1, page_size: PageSize = 50) -> dict[str, Any]:
+        """The add-ons uninstalled with their definition kept (``spec.kaddons.uninstalled``): ``name``, the
+        ``stack_name`` a restore puts them back into, ``chart_name``, ``chart_version``, ``namespace``."""
+        cluster_named(cluster)
+        rows = [{"name": kept.addon.name, "stack_name": kept.stack, "chart_name": kept.addon.chart_name,
+                 "chart_version": kept.addon.chart_version, "namespace": kept.addon.namespace}
+                for kept in service.loaded().document.spec.kaddons.uninstalled]
+        return _page(rows, page, page_size)
 
     @app.get("/api/v1/clusters/{cluster}/stacks", response_model=StackList, dependencies=[reader])
     def stacks(cluster: Cluster, page: Page = 1, page_size: PageSize = 50) -> dict[str, Any]:

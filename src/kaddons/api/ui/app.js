@@ -65,6 +65,17 @@ async function loadAddons() {
     if (page >= body.pagination.total_pages) break;
   }
   state.addons = found;
+  const kept = await api(`/api/v1/clusters/${state.cluster}/uninstalled?page_size=500`).catch(() => ({ result: [] }));
+  state.kept = kept.result;
+}
+
+function renderKept() {
+  $("#kept").hidden = !state.kept || !state.kept.length;
+  $("#kept-list").replaceChildren(...(state.kept || []).map((row) => el("li", { "data-kept": row.name },
+    `${row.name} (${row.chart_name} ${row.chart_version}, stack ${row.stack_name}) `,
+    el("button", { type: "button", text: `Preview restore of ${row.name}`, onclick: () => previewWith("restore",
+      (dryRun) => api(`${addonPath(row.name)}/restore`, "POST", { dry_run: dryRun }),
+      `Restore ${row.name} into stack ${row.stack_name}`, $("#kept-status"), async () => { renderList(); }) }))));
 }
 
 function renderList() {
@@ -84,6 +95,7 @@ function renderList() {
     el("td", {}, badge("state", row.state)),
     el("td", { text: row.namespace }),
     el("td", { class: "reason", text: row.reason || "" }))));
+  renderKept();
   for (const button of document.querySelectorAll("th button[data-sort]")) {
     button.setAttribute("aria-sort", button.dataset.sort === key ? (dir > 0 ? "ascending" : "descending") : "none");
   }
