@@ -272,11 +272,12 @@ class ClusterService:
 
     def member(self, name: str) -> tuple[str, str]:
         """``(kind, name)`` of add-on or catalog addon ``name``. Raises NotFoundError."""
+        from kaddons.stacks.load import member_kind
+
         loaded = self.loaded()
-        if ("addon", name) in loaded.sources:
-            return "addon", name
-        if ("catalog", name) in loaded.sources:
-            return "catalog", name
+        kind = member_kind(loaded, name)
+        if kind is not None:
+            return kind, name
         raise NotFoundError(f"no add-on {name!r} in cluster {loaded.document.metadata.name}")  # no server paths
 
     def kept(self, name: str) -> bool:

@@ -275,14 +275,15 @@ def addons_get(
     digest, implementation, delivered folders) in place of a chart and values."""
     from kaddons.errors import UsageError
     from kaddons.secrets.detect import masked_values
+    from kaddons.stacks.load import member_kind
 
     if output not in ("table", "json", "yaml"):
         raise UsageError(f"-o {output!r}: use table, json or yaml")
     loaded = _load(file, repo)
     engine = engine or loaded.document.spec.kaddons.engine
-    catalog = next((e for e in loaded.document.spec.kaddons.catalog if e.name == name), None)
     values: Any = None
-    if catalog is not None and not any(a.name == name for s in loaded.document.spec.stacks for a in s.addons):
+    if member_kind(loaded, name) == "catalog":
+        catalog = next(e for e in loaded.document.spec.kaddons.catalog if e.name == name)
         key, namespace = ("catalog", name), catalog.namespace
         artifact = f"{catalog.registry}/addons/{name}:{catalog.tag}@{catalog.digest}"
         data: dict[str, Any] = {"name": name, "kind": "catalog", "stack": catalog.stack, "addon": catalog.addon,
@@ -408,12 +409,12 @@ def addons_values(
     <encrypted>; the decrypted text is printed, never written."""
     from kaddons.errors import UsageError
     from kaddons.secrets.detect import is_sops_encrypted, masked_values
+    from kaddons.stacks.load import member_kind
 
     if output not in ("yaml", "json"):
         raise UsageError(f"-o {output!r}: use yaml or json")
     loaded = _load(file, repo)
-    if any(e.name == name for e in loaded.document.spec.kaddons.catalog) and not any(
-            a.name == name for s in loaded.document.spec.stacks for a in s.addons):
+    if member_kind(loaded, name) == "catalog":
         raise UsageError(f"catalog addon {name!r} has no values in the document: its chart was rendered at enable "
                          f"with the addon's own values.yaml (see catalog/{name}/chart.yaml)")
     _stack, addon = _find(loaded, name)

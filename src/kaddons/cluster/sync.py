@@ -32,11 +32,13 @@ __all__ = ["sync_member", "sync_target"]
 def sync_target(loaded: LoadedCluster, name: str) -> tuple[str, tuple[str, ...]]:
     """``(kind, paths)`` of the member ``name`` to sync: ``("addon", ())`` for an add-on, ``("catalog", its
     delivered paths)`` for a catalog addon. Raises NotFoundError naming both kinds' members."""
-    if any(a.name == name for s in loaded.document.spec.stacks for a in s.addons):
+    from kaddons.stacks.load import member_kind
+
+    kind = member_kind(loaded, name)
+    if kind == "addon":
         return "addon", ()
-    for entry in loaded.document.spec.kaddons.catalog:
-        if entry.name == name:
-            return "catalog", tuple(entry.paths)
+    if kind == "catalog":
+        return "catalog", tuple(next(e for e in loaded.document.spec.kaddons.catalog if e.name == name).paths)
     addons = [a.name for s in loaded.document.spec.stacks for a in s.addons]
     catalog = [e.name for e in loaded.document.spec.kaddons.catalog]
     raise NotFoundError(f"no add-on or catalog addon {name!r} in {loaded.path} (add-ons: {', '.join(addons) or 'none'}"

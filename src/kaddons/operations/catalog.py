@@ -27,7 +27,7 @@ from kaddons.oci.registry import RegistryOptions
 from kaddons.stacks.load import CATALOG_FOLDER, LoadedCluster, load_cluster
 
 from .apply import ApplyOptions, ApplyResult, Preflight
-from .edit import edit_and_apply, edit_and_apply_removing
+from .edit import edit_and_apply, edit_and_apply_removing, restore_keys
 from .members import remove_member
 
 __all__ = ["PINNED", "Enabled", "disable_addon", "enable_addon", "rollback_catalog"]
@@ -218,7 +218,7 @@ def rollback_catalog(loaded: LoadedCluster, name: str, *, to: str | None, option
     from kaddons._parsed import parse
     from kaddons.repo import WorkingCopy
 
-    from .history import ROLLBACK_TRAILER, member_history, revision_to_restore, watched
+    from .history import member_history, revision_to_restore, watched, with_rollback_trailer
     from .splice import EntryEditor
 
     document = loaded.path
@@ -244,11 +244,7 @@ def rollback_catalog(loaded: LoadedCluster, name: str, *, to: str | None, option
                             "its first revision")
     old_entry = EntryEditor(old_document, ("spec", "kaddons", "catalog", index), declaring).entry
     editor = EntryEditor.of(source.file, source.path)
-    for key in PINNED:
-        if key in old_entry:
-            editor.entry[key] = old_entry[key]
-        elif key in editor.entry:
-            del editor.entry[key]
+    restore_keys(editor.entry, old_entry, PINNED)
     folder = loaded.catalog[name].folder
     files: dict[Path, str] = {source.file: editor.text()}
     for relative, data in old_files.items():
@@ -261,6 +257,6 @@ def rollback_catalog(loaded: LoadedCluster, name: str, *, to: str | None, option
     message = options.message or (f"kaddons: roll back catalog addon {name} to its state at {at}\n\n"
                                   f"Tag {old_entry.get('tag')} ({old_entry.get('digest')}) and the files taken from "
                                   f"it, as they were at {revision}.\n")
-    message = f"{message.rstrip()}\n\n{ROLLBACK_TRAILER}: {name}@{revision}\n"
-    result = edit_and_apply_removing(loaded, files, removed, options, message, preflight)
+    result = edit_and_apply_removing(loaded, files, removed, options, with_rollback_trailer(message, name, revision),
+                                     preflight)
     return str(revision), result

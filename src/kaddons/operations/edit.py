@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from kaddons.stacks.load import LoadedCluster
 
 __all__ = ["dump_yaml", "edit_and_apply", "edit_and_apply_removing", "entry_at", "parent_key", "prune_empty",
-           "restore_files", "write_atomic"]
+           "restore_files", "restore_keys", "write_atomic"]
 
 
 def entry_at(data: Any, path: tuple[str | int, ...]) -> Any:
@@ -93,6 +93,15 @@ def prune_empty(folders: set[Path], root: Path) -> None:
             except OSError:
                 break
             current = current.parent
+
+
+def restore_keys(entry: Any, old: Any, keys: tuple[str, ...]) -> None:
+    """Make each of ``keys`` of mapping ``entry`` what it is in ``old``: copied when there, removed when not."""
+    for key in keys:
+        if key in old:
+            entry[key] = old[key]
+        elif key in entry:
+            del entry[key]
 
 
 def parent_key(parent: Any) -> tuple[str, str] | None:

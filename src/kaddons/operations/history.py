@@ -22,7 +22,7 @@ import pygit2
 from kaddons._memo import DiskMemo
 from kaddons.errors import NotFoundError, UsageError
 from kaddons.repo import WorkingCopy
-from kaddons.stacks.load import LoadedCluster, load_cluster
+from kaddons.stacks.load import LoadedCluster, load_cluster, member_kind
 
 from .splice import entry_digests
 
@@ -121,6 +121,13 @@ def _tree_id(tree: pygit2.Tree, path: str) -> pygit2.Oid | None:
         return None
 
 
+def _first_parents(copy: WorkingCopy, head: pygit2.Oid) -> pygit2.Walker:
+    """The branch's commits from ``head`` back along first parents, newest first."""
+    walker = copy.repo.walk(head, pygit2.enums.SortMode.TOPOLOGICAL | pygit2.enums.SortMode.TIME)
+    walker.simplify_first_parent()
+    return walker
+
+
 def member_history(copy: WorkingCopy, files: list[Watched], limit: int) -> list[Change]:
     """The commits of ``copy``'s branch (first parents, newest first, at most ``limit``) that changed ``files``."""
     head = copy.head()
@@ -129,8 +136,7 @@ def member_history(copy: WorkingCopy, files: list[Watched], limit: int) -> list[
     entries = _Entries(copy)
     paths = [w.path for w in files]
     changes: list[Change] = []
-    walker = copy.repo.walk(head, pygit2.enums.SortMode.TOPOLOGICAL | pygit2.enums.SortMode.TIME)
-    walker.simplify_first_parent()
+    walker = _first_parents(copy, head)
     folders = sorted({p.rsplit("/", 1)[0] if "/" in p else "" for p in paths})
     split = [(folders.index(p.rsplit("/", 1)[0] if "/" in p else ""), p.rsplit("/", 1)[-1]) for p in paths]
     folder_ids: dict[pygit2.Oid, tuple[pygit2.Oid | None, ...]] = {}
@@ -191,10 +197,9 @@ def revision_to_restore(copy: WorkingCopy, changes: list[Change], to: str | None
 def member_key(loaded: LoadedCluster, name: str) -> tuple[str, str]:
     """``("addon", name)`` or ``("catalog", name)``: the member ``name`` has a history of. Raises NotFoundError
     naming both kinds' members."""
-    if ("addon", name) in loaded.sources:
-        return "addon", name
-    if ("catalog", name) in loaded.sources:
-        return "catalog", name
+    kind = member_kind(loaded, name)
+    if kind is not None:
+        return kind, name
     addons = sorted(n for k, n in loaded.sources if k == "addon")
     catalog = sorted(n for k, n in loaded.sources if k == "catalog")
     raise NotFoundError(f"{loaded.path}: no add-on or catalog addon named {name!r} (add-ons: "
@@ -253,9 +258,7 @@ def rolled_back(loaded: LoadedCluster, *, limit: int = 1000) -> dict[str, str]:
         if head is None:
             return {}
         entries = _Entries(copy)
-        walker = copy.repo.walk(head, pygit2.enums.SortMode.TOPOLOGICAL | pygit2.enums.SortMode.TIME)
-        walker.simplify_first_parent()
-        for number, commit in enumerate(walker):
+        for number, commit in enumerate(_first_parents(copy, head)):
             if number >= limit or len(found) == len(wanted):
                 break
             parent = commit.parents[0] if commit.parents else None
@@ -278,6 +281,11 @@ def rolled_back(loaded: LoadedCluster, *, limit: int = 1000) -> dict[str, str]:
     finally:
         copy.close()
     return {name: revision for name, revision in found.items() if revision is not None}
+
+
+def with_rollback_trailer(message: str, name: str, revision: object) -> str:
+    """``message`` ending with the trailer that marks a rollback of ``name`` to ``revision``."""
+    return f"{message.rstrip()}\n\n{ROLLBACK_TRAILER}: {name}@{revision}\n"
 
 
 def rollback_marks(loaded: LoadedCluster) -> dict[str, str]:

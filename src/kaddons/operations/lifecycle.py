@@ -20,11 +20,11 @@ from typing import Any
 
 from kaddons.errors import NotFoundError, UsageError
 from kaddons.repo import WorkingCopy
-from kaddons.stacks.load import LoadedCluster, MemberSource, load_cluster
+from kaddons.stacks.load import LoadedCluster, MemberSource, load_cluster, member_kind
 
 from .apply import ApplyOptions, ApplyResult, Preflight
-from .edit import dump_yaml, edit_and_apply, parent_key
-from .history import ROLLBACK_TRAILER, member_history, revision_to_restore, watched
+from .edit import dump_yaml, edit_and_apply, parent_key, restore_keys
+from .history import member_history, revision_to_restore, watched, with_rollback_trailer
 from .splice import EntryEditor
 
 __all__ = ["ParentEdit", "rollback_addon", "update_settings", "upgrade_addon"]
@@ -236,7 +236,7 @@ def rollback_addon(document: Path, name: str, *, to: str | None = None, options:
     newest change) in a new commit; returns the revision restored and the apply result. A catalog addon is
     rolled back by :func:`~kaddons.operations.catalog.rollback_catalog`."""
     loaded = load_cluster(document)
-    if ("addon", name) not in loaded.sources and ("catalog", name) in loaded.sources:
+    if member_kind(loaded, name) == "catalog":
         from .catalog import rollback_catalog
 
         return rollback_catalog(loaded, name, to=to, options=options, preflight=preflight)
@@ -264,19 +264,15 @@ def rollback_addon(document: Path, name: str, *, to: str | None = None, options:
     old_entry = EntryEditor(old_document, old_path, declaring).entry
     editor = EntryEditor.of(source.file, source.path)
     entry = editor.entry
-    for key in ("chart_version", "settings", "configuration"):
-        if key in old_entry:
-            entry[key] = old_entry[key]
-        elif key in entry:
-            del entry[key]
+    restore_keys(entry, old_entry, ("chart_version", "settings", "configuration"))
     files = {source.file: editor.text()}
     if source.content_file is not None and old_values is not None:
         files[source.content_file] = old_values.decode("utf-8")
     message = options.message or (f"kaddons: roll back add-on {name} to its state at {str(revision)[:12]}\n\n"
                                   f"Chart version {old_entry.get('chart_version')}, settings and values as they were "
                                   f"at {revision}.\n")
-    message = f"{message.rstrip()}\n\n{ROLLBACK_TRAILER}: {name}@{revision}\n"
-    result = edit_and_apply(document, files, ApplyOptions(options.engine, options.git_url, message,
+    result = edit_and_apply(document, files, ApplyOptions(options.engine, options.git_url,
+                                                           with_rollback_trailer(message, name, revision),
                                                            options.dry_run), preflight)
     return str(revision), result
 

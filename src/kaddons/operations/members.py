@@ -129,10 +129,10 @@ def uninstall_addon(document: Path, name: str, *, delete: bool = False, force: b
         return _forget(loaded, name, options=options, preflight=preflight)
     if delete:
         return remove_member(document, ("addon", name), force=force, options=options, preflight=preflight,
-                             message=f"kaddons: uninstall add-on {name} and delete its definition\n")
+                             message=f"kaddons: uninstall add-on {name} and delete its definition\n", loaded=loaded)
     return remove_member(document, ("addon", name), force=force, options=options, preflight=preflight,
                          message=f"kaddons: uninstall add-on {name} (definition kept: kaddons cluster addons restore "
-                                 f"{name})\n", keep=True)
+                                 f"{name})\n", keep=True, loaded=loaded)
 
 
 def restore_addon(document: Path, name: str, *, stack: str | None = None, options: ApplyOptions,
@@ -190,15 +190,16 @@ def _forget(loaded: LoadedCluster, name: str, *, options: ApplyOptions, prefligh
 
 def remove_member(document: Path, key: tuple[str, str], *, force: bool, options: ApplyOptions,
                   preflight: Preflight | None, message: str, files_too: tuple[Path, ...] = (),
-                  keep: bool = False) -> ApplyResult:
+                  keep: bool = False, loaded: LoadedCluster | None = None) -> ApplyResult:
     """Remove member ``key`` (``(kind, name)``) from the file that declares it, with its values or manifest file
     and ``files_too``; its children get its parents (``force``, else an error naming them); apply. ``keep`` (an
-    add-on): its entry moves to ``spec.kaddons.uninstalled`` with its stack, and its values file stays."""
+    add-on): its entry moves to ``spec.kaddons.uninstalled`` with its stack, and its values file stays.
+    ``loaded``: the document as the caller loaded it just before (else it is loaded here)."""
     from ruamel.yaml.comments import CommentedMap
 
     from kaddons.addons._yaml import round_trip_yaml
 
-    loaded = load_cluster(document)
+    loaded = loaded if loaded is not None else load_cluster(document)
     kind, name = key
     what = {"catalog": "catalog addon", "addon": "add-on"}.get(kind, kind)
     source = loaded.sources.get(key)

@@ -7,10 +7,11 @@ A SOPS file has a top-level ``sops:`` metadata block (with a ``mac``) and values
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from typing import Any
 
 __all__ = ["ENCRYPTED_VALUE", "MASK", "encrypted_keys", "is_sops_encrypted", "load_sops_output", "mac_only_encrypted",
-           "masked", "masked_values", "plaintext_values"]
+           "masked", "masked_values", "named_scalars", "plaintext_values"]
 
 ENCRYPTED_VALUE = re.compile(r"^ENC\[AES256_GCM,data:.*,iv:.*,tag:.*,type:.*\]$", re.DOTALL)
 MASK = "<encrypted>"
@@ -65,27 +66,31 @@ def encrypted_keys(documents: list[Any]) -> list[str]:
     return sorted({key for key, value in found if isinstance(value, str) and ENCRYPTED_VALUE.match(value)})
 
 
-def plaintext_values(documents: list[Any], names: set[str]) -> list[str]:
-    """The keys named in ``names`` (matched anywhere, Ankra's rule) holding a value that is not ciphertext:
-    non-empty strings, numbers, booleans. Their names, sorted, each once."""
-    bad: set[str] = set()
+def named_scalars(documents: list[Any], names: set[str]) -> Iterator[tuple[str, Any]]:
+    """``(key name, scalar)`` for each scalar held under a key named in ``names`` (matched anywhere, Ankra's rule;
+    the innermost such key), the top-level ``sops`` metadata left out."""
 
-    def walk(node: Any, inside: str | None) -> None:
+    def walk(node: Any, inside: str | None) -> Iterator[tuple[str, Any]]:
         if isinstance(node, dict):
             for name, value in node.items():
                 if name == "sops" and inside is None and isinstance(value, dict):
                     continue
-                walk(value, str(name) if str(name) in names else inside)
+                yield from walk(value, str(name) if str(name) in names else inside)
         elif isinstance(node, list):
             for item in node:
-                walk(item, inside)
-        elif inside is not None and node is not None and node != "" and not (
-                isinstance(node, str) and ENCRYPTED_VALUE.match(node)):
-            bad.add(inside)
+                yield from walk(item, inside)
+        elif inside is not None:
+            yield inside, node
 
     for document in documents:
-        walk(document, None)
-    return sorted(bad)
+        yield from walk(document, None)
+
+
+def plaintext_values(documents: list[Any], names: set[str]) -> list[str]:
+    """The keys named in ``names`` (matched anywhere, Ankra's rule) holding a value that is not ciphertext:
+    non-empty strings, numbers, booleans. Their names, sorted, each once."""
+    return sorted({name for name, value in named_scalars(documents, names) if value is not None and value != ""
+                   and not (isinstance(value, str) and ENCRYPTED_VALUE.match(value))})
 
 
 def masked(document: Any) -> Any:

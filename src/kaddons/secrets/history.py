@@ -22,27 +22,11 @@ MAX_BLOB = 4 * 1024 * 1024
 def secret_values(documents: list[Any], names: set[str]) -> set[str]:
     """The plaintext scalars held under the keys named in ``names`` (matched anywhere, Ankra's rule), at least
     :data:`MIN_LENGTH` characters long, as text."""
-    from .detect import ENCRYPTED_VALUE
+    from .detect import ENCRYPTED_VALUE, named_scalars
 
-    found: set[str] = set()
-
-    def walk(node: Any, inside: bool) -> None:
-        if isinstance(node, dict):
-            for name, value in node.items():
-                if name == "sops" and isinstance(value, dict):
-                    continue
-                walk(value, inside or str(name) in names)
-        elif isinstance(node, list):
-            for item in node:
-                walk(item, inside)
-        elif inside and node is not None and not isinstance(node, bool):
-            text = str(node)
-            if len(text) >= MIN_LENGTH and not ENCRYPTED_VALUE.match(text):
-                found.add(text)
-
-    for document in documents:
-        walk(document, False)
-    return found
+    texts = (str(value) for _name, value in named_scalars(documents, names)
+             if value is not None and not isinstance(value, bool))
+    return {text for text in texts if len(text) >= MIN_LENGTH and not ENCRYPTED_VALUE.match(text)}
 
 
 def plaintext_in_history(start: Path, values: set[str], *, limit: int = 5000) -> list[tuple[str, str]]:
@@ -61,6 +45,7 @@ def plaintext_in_history(start: Path, values: set[str], *, limit: int = 5000) ->
         return []
     needles = [value.encode("utf-8") for value in values]
     seen: dict[pygit2.Oid, bool] = {}
+    absent = pygit2.Oid(hex="0" * 40)  # the new side of a deleted file
     hits: list[tuple[str, str]] = []
     try:
         head = copy.head()
@@ -73,10 +58,11 @@ def plaintext_in_history(start: Path, values: set[str], *, limit: int = 5000) ->
             diff = parent.diff_to_tree(commit.tree) if parent is not None else commit.tree.diff_to_tree(swap=True)
             for delta in diff.deltas:
                 blob = delta.new_file.id
-                if delta.new_file.size > MAX_BLOB or blob == pygit2.Oid(hex="0" * 40):
+                if blob == absent:
                     continue
-                if blob not in seen:
-                    data = copy.repo[blob].peel(pygit2.Blob).data
+                if blob not in seen:  # each version once; a large one (not values) is not read at all
+                    _kind, size = copy.repo.odb.read_header(blob)
+                    data = copy.repo[blob].peel(pygit2.Blob).data if size <= MAX_BLOB else b""
                     seen[blob] = any(needle in data for needle in needles)
                 if seen[blob]:
                     hits.append((str(commit.id), delta.new_file.path))

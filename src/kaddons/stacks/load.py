@@ -98,6 +98,15 @@ class LoadedCluster:
     catalog: dict[str, CatalogContent] = field(default_factory=dict)
 
 
+def member_kind(loaded: LoadedCluster, name: str) -> str | None:
+    """``"addon"`` or ``"catalog"``: the kind of the member called ``name`` that add-on commands (get, history,
+    rollback, sync) act on, an add-on first; ``None`` when neither is declared."""
+    for kind in ("addon", "catalog"):
+        if (kind, name) in loaded.sources:
+            return kind
+    return None
+
+
 def find_repository(start: Path) -> Path:
     """The Git working copy holding ``start`` (the nearest folder with ``.git``), else ``start``'s folder."""
     folder = start if start.is_dir() else start.parent
