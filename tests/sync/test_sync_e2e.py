@@ -246,3 +246,32 @@ def test_one_syncer_serves_parallel_syncs(testdata: Path, all_archive: Path, reg
     assert [r.status for r in results] == ["synced"] * len(ALL) and names == ALL
     assert [r.status for r in again] == ["skipped"] * len(ALL)
     assert_catalog_matches(testdata, catalog)
+
+
+#: Modules a ``kaddons sync`` that finds every addon unchanged must not import (issue 10 item 28: every FluxCD
+#: Job and Argo CD poll is a new process): other commands, YAML, rich, and httpx's own command line.
+NOT_FOR_A_NO_OP_SYNC = ("kaddons.cli.cluster", "kaddons.cli.gitops", "kaddons.stacks", "kaddons.gitops", "rich",
+                        "ruamel.yaml", "click", "pygments")
+
+
+def test_cli_no_op_sync_imports_only_what_it_needs(all_archive: Path, registry: RunningRegistry,
+                                                   tmp_path: Path) -> None:
+    catalog = tmp_path / "catalog"
+    catalog.mkdir()
+    push_archive(all_archive, f"{registry.host}/startup", PLAIN)
+    argv = ["kaddons", "sync", "--registry", f"oci://{registry.host}/startup", "--insecure", "--addons-dir",
+            str(catalog), "--check-digest", "--addon", "metrics"]
+    imported = tmp_path / "modules.json"
+    # the command as the console script runs it, writing the names of the imported modules when it exits
+    program = ("import atexit, json, sys, runpy\n"
+               f"atexit.register(lambda: open({str(imported)!r}, 'w').write(json.dumps(sorted(sys.modules))))\n"
+               f"sys.argv = {argv!r}\n"
+               "runpy.run_module('kaddons', run_name='__main__')\n")
+    first = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=120)
+    assert first.returncode == 0 and "Synced: 1," in first.stdout, first.stderr
+    unchanged = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=120)
+    assert unchanged.returncode == 0 and "Skipped (unchanged): 1," in unchanged.stdout, unchanged.stderr
+    modules = json.loads(imported.read_text())
+    assert "kaddons.sync.syncer" in modules and "httpx" in modules  # the hook saw the command run
+    assert [m for m in modules if m.split(".")[0] in NOT_FOR_A_NO_OP_SYNC or m.startswith(NOT_FOR_A_NO_OP_SYNC)] \
+        == []

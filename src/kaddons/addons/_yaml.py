@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
-from typing import Any
-
-from pydantic_core import ErrorDetails
-from ruamel.yaml import YAML
-from ruamel.yaml.constructor import SafeConstructor
-from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from typing import TYPE_CHECKING, Any
 
 from kaddons.errors import AddonManifestError
+
+if TYPE_CHECKING:
+    from pydantic_core import ErrorDetails
+    from ruamel.yaml import YAML
+
+# ruamel.yaml is imported when a document is first parsed or written, not with this module (~20 ms of every
+# kaddons process: a sync that finds nothing changed reads no YAML)
 
 __all__ = ["describe_error", "parse_yaml", "round_trip_yaml", "yaml_type"]
 
@@ -19,6 +22,8 @@ def round_trip_yaml() -> YAML:
     """A ruamel round-trip YAML that keeps comments and quoting, never wraps lines, and writes the layout of
     K2s's manifests (2-space mappings, sequences indented 4 with the dash at 2). Used to edit manifests
     (merge) and kustomize templates (gitops) without losing what people wrote."""
+    from ruamel.yaml import YAML
+
     yaml = YAML(typ="rt", pure=True)
     yaml.preserve_quotes = True
     yaml.width = 4096
@@ -26,11 +31,16 @@ def round_trip_yaml() -> YAML:
     return yaml
 
 
-class _Constructor(SafeConstructor):
+@functools.cache
+def _constructor() -> type:
     """The safe constructor, but timestamps stay strings: the manifest is JSON data (§1.4)."""
+    from ruamel.yaml.constructor import SafeConstructor
 
+    class _Constructor(SafeConstructor):
+        pass
 
-_Constructor.add_constructor("tag:yaml.org,2002:timestamp", SafeConstructor.construct_yaml_str)
+    _Constructor.add_constructor("tag:yaml.org,2002:timestamp", SafeConstructor.construct_yaml_str)
+    return _Constructor
 
 
 MAX_EXPANDED_NODES = 100_000
@@ -72,10 +82,13 @@ def parse_yaml(text: str, source: str, *, error: SourceError = AddonManifestErro
     """Parse YAML 1.2 safely (duplicate keys are errors, alias bombs are refused; timestamps stay strings); with
     ``documents``, every document of a ``---`` stream as a list. Problems raise ``error(source, detail)``,
     the detail naming line and column."""
+    from ruamel.yaml import YAML
+    from ruamel.yaml.error import MarkedYAMLError, YAMLError
+
     yaml = YAML(typ="safe", pure=True)  # YAML 1.2; duplicate keys raise
     # Not libyaml (pure=False): 5x faster, but it refuses YAML 1.2 that K2s's Go loader reads (a URL as a plain
     # scalar in a flow mapping, `{url: https://…}`).
-    yaml.Constructor = _Constructor
+    yaml.Constructor = _constructor()
     try:
         _check_aliases(yaml, text, source, error)
         return list(yaml.load_all(text)) if documents else yaml.load(text)

@@ -66,7 +66,8 @@ _Scalar = Annotated[str | bool | int | float, PlainValidator(_scalar)]
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    # schemas are built on first validation, not at import: a no-op sync never validates one
+    model_config = ConfigDict(extra="allow", defer_build=True)
 
 
 class ParameterMapping(_Model):

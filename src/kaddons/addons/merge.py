@@ -16,8 +16,6 @@ import io
 from collections.abc import Iterable
 from typing import Any
 
-from ruamel.yaml.error import YAMLError
-
 from kaddons.errors import AddonManifestError
 
 from ._yaml import round_trip_yaml
@@ -28,6 +26,8 @@ __all__ = ["merge_manifest"]
 
 def _load(text: str, source: str) -> Any:
     parse_manifest_text(text, source)  # validates, with messages naming the YAML path
+    from ruamel.yaml.error import YAMLError  # imported with the first merge (see kaddons.addons._yaml)
+
     try:
         return round_trip_yaml().load(text)
     except YAMLError as err:  # pragma: no cover - parse_manifest_text already rejected bad YAML

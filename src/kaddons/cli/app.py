@@ -6,9 +6,11 @@ Every :class:`~kaddons.errors.KaddonsError` becomes one line on standard error, 
 
 from __future__ import annotations
 
+import importlib
 import signal
 import sys
 from types import FrameType
+from typing import Any
 
 import typer
 from typer._click import exceptions as click_errors  # typer's own click: its usage errors, to print them in one line
@@ -16,46 +18,29 @@ from typer._click import exceptions as click_errors  # typer's own click: its us
 from kaddons import __version__
 from kaddons.errors import KaddonsError
 
-from . import (
-    _interrupted_while_starting,
-    addons,
-    agent,
-    cluster_state,  # noqa: F401  (registers its commands on cluster_app)
-    importing,
-    oci,
-    packaging,
-)
-from . import sync as sync_cli
-from .cluster import cluster_app
-from .gitops import gitops_app
-from .health import health_command
-from .secrets import sops_app
-from .serve import serve_app
+from . import _interrupted_while_starting
 
-app = typer.Typer(
-    name="kaddons",
-    help="Deliver Kubernetes addons as OCI artifacts through GitOps.",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    add_completion=False,
-    context_settings={"help_option_names": ["-h", "--help"]},
-)
-app.command("copy")(oci.copy_command)
-app.command("health")(health_command)
-app.command("ls")(addons.ls_command)
-app.command("import")(importing.import_command)
-app.command("export")(packaging.export_command)
-app.command("push")(packaging.push_command)
-app.command("sync")(sync_cli.sync_command)
-app.command("rollback")(sync_cli.rollback_command)
-app.command("agent")(agent.agent_command)
-app.add_typer(oci.repo_app, name="repo")
-app.add_typer(oci.manifest_app, name="manifest")
-app.add_typer(oci.blob_app, name="blob")
-app.add_typer(gitops_app, name="gitops")
-app.add_typer(cluster_app, name="cluster")
-app.add_typer(sops_app, name="sops")
-app.add_typer(serve_app, name="serve")
+#: The commands and groups of ``kaddons``, in the order ``kaddons --help`` lists them: name -> (module of
+#: :mod:`kaddons.cli`, its function or ``typer.Typer``). Only the one a command line names is imported and
+#: built (every FluxCD Job and Argo CD poll is a new ``kaddons sync`` process); ``--help`` builds them all.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "copy": ("oci", "copy_command"),
+    "health": ("health", "health_command"),
+    "ls": ("addons", "ls_command"),
+    "import": ("importing", "import_command"),
+    "export": ("packaging", "export_command"),
+    "push": ("packaging", "push_command"),
+    "sync": ("sync", "sync_command"),
+    "rollback": ("sync", "rollback_command"),
+    "agent": ("agent", "agent_command"),
+    "repo": ("oci", "repo_app"),
+    "manifest": ("oci", "manifest_app"),
+    "blob": ("oci", "blob_app"),
+    "gitops": ("gitops", "gitops_app"),
+    "cluster": ("cluster_state", "cluster_app"),  # cluster_state adds its commands to cluster.cluster_app
+    "sops": ("secrets", "sops_app"),
+    "serve": ("serve", "serve_app"),
+}
 
 
 def _version(value: bool) -> None:
@@ -64,11 +49,38 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
-@app.callback()
 def _root(
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
 ) -> None:
     """Deliver Kubernetes addons as OCI artifacts through GitOps."""
+
+
+def build(names: list[str] | None = None) -> typer.Typer:
+    """The ``kaddons`` app with the commands ``names`` of :data:`COMMANDS` (default: all of them)."""
+    built = typer.Typer(
+        name="kaddons",
+        help="Deliver Kubernetes addons as OCI artifacts through GitOps.",
+        no_args_is_help=True,
+        pretty_exceptions_enable=False,
+        add_completion=False,
+        context_settings={"help_option_names": ["-h", "--help"]},
+    )
+    built.callback()(_root)
+    for name in COMMANDS if names is None else names:
+        module, attribute = COMMANDS[name]
+        target = getattr(importlib.import_module(f"{__package__}.{module}"), attribute)
+        if isinstance(target, typer.Typer):
+            built.add_typer(target, name=name)
+        else:
+            built.command(name)(target)
+    return built
+
+
+def __getattr__(name: str) -> Any:
+    """``app``: every command, built on first use (tests and documentation tools read it)."""
+    if name == "app":
+        return build()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class Interrupted(BaseException):
@@ -88,7 +100,8 @@ def main() -> None:
     if signal.getsignal(signal.SIGINT) in (signal.default_int_handler, _interrupted_while_starting):
         signal.signal(signal.SIGINT, _interrupt)
     try:
-        result = app(standalone_mode=False)
+        named = sys.argv[1] if len(sys.argv) > 1 else None
+        result = build([named] if named in COMMANDS else None)(prog_name="kaddons", standalone_mode=False)
     except click_errors.NoArgsIsHelpError as err:
         err.show()
         sys.exit(2)

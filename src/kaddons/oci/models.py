@@ -34,7 +34,8 @@ MAX_MANIFEST_BYTES = 4 * 1024 * 1024
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="allow", frozen=True, populate_by_name=True)
+    # schemas are built on first validation, not at import: a no-op sync never validates one
+    model_config = ConfigDict(extra="allow", frozen=True, populate_by_name=True, defer_build=True)
 
     def to_json_dict(self) -> dict[str, Any]:
         """The JSON object of this model: spec field names, ``None`` fields left out."""
