@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from ruamel.yaml import YAML
 
-from kaddons.addons._yaml import _Constructor, parse_yaml
+from kaddons.addons._yaml import _constructor, parse_yaml
 from kaddons.cluster.health import Health, HealthRules, assess
 from kaddons.cluster.health.assess import group_kind
 
@@ -52,7 +52,7 @@ def first_document(path: Path) -> dict[str, Any]:
     """A fixture's first YAML document as Go's YAML reads it for these tests: timestamps kept as strings, and a
     repeated key's last value (``statefulset-ondelete.yaml`` repeats ``updateStrategy``)."""
     yaml = YAML(typ="safe", pure=True)
-    yaml.Constructor = _Constructor
+    yaml.Constructor = _constructor()
     yaml.allow_duplicate_keys = True
     return next(d for d in yaml.load_all(path.read_text(encoding="utf-8")) if d is not None)
 

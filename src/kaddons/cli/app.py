@@ -49,10 +49,17 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
+_catch_interrupts = False
+"""Set by :func:`main`: the command's own Ctrl-C handling starts with :func:`_root`. Until then (imports, ``--help``)
+nothing has been done, and :mod:`kaddons.cli`'s start-up handler ends the process at once."""
+
+
 def _root(
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
 ) -> None:
     """Deliver Kubernetes addons as OCI artifacts through GitOps."""
+    if _catch_interrupts:
+        signal.signal(signal.SIGINT, _interrupt)
 
 
 def build(names: list[str] | None = None) -> typer.Typer:
@@ -97,10 +104,10 @@ def main() -> None:
 
     Ctrl-C prints ``error: interrupted`` and exits 130; what a command reported as done before it stays done.
     """
-    if signal.getsignal(signal.SIGINT) in (signal.default_int_handler, _interrupted_while_starting):
-        signal.signal(signal.SIGINT, _interrupt)
+    global _catch_interrupts
+    named = sys.argv[1] if len(sys.argv) > 1 else None
+    _catch_interrupts = signal.getsignal(signal.SIGINT) in (signal.default_int_handler, _interrupted_while_starting)
     try:
-        named = sys.argv[1] if len(sys.argv) > 1 else None
         result = build([named] if named in COMMANDS else None)(prog_name="kaddons", standalone_mode=False)
     except click_errors.NoArgsIsHelpError as err:
         err.show()
