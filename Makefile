@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench lint system-deps demo-deps venv clean
+.PHONY: demo test bench lint system-deps bench-deps demo-deps venv clean
 
 demo: demo-deps $(STAMP)  ## Run the main job against a local registry and print what arrived
 	$(VENV)/bin/python scripts/demo.py
@@ -11,7 +11,7 @@ demo: demo-deps $(STAMP)  ## Run the main job against a local registry and print
 test: system-deps $(STAMP)  ## Install what is missing, lint, run the whole test suite
 	scripts/test.sh $(PYTEST_ARGS)
 
-bench: system-deps $(STAMP)  ## Benchmarks: copy vs skopeo, export vs tar | sha256sum, polling 1,000 addons vs skopeo, push latency, 300-add-on stacks, one add-on's lifecycle on them, SOPS vs sops, a 500-add-on cluster's states, kaddons serve
+bench: bench-deps $(STAMP)  ## Benchmarks: copy vs skopeo, export vs tar | sha256sum, polling 1,000 addons vs skopeo, push latency, 300-add-on stacks, one add-on's lifecycle on them, SOPS vs sops, a 500-add-on cluster's states, kaddons serve
 	$(VENV)/bin/python benchmarks/copy.py
 	$(VENV)/bin/python benchmarks/export.py
 	$(VENV)/bin/python benchmarks/poll.py
@@ -27,6 +27,9 @@ lint: $(STAMP)
 
 system-deps:
 	@scripts/system-deps.sh
+
+bench-deps:
+	@scripts/system-deps.sh --bench
 
 # The demo needs no Debian package but python3-venv: without docker-registry it uses an OCI layout store.
 demo-deps:

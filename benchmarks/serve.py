@@ -25,6 +25,7 @@ if sys.path and os.path.abspath(sys.path[0]) == os.path.dirname(os.path.abspath(
 
 import copy
 import importlib.util
+import re
 import shutil
 import socket
 import statistics
@@ -94,6 +95,24 @@ def _list_load(url: str, token: str, page_size: int, clients: int = 50) -> list[
     with ProcessPoolExecutor(processes) as pool:
         parts = [pool.submit(_list_client, url, token, page_size, clients // processes) for _ in range(processes)]
         return [t for part in parts for t in part.result()]
+
+
+_WRK_UNITS = {"us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0}
+
+
+def _wrk(url: str, token: str, page_size: int, clients: int = 50, seconds: int = 5) -> tuple[float, float, int]:
+    """p50 and p99 seconds and the request count of ``wrk`` (C, event-driven: the load generator of the field, whose
+    own overhead stays out of the latencies) with ``clients`` connections on 2 threads for ``seconds``."""
+    target = f"{url}/api/v1/clusters/bench/addons?page_size={page_size}"
+    done = subprocess.run(["wrk", "-t", "2", "-c", str(clients), "-d", f"{seconds}s", "--latency", "-H",
+                           f"Authorization: Bearer {token}", target],
+                          capture_output=True, text=True, check=True, timeout=seconds + 60).stdout
+    assert "Non-2xx" not in done and "Socket errors" not in done, done
+    found = {share: float(value) * _WRK_UNITS[unit]  # the "Latency Distribution" lines: "     99%   12.34ms"
+             for share, value, unit in re.findall(r"^\s+(50|99)%\s+([\d.]+)(us|ms|s|m)\s*$", done, re.M)}
+    count = re.search(r"^\s*(\d+) requests in", done, re.M)
+    assert "50" in found and "99" in found and count is not None, done
+    return found["50"], found["99"], int(count.group(1))
 
 
 def _browser(url: str, token: str, api: Any) -> tuple[float, list[float]] | None:
@@ -167,11 +186,17 @@ def main() -> None:
             print(f"add-on list, 1 client x 20, all 500:  p50 {statistics.median(alone) * 1000:6.1f} ms  (the "
                   "server's time for one request)")
             for page_size in (50, 500):  # the API's default page, and the whole list in one page
+                if shutil.which("wrk"):
+                    p50, p99, count = _wrk(url, token, page_size)
+                    print(f"add-on list, 50 clients for 5 s (wrk, {count:,} requests), page_size {page_size}: p50 "
+                          f"{p50 * 1000:6.1f} ms, p99 {p99 * 1000:6.1f} ms   (goal p99 < 50 ms)")
+                    continue
                 timings = _list_load(url, token, page_size)
                 p50 = statistics.median(timings) * 1000
                 print(f"add-on list, 50 clients x 20, page_size {page_size}: p50 {p50:6.1f}"
                       f" ms, p99 {_percentile(timings, 0.99) * 1000:6.1f} ms   (goal p99 < 50 ms; the clients: "
-                      "5 processes of 10 threads)")
+                      "5 processes of 10 threads, whose own time is in these figures: wrk is not installed, "
+                      "make bench-deps installs it)")
             details = []
             for _ in range(20):
                 started = time.perf_counter()

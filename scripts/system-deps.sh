@@ -4,12 +4,15 @@
 # `git daemon` is the GitOps remote of the stacks tests), chromium (the web UI's browser tests), and
 # python3-venv where the system Python cannot make a virtual environment (Debian splits it out).
 # As root: apt-get installs them. Otherwise: one line naming the command to run, exit 1.
-# `--only python3-venv` checks just that one (make demo: the demo runs without the others).
+# `--only python3-venv` checks just that one (make demo: the demo runs without the others); `--bench` adds wrk, the
+# HTTP load generator of benchmarks/serve.py (make bench).
 set -euo pipefail
-declare -A binary=([docker-registry]=docker-registry [skopeo]=skopeo [age]=age [git]=git [chromium]=chromium)
+declare -A binary=([docker-registry]=docker-registry [skopeo]=skopeo [age]=age [git]=git [chromium]=chromium [wrk]=wrk)
+packages=(docker-registry skopeo age git chromium)
+[ "${1:-}" = "--bench" ] && packages+=(wrk)
 missing=()
 if [ "${1:-}" != "--only" ]; then
-  for pkg in docker-registry skopeo age git chromium; do
+  for pkg in "${packages[@]}"; do
     command -v "${binary[$pkg]}" >/dev/null 2>&1 || missing+=("$pkg")
   done
 fi

@@ -49,6 +49,8 @@ class ClusterService:
         self._stamps: dict[Path, tuple[int, int]] = {}
         self._live: Live | None = None
         self._rows: tuple[object, tuple[int, int], list[bytes]] | None = None
+        self._rows_lock = threading.Lock()  # one build of the serialized list at a time; the others wait for it
+        self._states: tuple[object, int, dict[Any, Any]] | None = None
         self._latest: dict[str, str | None] = {}
         self._latest_stamp = 0
         self._rollbacks: tuple[object, dict[str, str]] | None = None
@@ -102,25 +104,53 @@ class ClusterService:
                 self._live = Live(view, cache)
             return self._live
 
-    def addon_page(self, page: int, page_size: int) -> bytes:
-        """One page of :meth:`addon_rows` in the API's envelope, as JSON; the serialized list is kept until the
-        document or the cluster changes, so a poll of an unchanged cluster costs a slice."""
-        import json
-
-        loaded = self.loaded()
+    def _rows_key(self) -> tuple[LoadedCluster, tuple[int, int]]:
         live = self.live()
-        revision = (live.cache.revision if live is not None else -1, self._latest_stamp)
+        return self.loaded(), (live.cache.revision if live is not None else -1, self._latest_stamp)
+
+    def current_addon_page(self, page: int, page_size: int) -> bytes | None:
+        """:meth:`addon_page` when the serialized list is current, else ``None`` (building it is left to the
+        caller's thread: the event loop never builds it)."""
+        loaded, revision = self._rows_key()
         cached = self._rows
         if cached is None or cached[0] is not loaded or cached[1] != revision:
-            rows = self.addon_rows()
-            cached = (loaded, revision, [json.dumps(row, separators=(",", ":")).encode() for row in rows])
-            self._rows = cached
-        items = cached[2]
-        total = len(items)
-        chosen = items[(page - 1) * page_size: page * page_size]
-        pagination = json.dumps({"page": page, "page_size": page_size, "total_count": total,
-                                 "total_pages": (total + page_size - 1) // page_size}, separators=(",", ":"))
-        return b'{"result":[' + b",".join(chosen) + b'],"pagination":' + pagination.encode() + b"}"
+            return None
+        return _envelope(cached[2], page, page_size)
+
+    def addon_page(self, page: int, page_size: int) -> bytes:
+        """One page of :meth:`addon_rows` in the API's envelope, as JSON; the serialized list is kept until the
+        document or the cluster changes, so a poll of an unchanged cluster costs a slice. Built by one caller at a
+        time (the others wait for it), and kept current in the background by :meth:`keep_list_current`."""
+        return _envelope(self._current_rows(), page, page_size)
+
+    def _current_rows(self) -> list[bytes]:
+        import json
+
+        with self._rows_lock:
+            loaded, revision = self._rows_key()
+            cached = self._rows
+            if cached is None or cached[0] is not loaded or cached[1] != revision:
+                rows = self.addon_rows()
+                cached = (loaded, revision, [json.dumps(row, separators=(",", ":")).encode() for row in rows])
+                self._rows = cached
+            return cached[2]
+
+    def keep_list_current(self, stop: threading.Event, every: float = 1.0) -> None:
+        """Build the serialized list again whenever the cluster changes (and at least every ``every`` seconds
+        look at the document and the latest versions), so that a poll finds it built. Runs until ``stop`` is set;
+        a failure is retried on the next turn (the request path reports it)."""
+        while not stop.is_set():
+            try:
+                live = self.live()
+                revision = live.cache.revision if live is not None else -1
+                self._current_rows()
+            except Exception:  # the request that builds it next answers the error
+                stop.wait(every)
+                continue
+            if live is None:
+                stop.wait(every)
+            else:
+                live.cache.wait(revision, every)
 
     def addon_rows(self) -> list[dict[str, Any]]:
         """Every add-on with its place, chart and (with a cluster) ``state`` and ``reason``."""
@@ -128,8 +158,11 @@ class ClusterService:
         live = self.live()
         states = None
         if live is not None:
-            with live.cache.locked():
-                states = live.view.states()
+            with live.cache.locked():  # the states of a cluster revision are worked out once (not per latest refresh)
+                memo = self._states
+                if memo is None or memo[0] is not live or memo[1] != live.cache.revision:
+                    memo = self._states = (live, live.cache.revision, live.view.states())
+                states = memo[2]
         rollbacks = self._rolled_back(loaded)
         rows = []
         for stack in loaded.document.spec.stacks:
@@ -370,6 +403,17 @@ class ClusterService:
             if self._live is not None:
                 self._live.cache.stop(wait=0.2)
                 self._live = None
+
+
+def _envelope(items: list[bytes], page: int, page_size: int) -> bytes:
+    """A page of serialized rows in Ankra's ``{result, pagination}`` envelope."""
+    import json
+
+    total = len(items)
+    chosen = items[(page - 1) * page_size: page * page_size]
+    pagination = json.dumps({"page": page, "page_size": page_size, "total_count": total,
+                             "total_pages": (total + page_size - 1) // page_size}, separators=(",", ":"))
+    return b'{"result":[' + b",".join(chosen) + b'],"pagination":' + pagination.encode() + b"}"
 
 
 def _result(result: Any, dry_run: bool) -> dict[str, Any]:

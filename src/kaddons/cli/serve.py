@@ -94,6 +94,9 @@ def serve_command(
                              preflight=_preflight(mirror, RegistryOptions(), strict=False), mirrors=mirror)
     service.loaded()  # a document that does not validate fails now, in one line
     service.live()  # the first LIST of every kind before the first client, not during its request
+    service.addon_page(1, 1)  # and the add-on list, built once and then kept current in the background
+    threading.Thread(target=service.keep_list_current, args=(threading.Event(),), daemon=True,
+                     name="kaddons-list").start()
     threading.Thread(target=_latest_loop, args=(service,), daemon=True, name="kaddons-latest").start()
     typer.echo(f"serving {document} on http://{host}:{port} (Ctrl-C stops)", err=True)
     try:
