@@ -112,6 +112,40 @@ def test_the_add_on_list_is_the_same_answer_on_its_fast_path_and_through_the_rou
         time.sleep(0.1)
 
 
+def test_manifests_chart_sources_charts_and_recipients(server: Server) -> None:
+    """The resources a user looks up before a change: manifests (state, objects, YAML), the chart sources, a chart
+    version's default values and README (read from the archive the source serves), the SOPS recipients."""
+    manifests = server.get(f"{API}/manifests", server.read).json()
+    rows = {row["name"]: row for row in manifests["result"]}
+    assert manifests["pagination"]["total_count"] == len(rows) and {"ns-headlamp", "ns-kyverno"} <= set(rows)
+    assert rows["ns-headlamp"]["state"] == "Synced" and rows["ns-headlamp"]["kinds"] == ["Namespace/headlamp"]
+    one = server.get(f"{API}/manifests/ns-kyverno", server.read).json()
+    assert one["stack_name"] == rows["ns-kyverno"]["stack_name"] and "name: kyverno" in one["content"]
+    assert server.get(f"{API}/manifests/nope", server.read).json() == {"error": "no manifest 'nope' in cluster edge"}
+    sources = server.get(f"{API}/sources", server.read).json()["result"]
+    assert any(s["charts"].get("headlamp") == ["headlamp"] for s in sources), sources
+    chart = server.get(f"{API}/addons/headlamp/chart", server.read)
+    assert chart.status_code == 200, chart.text
+    data = chart.json()
+    assert (data["chart"], data["version"]) == ("headlamp", "0.45.0") and data["digest"].startswith("sha256:")
+    assert "replicaCount:" in data["default_values"] and "#" in data["default_values"]  # as written: comments kept
+    assert data["readme"].startswith("# Headlamp") and data["truncated"] == []
+    older = server.get(f"{API}/addons/headlamp/chart", server.read, version="0.40.1").json()
+    assert older["version"] == "0.40.1" and older["default_values"] != data["default_values"]
+    missing = server.get(f"{API}/addons/headlamp/chart", server.read, version="9.9.9")
+    assert missing.status_code == 404 and "9.9.9" in missing.json()["error"]
+    assert server.get(f"{API}/addons/headlamp/chart", server.read, version="../x").status_code == 422
+    assert server.get(f"{API}/sops", server.read).json() == {"config": ".sops.yaml", "recipients": []}
+    key = server.repo.parent / "age.key"
+    made = _kaddons("sops", "keygen", "--key-file", str(key), "--repo", str(server.repo))
+    assert made.returncode == 0, made.stderr
+    recipients = server.get(f"{API}/sops", server.read).json()
+    assert recipients["recipients"] == [made.stdout.strip()]
+    assert "AGE-SECRET-KEY" not in json.dumps(recipients) and "age.key" not in json.dumps(recipients)
+    for path in ("manifests", "manifests/ns-kyverno", "sources", "addons/headlamp/chart", "sops"):
+        assert server.get(f"{API}/{path}").status_code == 401, path
+
+
 def test_names_are_validated_and_mistakes_are_one_line(server: Server) -> None:
     assert server.get("/api/v1/clusters/other/addons", server.read).status_code == 404
     assert server.get(f"{API}/addons/nope", server.read).json() == {"error": "no add-on 'nope' in cluster edge"}

@@ -208,7 +208,9 @@ def test_the_api_reference_is_served_offline_from_the_openapi_document(page: Any
     upgrade = page.locator('article[data-operation="POST /api/v1/clusters/{cluster}/addons/{name}/upgrade"]')
     expect(upgrade).to_contain_text("Queue an upgrade")
     expect(upgrade).to_contain_text("Body: UpgradeRequest")
-    expect(page.locator("article.operation")).to_have_count(21)  # every route of the OpenAPI document
+    chart = page.locator('article[data-operation="GET /api/v1/clusters/{cluster}/addons/{name}/chart"]')
+    expect(chart).to_contain_text("default_values")
+    expect(page.locator("article.operation")).to_have_count(26)  # every route of the OpenAPI document
 
 
 def test_a_refused_token_asks_again(server: Server) -> None:

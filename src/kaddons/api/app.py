@@ -7,12 +7,14 @@ but ``/healthz`` needs ``Authorization: Bearer <token>`` (:mod:`kaddons.api.toke
 unknown one is 401, a ``read`` token on a write is 403. Lists are paginated (``page`` from 1, ``page_size`` up to
 500) in Ankra's envelope ``{result, pagination: {page, page_size, total_count, total_pages}}``. Errors are
 ``{"error": "<one line>"}``: 404 for a name that is not there, 422 for a malformed one or a document that does not
-validate, 502 when the cluster cannot be read. Request bodies over 1 MiB are refused (413). No CORS headers: a
-page of another origin cannot read the API. Encrypted values are masked in every response.
+validate, 502 when the cluster or a chart source cannot be read. Request bodies over 1 MiB are refused (413). No
+CORS headers: a page of another origin cannot read the API. Encrypted values are masked in every response.
 
 Reads (``GET``, a ``read`` token): ``/healthz``; ``/openapi.json``; ``/api/v1/clusters``;
 ``/api/v1/clusters/{cluster}/stacks``; ``…/stacks/{stack}/history``; ``…/addons``; ``…/addons/{name}``;
 ``…/addons/{name}/history``; ``…/addons/{name}/versions`` (the chart's versions in its source);
+``…/addons/{name}/chart`` (``?version=``: its default values and README); ``…/sources`` (chart sources);
+``…/manifests``; ``…/manifests/{name}`` (its YAML, encrypted values masked); ``…/sops`` (age recipients);
 ``…/uninstalled`` (add-ons uninstalled with their definition kept); ``…/operations``;
 ``…/operations/{id}`` (``?wait=S`` waits for it to end); ``…/stream`` (server-sent events:
 ``event: states`` with the add-ons whose state changed, ``event: operation`` with an operation whose status
@@ -44,7 +46,15 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
 
 from kaddons import __version__
-from kaddons.errors import ClusterDocumentError, ClusterError, KaddonsError, NotFoundError, UsageError
+from kaddons.errors import (
+    ClusterDocumentError,
+    ClusterError,
+    ContentError,
+    KaddonsError,
+    NotFoundError,
+    RegistryError,
+    UsageError,
+)
 
 from .operations import Operations
 from .service import ClusterService
@@ -328,8 +338,9 @@ def create_app(service: ClusterService, tokens: TokenStore, operations: Operatio
 
     @app.exception_handler(KaddonsError)
     async def kaddons_error(_request: Request, err: KaddonsError) -> JSONResponse:
-        status = 404 if isinstance(err, NotFoundError) else 502 if isinstance(err, ClusterError) else \
-            422 if isinstance(err, ClusterDocumentError) else 400
+        status = 404 if isinstance(err, NotFoundError) else \
+            502 if isinstance(err, (ClusterError, RegistryError, ContentError)) else \
+            422 if isinstance(err, ClusterDocumentError) else 400  # a source or its archive failing is a bad gateway
         return JSONResponse({"error": str(err)}, status_code=status)
 
     def cluster_named(cluster: str) -> None:
@@ -422,6 +433,44 @@ def create_app(service: ClusterService, tokens: TokenStore, operations: Operatio
         """The versions of the add-on's chart in its source, newest first, the current one marked."""
         cluster_named(cluster)
         return _page(service.chart_versions(name), page, page_size)
+
+    @app.get("/api/v1/clusters/{cluster}/addons/{name}/chart", dependencies=[reader])
+    def chart(cluster: Cluster, name: Member,
+              version: Annotated[str | None, Query(pattern=CHART_VERSION, description="A chart version [default: "
+                                                                                      "the add-on's].")] = None
+              ) -> dict[str, Any]:
+        """The add-on's chart at a version, from its source: ``chart``, ``version``, ``source``, ``digest``,
+        ``description``, ``app_version``, ``default_values`` (``values.yaml`` as written), ``readme``
+        (``README.md``), ``truncated`` (documents cut at 1 MiB). A version the source lacks is 404."""
+        cluster_named(cluster)
+        return service.chart(name, version)
+
+    @app.get("/api/v1/clusters/{cluster}/sources", dependencies=[reader])
+    def sources(cluster: Cluster, page: Page = 1, page_size: PageSize = 50) -> dict[str, Any]:
+        """The chart sources the add-ons install from: ``url``, ``registry`` (the ``spec.helm_registries`` name),
+        ``charts`` (chart name -> the add-ons using it). Versions: ``…/addons/{name}/versions``."""
+        cluster_named(cluster)
+        return _page(service.sources(), page, page_size)
+
+    @app.get("/api/v1/clusters/{cluster}/manifests", dependencies=[reader])
+    def manifests(cluster: Cluster, page: Page = 1, page_size: PageSize = 50) -> dict[str, Any]:
+        """The manifest members: ``name``, ``stack_name``, ``namespace``, ``parents``, ``encrypted``, ``kinds``
+        (``Kind/name`` of their objects), ``state`` and ``reason`` (``null`` without a cluster)."""
+        cluster_named(cluster)
+        return _page(service.manifests(), page, page_size)
+
+    @app.get("/api/v1/clusters/{cluster}/manifests/{name}", dependencies=[reader])
+    def manifest(cluster: Cluster, name: Member) -> dict[str, Any]:
+        """One manifest member: its row and its ``content`` (YAML), encrypted values masked."""
+        cluster_named(cluster)
+        return service.manifest(name)
+
+    @app.get("/api/v1/clusters/{cluster}/sops", dependencies=[reader])
+    def sops(cluster: Cluster) -> dict[str, Any]:
+        """The SOPS age recipients of the repository (``config``: ``.sops.yaml``; ``recipients``: public keys).
+        The private key is never served."""
+        cluster_named(cluster)
+        return service.recipients()
 
     def queued(kind: str, name: str, parameters: dict[str, Any], work: Callable[[], dict[str, Any]]) -> JSONResponse:
         def run() -> dict[str, Any]:

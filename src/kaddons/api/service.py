@@ -5,6 +5,7 @@ own."""
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -15,7 +16,7 @@ from typing import Any
 from kaddons.cluster.cache import ClusterCache
 from kaddons.cluster.kube import ClusterReader
 from kaddons.cluster.view import ENGINE_NAMESPACES, ClusterView
-from kaddons.errors import NotFoundError
+from kaddons.errors import KaddonsError, NotFoundError
 from kaddons.stacks.load import LoadedCluster, load_cluster
 
 __all__ = ["ClusterService", "Live"]
@@ -50,7 +51,6 @@ class ClusterService:
         self._live: Live | None = None
         self._rows: tuple[object, tuple[int, int], list[bytes]] | None = None
         self._rows_lock = threading.Lock()  # one build of the serialized list at a time; the others wait for it
-        self._states: tuple[object, int, dict[Any, Any]] | None = None
         self._latest: dict[str, str | None] = {}
         self._latest_stamp = 0
         self._rollbacks: tuple[object, dict[str, str]] | None = None
@@ -156,13 +156,7 @@ class ClusterService:
         """Every add-on with its place, chart and (with a cluster) ``state`` and ``reason``."""
         loaded = self.loaded()
         live = self.live()
-        states = None
-        if live is not None:
-            with live.cache.locked():  # the states of a cluster revision are worked out once (not per latest refresh)
-                memo = self._states
-                if memo is None or memo[0] is not live or memo[1] != live.cache.revision:
-                    memo = self._states = (live, live.cache.revision, live.view.states())
-                states = memo[2]
+        states = self._states_now() if live is not None else None
         rollbacks = self._rolled_back(loaded)
         rows = []
         for stack in loaded.document.spec.stacks:
@@ -261,6 +255,93 @@ class ClusterService:
             source.close()
         return [{"version": v.version, "deprecated": v.deprecated, "current": v.version == addon.chart_version}
                 for v in versions]
+
+    def chart(self, name: str, version: str | None = None) -> dict[str, Any]:
+        """The chart of add-on ``name`` at ``version`` (default: the one it runs) in the add-on's source:
+        ``chart``, ``version``, ``source``, ``digest`` (of the archive, verified), ``description``, ``app_version``,
+        ``default_values`` (its ``values.yaml`` as written), ``readme`` and ``truncated``
+        (:func:`~kaddons.charts.files.chart_documents`). Raises NotFoundError (a version the source lacks: the
+        nearest named), RegistryError, ContentError."""
+        from kaddons.addons._yaml import parse_yaml
+        from kaddons.charts.cache import ChartCache
+        from kaddons.charts.files import chart_documents
+        from kaddons.charts.mirrors import load_mirrors
+        from kaddons.charts.sources import SourceOptions, open_source
+        from kaddons.errors import ContentError
+
+        _stack, addon = self.known(name)
+        wanted = version or addon.chart_version
+        source = open_source(addon.source_url, SourceOptions(mirrors=load_mirrors(self._mirrors)),
+                             addon.registry_credential_name)
+        try:
+            pulled = source.pull(source.find(addon.chart_name, wanted), ChartCache())
+        finally:
+            source.close()
+        what = f"chart {addon.chart_name} {wanted}"
+        documents = chart_documents(pulled.path, what)
+        meta = parse_yaml(documents.chart_yaml or "{}", f"{what} Chart.yaml", error=lambda _s, d: ContentError(
+            f"{what}: its Chart.yaml is not YAML ({d})"))
+        meta = meta if isinstance(meta, dict) else {}
+        return {"chart": addon.chart_name, "version": wanted, "source": addon.source_url, "digest": pulled.digest,
+                "description": meta.get("description"), "app_version": meta.get("appVersion"),
+                "default_values": documents.values, "readme": documents.readme,
+                "truncated": list(documents.truncated)}
+
+    def sources(self) -> list[dict[str, Any]]:
+        """The chart sources the document's add-ons install from: ``url``, ``registry`` (the
+        ``spec.helm_registries`` entry naming it, or ``None``), ``charts`` (name -> the add-ons using it)."""
+        loaded = self.loaded()
+        registries = {r.url.rstrip("/"): r.name for r in loaded.document.spec.helm_registries}
+        found: dict[str, dict[str, list[str]]] = {}
+        for stack in loaded.document.spec.stacks:
+            for addon in stack.addons:
+                found.setdefault(addon.source_url, {}).setdefault(addon.chart_name, []).append(addon.name)
+        return [{"url": url, "registry": registries.get(url.rstrip("/")), "charts": charts}
+                for url, charts in sorted(found.items())]
+
+    def manifests(self) -> list[dict[str, Any]]:
+        """Every manifest member: ``name``, ``stack_name``, ``namespace``, ``parents``, ``encrypted`` (SOPS keys in
+        it), ``kinds`` (``Kind/name`` of its objects), and with a cluster ``state`` and ``reason``."""
+        loaded = self.loaded()
+        states = self._states_now()
+        rows = []
+        for stack in loaded.document.spec.stacks:
+            for manifest in stack.manifests:
+                member = loaded.graph.members[("manifest", manifest.name)]
+                state = states.get(("manifest", manifest.name)) if states is not None else None
+                rows.append({"name": manifest.name, "stack_name": stack.name, "namespace": manifest.namespace,
+                             "parents": [f"{k}:{n}" for k, n in member.parents],
+                             "encrypted": _ENCRYPTED.search(manifest.content) is not None,
+                             "kinds": _kinds(manifest.content),
+                             "state": state.state if state else None, "reason": state.reason if state else None})
+        return rows
+
+    def manifest(self, name: str) -> dict[str, Any]:
+        """Manifest member ``name``: its row of :meth:`manifests` and its ``content`` (YAML) with every encrypted
+        value masked. Raises NotFoundError."""
+        from kaddons.secrets.detect import MASK
+
+        loaded = self.loaded()
+        for stack in loaded.document.spec.stacks:
+            for manifest in stack.manifests:
+                if manifest.name == name:
+                    row = next(r for r in self.manifests() if r["name"] == name)
+                    return {**row, "content": _ENCRYPTED.sub(MASK, manifest.content)}
+        raise NotFoundError(f"no manifest {name!r} in cluster {loaded.document.metadata.name}")
+
+    def recipients(self) -> dict[str, Any]:
+        """The age recipients the repository encrypts for (``.sops.yaml``: ``config``, relative to the repository,
+        and ``recipients``); public keys only, never the private key."""
+        from kaddons.secrets.keys import SOPS_CONFIG, read_recipients
+
+        return {"config": SOPS_CONFIG, "recipients": read_recipients(self.loaded().repository)}
+
+    def _states_now(self) -> dict[Any, Any] | None:
+        live = self.live()
+        if live is None:
+            return None
+        with live.cache.locked():
+            return live.view.states()
 
     def stack_history(self, stack: str) -> list[dict[str, str]]:
         """The commits that changed stack ``stack``, newest first. Raises NotFoundError."""
@@ -405,6 +486,21 @@ class ClusterService:
                 self._live = None
 
 
+_ENCRYPTED = re.compile(r"ENC\[AES256_GCM,[^\]]*\]")
+
+
+def _kinds(content: str) -> list[str]:
+    """``Kind/name`` of each object of a manifest's YAML stream (what it creates, for a list; the content route
+    has the YAML itself)."""
+    from kaddons.addons._yaml import parse_yaml
+
+    try:
+        documents = parse_yaml(content, "manifest", documents=True)
+    except KaddonsError:
+        return []
+    return [f"{d.get('kind')}/{(d.get('metadata') or {}).get('name')}" for d in documents if isinstance(d, dict)]
+
+
 def _envelope(items: list[bytes], page: int, page_size: int) -> bytes:
     """A page of serialized rows in Ankra's ``{result, pagination}`` envelope."""
     import json
@@ -418,13 +514,11 @@ def _envelope(items: list[bytes], page: int, page_size: int) -> bytes:
 
 def _result(result: Any, dry_run: bool) -> dict[str, Any]:
     """An apply's result as plain data; a dry run's with its unified diff, ciphertext masked."""
-    import re
-
     from kaddons.operations.apply import unified_diff
     from kaddons.secrets.detect import MASK
 
     data: dict[str, Any] = {"commit": result.commit, "changed": list(result.changed), "upstream": result.upstream,
                             "dry_run": dry_run, "warnings": list(result.warnings)}
     if dry_run:
-        data["diff"] = re.sub(r"ENC\[AES256_GCM,[^\]]*\]", MASK, unified_diff(result))
+        data["diff"] = _ENCRYPTED.sub(MASK, unified_diff(result))
     return data
