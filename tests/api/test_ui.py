@@ -8,6 +8,7 @@ shows are ``docs/screenshots/``)."""
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -59,6 +60,9 @@ def test_the_list_shows_every_addon_and_follows_the_cluster_live(server: Server,
     expect(page.locator('tr[data-addon="kyverno"] .badge')).to_have_text("Unknown")  # readable without colour
     expect(page.locator('tr[data-addon="kyverno"] .upgrade')).to_have_text(" → 3.9.0 available")  # from the source
     expect(page.locator('tr[data-addon="headlamp"] .upgrade')).to_have_count(0)  # on the newest already
+    updated = page.locator('tr[data-addon="headlamp"] time')  # the commit that last changed it
+    expect(updated).to_have_text(re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d UTC$"))
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", updated.get_attribute("datetime") or "")
     expect(page.locator("#live")).to_have_text("live")
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / "addons-list.png"))

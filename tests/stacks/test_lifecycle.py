@@ -71,6 +71,9 @@ def test_upgrade_history_rollback(daemon: GitDaemon, tmp_path: Path) -> None:  #
     listed = {row["name"]: row for row in json.loads(kaddons("addons", "list", "--offline", "-o", "json",
                                                              cwd=work).stdout)}
     assert listed["headlamp"]["rolled_back_to"] is None  # until the next change
+    newest = git("log", "-1", "--format=%cI", cwd=work).strip()  # the upgrade's commit: headlamp's last change
+    assert listed["headlamp"]["last_updated"] == newest.replace("+00:00", "Z")
+    assert listed["kyverno"]["last_updated"] < listed["headlamp"]["last_updated"]
     log = _log(url, tmp_path)[1:]
     assert len(log) == 7  # every change is one more commit; nothing was rewritten
     assert git("status", "--porcelain", cwd=work) == ""

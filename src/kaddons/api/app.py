@@ -182,6 +182,8 @@ class AddonRow(BaseModel):
     state: str | None
     reason: str | None
     latest_chart_version: str | None
+    last_updated: str | None = Field(default=None, description="When the commit that last changed the add-on was "
+                                                               "made (ISO 8601, UTC).")
     rolled_back_to: str | None = None
 
 

@@ -53,7 +53,7 @@ class ClusterService:
         self._rows_lock = threading.Lock()  # one build of the serialized list at a time; the others wait for it
         self._latest: dict[str, str | None] = {}
         self._latest_stamp = 0
-        self._rollbacks: tuple[object, dict[str, str]] | None = None
+        self._rollbacks: tuple[object, dict[str, Any]] | None = None
         self._checked = 0.0
 
     @property
@@ -157,7 +157,7 @@ class ClusterService:
         loaded = self.loaded()
         live = self.live()
         states = self._states_now() if live is not None else None
-        rollbacks = self._rolled_back(loaded)
+        changes = self._last_changes(loaded)
         rows = []
         for stack in loaded.document.spec.stacks:
             for addon in stack.addons:
@@ -168,17 +168,19 @@ class ClusterService:
                              "namespace": addon.namespace, "parents": [f"{k}:{n}" for k, n in member.parents],
                              "state": state.state if state else None, "reason": state.reason if state else None,
                              "latest_chart_version": self._latest.get(addon.name),
-                             "rolled_back_to": rollbacks.get(addon.name)})
+                             "last_updated": change.time if (change := changes.get(addon.name)) else None,
+                             "rolled_back_to": change.rolled_back_to[:12] if change and change.rolled_back_to
+                             else None})
         return rows
 
-    def _rolled_back(self, loaded: LoadedCluster) -> dict[str, str]:
-        """Add-on -> the revision it was rolled back to (until its next change), read from Git once per document
-        version (:func:`~kaddons.operations.history.rolled_back`)."""
-        from kaddons.operations.history import rollback_marks
+    def _last_changes(self, loaded: LoadedCluster) -> dict[str, Any]:
+        """Add-on -> its newest change (time, and the revision a rollback went back to), read from Git once per
+        document version (:func:`~kaddons.operations.history.list_changes`)."""
+        from kaddons.operations.history import list_changes
 
         cached = self._rollbacks
         if cached is None or cached[0] is not loaded:
-            cached = self._rollbacks = (loaded, rollback_marks(loaded))
+            cached = self._rollbacks = (loaded, list_changes(loaded))
         return cached[1]
 
     def refresh_latest(self) -> list[str]:

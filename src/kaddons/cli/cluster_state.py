@@ -126,15 +126,19 @@ def addons_list(file: FileOption = None, repo: RepoOption = None, output: Format
             states = member_states(loaded, _reader(context, kubeconfig), engine, warnings=warnings)
             for warning in warnings:
                 typer.echo(f"warning: {warning}", err=True)
-    from kaddons.operations.history import rollback_marks
+    from kaddons.operations.history import list_changes
 
     rows = _addon_rows(loaded, states, newest)
-    rollbacks = rollback_marks(loaded)
+    changes = list_changes(loaded)
     for row in rows:
-        row["rolled_back_to"] = rollbacks.get(row["name"])
+        change = changes.get(row["name"])
+        row["rolled_back_to"] = change.rolled_back_to[:12] if change and change.rolled_back_to else None
+        row["last_updated"] = change.time if change else None
     shown = state_columns if states is not None else columns
-    if output != "table" or rollbacks:  # a column the table shows only when some add-on was rolled back
+    if output != "table" or any(row["rolled_back_to"] for row in rows):  # the table: when some add-on was rolled back
         shown = [*shown, "rolled_back_to"]
+    if output != "table":
+        shown = [*shown, "last_updated"]
     _print(rows, output, shown)
     kept = [k.addon.name for k in loaded.document.spec.kaddons.uninstalled]
     if kept and output == "table":

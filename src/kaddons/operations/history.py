@@ -237,10 +237,27 @@ def stack_history(document: Path, stack: str, *, limit: int = 1000) -> list[Chan
         copy.close()
 
 
+@dataclass(frozen=True)
+class LastChange:
+    """A member's newest change: the commit's ``revision`` (hex) and ``time`` (ISO 8601, UTC), and the revision
+    it ``rolled_back_to`` when that commit is a rollback of the member (else ``None``)."""
+
+    revision: str
+    time: str
+    rolled_back_to: str | None
+
+
 def rolled_back(loaded: LoadedCluster, *, limit: int = 1000) -> dict[str, str]:
     """Member name -> the revision it was rolled back to, for each add-on and catalog addon whose newest change
-    (among the branch's last ``limit`` commits) is a rollback: what the add-on list shows until the next change.
-    One walk of the first-parent history, each commit diffed once against its parent."""
+    (among the branch's last ``limit`` commits) is a rollback: what the add-on list shows until the next change."""
+    return {name: change.rolled_back_to for name, change in last_changes(loaded, limit=limit).items()
+            if change.rolled_back_to is not None}
+
+
+def last_changes(loaded: LoadedCluster, *, limit: int = 1000) -> dict[str, LastChange]:
+    """Member name -> its newest change among the branch's last ``limit`` commits, for each add-on and catalog
+    addon (one changed before them is left out): the lists' "last updated" and "rolled back to". One walk of the
+    first-parent history, each commit diffed once against its parent; ``{}`` for an empty repository."""
     owners: dict[str, list[tuple[str, str | None]]] = {}
     folders: dict[str, list[str]] = {}
     for key in loaded.sources:
@@ -250,7 +267,7 @@ def rolled_back(loaded: LoadedCluster, *, limit: int = 1000) -> dict[str, str]:
                     folders.setdefault(w.path + "/", []).append(key[1])
                 else:
                     owners.setdefault(w.path, []).append((key[1], w.entry))
-    found: dict[str, str | None] = {}
+    found: dict[str, LastChange] = {}
     wanted = {name for entries in owners.values() for name, _entry in entries}
     copy = WorkingCopy(loaded.path.absolute().parent)
     try:
@@ -275,12 +292,14 @@ def rolled_back(loaded: LoadedCluster, *, limit: int = 1000) -> dict[str, str]:
                                                        _tree_id(parent.tree, path) if parent is not None else None,
                                                        entry):
                         changed.add(name)
-            trailers = _rollback_trailers(commit.message or "")
-            for name in changed:
-                found[name] = trailers.get(name)
+            if changed:
+                trailers = _rollback_trailers(commit.message or "")
+                when = datetime.fromtimestamp(commit.commit_time, UTC).isoformat().replace("+00:00", "Z")
+                for name in changed:
+                    found[name] = LastChange(str(commit.id), when, trailers.get(name))
     finally:
         copy.close()
-    return {name: revision for name, revision in found.items() if revision is not None}
+    return found
 
 
 def with_rollback_trailer(message: str, name: str, revision: object) -> str:
@@ -291,10 +310,16 @@ def with_rollback_trailer(message: str, name: str, revision: object) -> str:
 def rollback_marks(loaded: LoadedCluster) -> dict[str, str]:
     """:func:`rolled_back` as the add-on lists show it: revisions of 12 digits; nothing outside a Git working
     copy."""
+    return {name: change.rolled_back_to[:12] for name, change in list_changes(loaded).items()
+            if change.rolled_back_to is not None}
+
+
+def list_changes(loaded: LoadedCluster) -> dict[str, LastChange]:
+    """:func:`last_changes`, or nothing outside a Git working copy (the lists show no "last updated" then)."""
     from kaddons.errors import KaddonsError
 
     try:
-        return {name: revision[:12] for name, revision in rolled_back(loaded).items()}
+        return last_changes(loaded)
     except KaddonsError:
         return {}
 

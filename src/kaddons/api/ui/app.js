@@ -94,6 +94,9 @@ function renderList() {
       row.rolled_back_to ? el("span", { class: "rolled-back", text: ` rolled back to ${row.rolled_back_to}` }) : null),
     el("td", {}, badge("state", row.state)),
     el("td", { text: row.namespace }),
+    el("td", {}, row.last_updated  // the commit that last changed the add-on, in UTC
+      ? el("time", { datetime: row.last_updated, text: row.last_updated.replace("T", " ").replace(/:\d\d(\.\d+)?Z$/, " UTC") })
+      : "-"),
     el("td", { class: "reason", text: row.reason || "" }))));
   renderKept();
   for (const button of document.querySelectorAll("th button[data-sort]")) {
