@@ -81,6 +81,7 @@ def test_addons_with_states_paginated_and_details_with_the_map(server: Server) -
     assert (deployment["kind"], deployment["health"]) == ("Deployment", "Degraded")
     assert deployment["children"][0]["children"][0]["name"] == "headlamp-7d9c5b8f6-p002"  # the failing Pod first
     assert details["values"]["oidc"]["clientSecret"] == "<encrypted>"
+    assert details["settings"]["profile"] == "default" and details["settings"]["sync_policy"]["automated"] is True
     assert ENCRYPTED not in json.dumps(details)
     stacks = server.get(f"{API}/stacks", server.read).json()["result"]
     assert ["addon:headlamp", "manifest:ns-headlamp"] in stacks[0]["edges"]

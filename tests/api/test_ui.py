@@ -110,6 +110,8 @@ def test_an_upgrade_through_the_ui_is_a_diff_to_confirm_then_one_commit(server: 
     with _browser_on(server, server.write) as page:
         page.get_by_role("link", name="headlamp").click()
         expect(page.get_by_label("Chart version")).to_have_value("0.45.0")  # the current one, from the source
+        expect(page.locator("#overview")).to_contain_text("profile default; automated sync on")
+        expect(page.get_by_label("Settings profile")).to_have_value("default")
         page.get_by_label("Chart version").select_option("0.44.0")
         page.get_by_role("button", name="Preview upgrade").click()
         expect(page.get_by_label("Diff")).to_contain_text("+          chart_version: 0.44.0", timeout=60_000)

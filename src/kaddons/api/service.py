@@ -198,7 +198,8 @@ class ClusterService:
 
     def addon(self, name: str, *, expand: bool = False, cap: int = 50) -> dict[str, Any]:
         """One add-on: overview, state, engine object, resource map (``expand``: group members listed), masked
-        values and its objects' events; a catalog addon: its artifact (tag, digest, paths) in place of a chart and
+        values, settings (Ankra's defaults filled in, with the ``profile`` they match; as ``kaddons cluster addons
+        settings``) and its objects' events; a catalog addon: its artifact (tag, digest, paths) in place of a chart and
         values. Raises NotFoundError."""
         from kaddons.secrets.detect import masked_values
 
@@ -211,11 +212,14 @@ class ClusterService:
                     "implementation": entry.implementation, "registry_url": entry.registry, "tag": entry.tag,
                     "digest": entry.digest, "paths": list(entry.paths), "namespace": namespace}
         else:
+            from kaddons.stacks.profiles import profile_of
+
             stack, addon = self.known(name)
             namespace = addon.namespace
             data = {"name": name, "kind": "addon", "stack_name": stack, "chart_name": addon.chart_name,
                     "chart_version": addon.chart_version, "registry_url": addon.source_url, "namespace": namespace,
-                    "values": masked_values(addon.values, f"values of add-on {name}")}
+                    "values": masked_values(addon.values, f"values of add-on {name}"),
+                    "settings": {"profile": profile_of(addon.settings), **addon.settings.model_dump(mode="json")}}
         data.update({"state": None, "reason": None, "engine": None, "resources": [], "events": []})
         live = self.live()
         if live is None:

@@ -180,6 +180,11 @@ function overview(data) {
   const engine = data.engine;
   const rows = [["Chart", `${data.chart_name} ${data.chart_version}`], ["Source", data.registry_url],
     ["Namespace", data.namespace], ["Stack", data.stack_name]];
+  if (data.settings) {
+    const sync = data.settings.sync_policy || {};
+    rows.push(["Settings", `profile ${data.settings.profile}`
+      + (sync.automated !== undefined ? `; automated sync ${sync.automated ? "on" : "off"}` : "")]);
+  }
   const list = el("dl");
   for (const [term, value] of rows) list.append(el("dt", { text: term }), el("dd", { text: value }));
   list.append(el("dt", { text: "State" }), el("dd", {}, badge("state", data.state), " ", data.reason || ""));
@@ -235,6 +240,9 @@ async function openDetails(name, refresh = false, expand = false) {
   state.details = data;
   $("#details-title").replaceChildren(`Add-on ${data.name} `, badge("state", data.state));
   $("#overview").replaceChildren(overview(data));
+  if (!refresh && data.settings && [...$("#settings-profile").options].some((o) => o.value === data.settings.profile)) {
+    $("#settings-profile").value = data.settings.profile;  // the profile the add-on has now (custom: left as is)
+  }
   if (!refresh) loadActions(name);
   $("#map").replaceChildren(data.resources.length ? tree(data.resources, data.events, name)
     : el("p", { text: data.state ? "no objects found" : "the server reads no cluster" }));
