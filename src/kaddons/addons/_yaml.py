@@ -81,23 +81,41 @@ def _check_aliases(yaml: YAML, text: str, source: str, error: SourceError) -> No
 def parse_yaml(text: str, source: str, *, error: SourceError = AddonManifestError, documents: bool = False) -> Any:
     """Parse YAML 1.2 safely (duplicate keys are errors, alias bombs are refused; timestamps stay strings); with
     ``documents``, every document of a ``---`` stream as a list. Problems raise ``error(source, detail)``,
-    the detail naming line and column."""
+    the detail naming line and column.
+
+    libyaml's scanner (C, about 5x faster) reads the text first, with ruamel's YAML 1.2 resolver and our
+    constructor; text it refuses is read again by ruamel's pure-Python scanner, whose answer (a value or the
+    error) counts. libyaml refuses some YAML 1.2 that K2s's Go loader reads (a URL as a plain scalar in a flow
+    mapping, ``{url: https://…}``); where both read a text they read the same (checked on every YAML file of the
+    test data: ``tests/addons/test_yaml_parsers.py``)."""
+    from ruamel.yaml.error import YAMLError
+
+    try:
+        return _parse(text, source, error, documents, pure=False)
+    except YAMLError:
+        return _parse(text, source, error, documents, pure=True)
+
+
+def _parse(text: str, source: str, error: SourceError, documents: bool, *, pure: bool) -> Any:
+    """One reading of :func:`parse_yaml`; with ``pure=False`` a YAMLError is left to the caller."""
     from ruamel.yaml import YAML
     from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
-    yaml = YAML(typ="safe", pure=True)  # YAML 1.2; duplicate keys raise
-    # Not libyaml (pure=False): 5x faster, but it refuses YAML 1.2 that K2s's Go loader reads (a URL as a plain
-    # scalar in a flow mapping, `{url: https://…}`).
+    yaml = YAML(typ="safe", pure=pure)  # YAML 1.2; duplicate keys raise
     yaml.Constructor = _constructor()
     try:
         _check_aliases(yaml, text, source, error)
         return list(yaml.load_all(text)) if documents else yaml.load(text)
     except MarkedYAMLError as err:
+        if not pure:
+            raise
         mark = err.problem_mark or err.context_mark
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
         problem = " ".join(str(err.problem or err.context or "invalid YAML").split())
         raise error(source, f"{where}{problem}") from None
     except YAMLError as err:
+        if not pure:
+            raise
         raise error(source, " ".join(str(err).split())) from None
 
 
