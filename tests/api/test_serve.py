@@ -330,6 +330,10 @@ def test_install_settings_enable_and_disable_through_the_api_are_commits(
     assert delete("/addons/podinfo")["status"] == "success"  # Ankra's default: the definition is kept
     assert remote_log(server.remote, tmp_path)[0].startswith("kaddons: uninstall add-on podinfo (definition kept")
     assert "podinfo" not in {r["name"] for r in server.get(f"{API}/addons", server.read).json()["result"]}
+    again = httpx.delete(f"{server.url}{API}/addons/podinfo", headers={"Authorization": f"Bearer {server.write}"},
+                         timeout=30)
+    assert again.status_code == 400 and "uninstalled already" in again.json()["error"]
+    assert "delete=true" in again.json()["error"]
     kept = server.get(f"{API}/uninstalled", server.read).json()["result"]
     assert kept == [{"name": "podinfo", "stack_name": "apps", "chart_name": "podinfo", "chart_version": "6.14.1",
                      "namespace": "podinfo"}]

@@ -127,6 +127,9 @@ def test_install_then_uninstall(daemon: GitDaemon, tmp_path: Path) -> None:  # n
     assert "podinfo" not in {r["name"] for r in json.loads(listed.stdout)}
     table = kaddons("addons", "list", "--offline", cwd=work)
     assert "uninstalled, definition kept: podinfo (kaddons cluster addons restore NAME)" in table.stderr
+    kept = kaddons("addons", "uninstalled", "-o", "json", cwd=work)
+    assert json.loads(kept.stdout) == [{"name": "podinfo", "stack": "apps", "chart": "podinfo", "version": "6.14.1",
+                                        "namespace": "headlamp"}], kept.stderr
     taken = kaddons("addons", "install", "podinfo", "--stack", "apps", "--source", "headlamp", "--chart-version",
                     "6.14.1", cwd=work)
     assert taken.returncode == 2 and "kaddons cluster addons restore podinfo brings it back" in taken.stderr
@@ -149,6 +152,7 @@ def test_install_then_uninstall(daemon: GitDaemon, tmp_path: Path) -> None:  # n
     assert not (check / "clusters/edge/argocd/apps/addon-podinfo.yaml").exists()
     none = kaddons("addons", "restore", "podinfo", cwd=work)
     assert none.returncode == 3 and "no uninstalled add-on named 'podinfo' (kept: none)" in none.stderr
+    assert kaddons("addons", "uninstalled", cwd=work).stdout.splitlines() == ["NAME  STACK  CHART  VERSION  NAMESPACE"]
     assert git("status", "--porcelain", cwd=work) == ""
 
 

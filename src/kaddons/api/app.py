@@ -514,6 +514,9 @@ def create_app(service: ClusterService, tokens: TokenStore, operations: Operatio
         definition kept for a restore; ``delete=true`` forgets the definition too (also of one uninstalled
         before), as Ankra's ``delete_permanently``."""
         cluster_named(cluster)
+        if service.kept(name) and not delete:
+            raise UsageError(f"add-on {name!r} is uninstalled already, its definition kept: restore it (POST "
+                             f"…/addons/{name}/restore) or forget it (delete=true)")
         if not (delete and service.kept(name)):
             service.known(name)
         return queued("uninstall", name, {"delete": delete, "dry_run": dry_run},

@@ -145,6 +145,17 @@ def addons_list(file: FileOption = None, repo: RepoOption = None, output: Format
         typer.echo(f"uninstalled, definition kept: {', '.join(kept)} (kaddons cluster addons restore NAME)", err=True)
 
 
+@addons_app.command("uninstalled")
+def addons_uninstalled(file: FileOption = None, repo: RepoOption = None, output: FormatOption = "table") -> None:
+    """The add-ons uninstalled with their definition kept (the document's spec.kaddons.uninstalled): name, the
+    stack `restore` puts them back into, chart, version, namespace. `restore NAME` brings one back; `uninstall
+    NAME --delete` forgets it."""
+    rows = [{"name": kept.addon.name, "stack": kept.stack, "chart": kept.addon.chart_name,
+             "version": kept.addon.chart_version, "namespace": kept.addon.namespace}
+            for kept in _load(file, repo).document.spec.kaddons.uninstalled]
+    _print(rows, output, ["name", "stack", "chart", "version", "namespace"])
+
+
 def _reader(context: str | None, kubeconfig: Path | None) -> ClusterReader:
     from kaddons.cluster.kube import ClusterReader
 
