@@ -161,12 +161,9 @@ class ClusterService:
         rows = []
         for stack in loaded.document.spec.stacks:
             for addon in stack.addons:
-                member = loaded.graph.members[("addon", addon.name)]
-                state = states.get(("addon", addon.name)) if states is not None else None
-                rows.append({"name": addon.name, "stack_name": stack.name, "chart_name": addon.chart_name,
-                             "chart_version": addon.chart_version, "registry_url": addon.source_url,
-                             "namespace": addon.namespace, "parents": [f"{k}:{n}" for k, n in member.parents],
-                             "state": state.state if state else None, "reason": state.reason if state else None,
+                rows.append({**_member_row(loaded, states, stack.name, "addon", addon),
+                             "chart_name": addon.chart_name, "chart_version": addon.chart_version,
+                             "registry_url": addon.source_url,
                              "latest_chart_version": self._latest.get(addon.name),
                              "last_updated": change.time if (change := changes.get(addon.name)) else None,
                              "rolled_back_to": change.rolled_back_to[:12] if change and change.rolled_back_to
@@ -313,13 +310,9 @@ class ClusterService:
         rows = []
         for stack in loaded.document.spec.stacks:
             for manifest in stack.manifests:
-                member = loaded.graph.members[("manifest", manifest.name)]
-                state = states.get(("manifest", manifest.name)) if states is not None else None
-                rows.append({"name": manifest.name, "stack_name": stack.name, "namespace": manifest.namespace,
-                             "parents": [f"{k}:{n}" for k, n in member.parents],
+                rows.append({**_member_row(loaded, states, stack.name, "manifest", manifest),
                              "encrypted": _ENCRYPTED.search(manifest.content) is not None,
-                             "kinds": _kinds(manifest.content),
-                             "state": state.state if state else None, "reason": state.reason if state else None})
+                             "kinds": _kinds(manifest.content)})
         return rows
 
     def manifest(self, name: str) -> dict[str, Any]:
@@ -493,6 +486,16 @@ class ClusterService:
 
 
 _ENCRYPTED = re.compile(r"ENC\[AES256_GCM,[^\]]*\]")
+
+
+def _member_row(loaded: LoadedCluster, states: dict[Any, Any] | None, stack: str, kind: str,
+                member: Any) -> dict[str, Any]:
+    """What the add-on and manifest rows share: ``name``, ``stack_name``, ``namespace``, ``parents``, ``state``,
+    ``reason`` (``None`` without a cluster)."""
+    state = states.get((kind, member.name)) if states is not None else None
+    return {"name": member.name, "stack_name": stack, "namespace": member.namespace,
+            "parents": [f"{k}:{n}" for k, n in loaded.graph.members[(kind, member.name)].parents],
+            "state": state.state if state else None, "reason": state.reason if state else None}
 
 
 def _kinds(content: str) -> list[str]:
