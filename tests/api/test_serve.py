@@ -197,7 +197,9 @@ def _put(server: Server, path: str, token: str, body: dict[str, Any]) -> httpx.R
 
 
 def _finished(server: Server, operation: dict[str, Any]) -> dict[str, Any]:
-    done = server.get(f"{API}/operations/{operation['id']}", server.read, wait=60).json()
+    answer = server.get(f"{API}/operations/{operation['id']}", server.read, wait=60)
+    assert answer.status_code == 200, answer.text  # read while the operation writes: never half its files
+    done = answer.json()
     assert done["status"] not in ("pending", "running"), done
     return dict(done)
 

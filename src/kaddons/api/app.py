@@ -476,10 +476,8 @@ def create_app(service: ClusterService, tokens: TokenStore, operations: Operatio
 
     def queued(kind: str, name: str, parameters: dict[str, Any], work: Callable[[], dict[str, Any]]) -> JSONResponse:
         def run() -> dict[str, Any]:
-            try:
+            with service.writing():  # reads meanwhile see the document as before; after it, what it wrote
                 return work()
-            finally:  # what this server wrote is what its next answer reads
-                service.touched()
 
         operation = queue.submit(kind, f"addon/{name}", parameters, run)
         return JSONResponse(operation.to_dict(), status_code=202,

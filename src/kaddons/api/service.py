@@ -5,10 +5,11 @@ own."""
 
 from __future__ import annotations
 
+import contextlib
 import re
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -55,6 +56,7 @@ class ClusterService:
         self._latest_stamp = 0
         self._rollbacks: tuple[object, dict[str, Any]] | None = None
         self._checked = 0.0
+        self._writers = 0  # operations of this server writing the files now
 
     @property
     def engine(self) -> str:
@@ -70,17 +72,25 @@ class ClusterService:
                 return True
         return False
 
-    def touched(self) -> None:
-        """The document's files were just written (an operation of this server): the next read looks at them."""
+    @contextlib.contextmanager
+    def writing(self) -> Iterator[None]:
+        """An operation of this server writes the document's files: until it ends, reads keep the document as it
+        was (a read between two of its writes would find them half done), then look at the files again."""
         with self._lock:
-            self._checked = 0.0
+            self._writers += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._writers -= 1
+                self._checked = 0.0
 
     def loaded(self) -> LoadedCluster:
         """The document as its files are now (read again when one changed; the files are looked at once per
         :data:`RECHECK` seconds at most, not once per request). Raises ClusterDocumentError."""
         with self._lock:
             now = time.monotonic()
-            if self._loaded is not None and now - self._checked < RECHECK:
+            if self._loaded is not None and (now - self._checked < RECHECK or self._writers):
                 return self._loaded
             self._checked = now
             if self._loaded is None or self._changed():
@@ -110,8 +120,13 @@ class ClusterService:
 
     def current_addon_page(self, page: int, page_size: int) -> bytes | None:
         """:meth:`addon_page` when the serialized list is current, else ``None`` (building it is left to the
-        caller's thread: the event loop never builds it)."""
-        loaded, revision = self._rows_key()
+        caller's thread: the event loop never builds it, nor starts watching the cluster again after the document
+        changed, which waits for the first LIST of every kind)."""
+        loaded = self.loaded()
+        live = self._live
+        if live is None and self._reader is not None:
+            return None
+        revision = (live.cache.revision if live is not None else -1, self._latest_stamp)
         cached = self._rows
         if cached is None or cached[0] is not loaded or cached[1] != revision:
             return None
