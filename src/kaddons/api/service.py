@@ -6,7 +6,6 @@ own."""
 from __future__ import annotations
 
 import contextlib
-import re
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -181,8 +180,7 @@ class ClusterService:
                              "registry_url": addon.source_url,
                              "latest_chart_version": self._latest.get(addon.name),
                              "last_updated": change.time if (change := changes.get(addon.name)) else None,
-                             "rolled_back_to": change.rolled_back_to[:12] if change and change.rolled_back_to
-                             else None})
+                             "rolled_back_to": change.mark if change else None})
         return rows
 
     def _last_changes(self, loaded: LoadedCluster) -> dict[str, Any]:
@@ -322,25 +320,20 @@ class ClusterService:
         it), ``kinds`` (``Kind/name`` of its objects), and with a cluster ``state`` and ``reason``."""
         loaded = self.loaded()
         states = self._states_now()
-        rows = []
-        for stack in loaded.document.spec.stacks:
-            for manifest in stack.manifests:
-                rows.append({**_member_row(loaded, states, stack.name, "manifest", manifest),
-                             "encrypted": _ENCRYPTED.search(manifest.content) is not None,
-                             "kinds": _kinds(manifest.content)})
-        return rows
+        return [_manifest_row(loaded, states, stack.name, manifest)
+                for stack in loaded.document.spec.stacks for manifest in stack.manifests]
 
     def manifest(self, name: str) -> dict[str, Any]:
         """Manifest member ``name``: its row of :meth:`manifests` and its ``content`` (YAML) with every encrypted
         value masked. Raises NotFoundError."""
-        from kaddons.secrets.detect import MASK
+        from kaddons.secrets.detect import masked_text
 
         loaded = self.loaded()
         for stack in loaded.document.spec.stacks:
             for manifest in stack.manifests:
                 if manifest.name == name:
-                    row = next(r for r in self.manifests() if r["name"] == name)
-                    return {**row, "content": _ENCRYPTED.sub(MASK, manifest.content)}
+                    return {**_manifest_row(loaded, self._states_now(), stack.name, manifest),
+                            "content": masked_text(manifest.content)}
         raise NotFoundError(f"no manifest {name!r} in cluster {loaded.document.metadata.name}")
 
     def recipients(self) -> dict[str, Any]:
@@ -500,7 +493,6 @@ class ClusterService:
                 self._live = None
 
 
-_ENCRYPTED = re.compile(r"ENC\[AES256_GCM,[^\]]*\]")
 
 
 def _member_row(loaded: LoadedCluster, states: dict[Any, Any] | None, stack: str, kind: str,
@@ -511,6 +503,14 @@ def _member_row(loaded: LoadedCluster, states: dict[Any, Any] | None, stack: str
     return {"name": member.name, "stack_name": stack, "namespace": member.namespace,
             "parents": [f"{k}:{n}" for k, n in loaded.graph.members[(kind, member.name)].parents],
             "state": state.state if state else None, "reason": state.reason if state else None}
+
+
+def _manifest_row(loaded: LoadedCluster, states: dict[Any, Any] | None, stack: str, manifest: Any) -> dict[str, Any]:
+    """A row of :meth:`ClusterService.manifests`."""
+    from kaddons.secrets.detect import has_encrypted_values
+
+    return {**_member_row(loaded, states, stack, "manifest", manifest),
+            "encrypted": has_encrypted_values(manifest.content), "kinds": _kinds(manifest.content)}
 
 
 def _kinds(content: str) -> list[str]:
@@ -539,10 +539,10 @@ def _envelope(items: list[bytes], page: int, page_size: int) -> bytes:
 def _result(result: Any, dry_run: bool) -> dict[str, Any]:
     """An apply's result as plain data; a dry run's with its unified diff, ciphertext masked."""
     from kaddons.operations.apply import unified_diff
-    from kaddons.secrets.detect import MASK
+    from kaddons.secrets.detect import masked_text
 
     data: dict[str, Any] = {"commit": result.commit, "changed": list(result.changed), "upstream": result.upstream,
                             "dry_run": dry_run, "warnings": list(result.warnings)}
     if dry_run:
-        data["diff"] = _ENCRYPTED.sub(MASK, unified_diff(result))
+        data["diff"] = masked_text(unified_diff(result))
     return data

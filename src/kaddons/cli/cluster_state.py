@@ -132,7 +132,7 @@ def addons_list(file: FileOption = None, repo: RepoOption = None, output: Format
     changes = list_changes(loaded)
     for row in rows:
         change = changes.get(row["name"])
-        row["rolled_back_to"] = change.rolled_back_to[:12] if change and change.rolled_back_to else None
+        row["rolled_back_to"] = change.mark if change else None
         row["last_updated"] = change.time if change else None
     shown = state_columns if states is not None else columns
     if output != "table" or any(row["rolled_back_to"] for row in rows):  # the table: when some add-on was rolled back

@@ -29,12 +29,13 @@ from .splice import entry_digests
 __all__ = [
     "ROLLBACK_TRAILER",
     "Change",
+    "LastChange",
     "Watched",
     "addon_history",
+    "last_changes",
+    "list_changes",
     "member_history",
     "revision_to_restore",
-    "rollback_marks",
-    "rolled_back",
     "stack_history",
     "watched",
 ]
@@ -246,12 +247,10 @@ class LastChange:
     time: str
     rolled_back_to: str | None
 
-
-def rolled_back(loaded: LoadedCluster, *, limit: int = 1000) -> dict[str, str]:
-    """Member name -> the revision it was rolled back to, for each add-on and catalog addon whose newest change
-    (among the branch's last ``limit`` commits) is a rollback: what the add-on list shows until the next change."""
-    return {name: change.rolled_back_to for name, change in last_changes(loaded, limit=limit).items()
-            if change.rolled_back_to is not None}
+    @property
+    def mark(self) -> str | None:
+        """The lists' "rolled back to": the revision in 12 digits, until the member's next change."""
+        return self.rolled_back_to[:12] if self.rolled_back_to is not None else None
 
 
 def last_changes(loaded: LoadedCluster, *, limit: int = 1000) -> dict[str, LastChange]:
@@ -305,13 +304,6 @@ def last_changes(loaded: LoadedCluster, *, limit: int = 1000) -> dict[str, LastC
 def with_rollback_trailer(message: str, name: str, revision: object) -> str:
     """``message`` ending with the trailer that marks a rollback of ``name`` to ``revision``."""
     return f"{message.rstrip()}\n\n{ROLLBACK_TRAILER}: {name}@{revision}\n"
-
-
-def rollback_marks(loaded: LoadedCluster) -> dict[str, str]:
-    """:func:`rolled_back` as the add-on lists show it: revisions of 12 digits; nothing outside a Git working
-    copy."""
-    return {name: change.rolled_back_to[:12] for name, change in list_changes(loaded).items()
-            if change.rolled_back_to is not None}
 
 
 def list_changes(loaded: LoadedCluster) -> dict[str, LastChange]:

@@ -10,13 +10,36 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-__all__ = ["ENCRYPTED_VALUE", "MASK", "encrypted_keys", "is_sops_encrypted", "load_sops_output", "mac_only_encrypted",
-           "masked", "masked_values", "named_scalars", "plaintext_values"]
+__all__ = [
+    "ENCRYPTED_VALUE",
+    "MASK",
+    "encrypted_keys",
+    "has_encrypted_values",
+    "is_sops_encrypted",
+    "load_sops_output",
+    "mac_only_encrypted",
+    "masked",
+    "masked_text",
+    "masked_values",
+    "named_scalars",
+    "plaintext_values",
+]
 
 ENCRYPTED_VALUE = re.compile(r"^ENC\[AES256_GCM,data:.*,iv:.*,tag:.*,type:.*\]$", re.DOTALL)
 MASK = "<encrypted>"
 """What an encrypted value is shown as."""
+_ENCRYPTED_IN_TEXT = re.compile(r"ENC\[AES256_GCM,[^\]]*\]")
 _SOPS_BLOCK = re.compile(r"(?m)^sops:[ \t]*$")
+
+
+def masked_text(text: str) -> str:
+    """``text`` (a manifest, a diff) with every SOPS-encrypted value replaced by :data:`MASK`."""
+    return _ENCRYPTED_IN_TEXT.sub(MASK, text)
+
+
+def has_encrypted_values(text: str) -> bool:
+    """``text`` holds a SOPS-encrypted value."""
+    return _ENCRYPTED_IN_TEXT.search(text) is not None
 
 
 def is_sops_encrypted(text: str) -> bool:
