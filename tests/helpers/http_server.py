@@ -13,7 +13,8 @@ can be programmed per path:
 It also accepts absolute-form request targets (``GET http://other.host/path``), as a forward HTTP
 proxy receives them, and serves ``/path`` from ``root``: tests point ``HTTP_PROXY`` at it to prove
 that the environment's proxy is used. ``requests`` logs ``(method, target, status)`` of every
-request (the target as received), so tests can count retries. With ``tls`` (a server-side
+request (the target as received), so tests can count retries, and ``authorizations`` the ``(path,
+Authorization header or None)`` of every request, so tests can see where credentials went. With ``tls`` (a server-side
 :class:`ssl.SSLContext`, e.g. from ``trustme``) it serves HTTPS and ``url`` is ``https://127.0.0.1:PORT``.
 """
 
@@ -54,6 +55,7 @@ class StaticServer:
     def __init__(self, root: Path, *, tls: ssl.SSLContext | None = None) -> None:
         self.root = root.resolve()
         self.requests: list[tuple[str, str, int]] = []
+        self.authorizations: list[tuple[str, str | None]] = []
         self._redirects: dict[str, tuple[int, str]] = {}
         self._failures: dict[str, _Failure] = {}
         self._lock = threading.Lock()
@@ -129,6 +131,7 @@ class StaticServer:
             def _log(self, status: int) -> None:
                 with server._lock:
                     server.requests.append((self.command, self.path, status))
+                    server.authorizations.append((_path_of(self.path), self.headers.get("Authorization")))
 
             def _empty(self, status: int, headers: dict[str, str]) -> None:
                 self._log(status)

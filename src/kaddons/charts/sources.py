@@ -13,7 +13,11 @@ by the URL's scheme (issue 11, "Chart sources").
   (``<NAME>`` upper-cased, ``-`` and ``.`` as ``_``); else for OCI the registry options (``--username``, the
   Docker config, else Helm's registry config that ``helm registry login`` writes); else for HTTP the matching
   entry of Helm's ``repositories.yaml``
-  (``$HELM_REPOSITORY_CONFIG``, default ``~/.config/helm/repositories.yaml``).
+  (``$HELM_REPOSITORY_CONFIG``, default ``~/.config/helm/repositories.yaml``). As Helm does without
+  ``--pass-credentials``, an HTTP repository's credentials go only to its own scheme, host and port: not to a
+  chart archive the index places on another host, nor across a redirect to one.
+* An HTTP repository follows at most :data:`MAX_REDIRECTS` redirects, each hop verified by its own scheme: TLS
+  is set up (and its trust store read) only when a request goes to ``https://``.
 * An unreachable source is :class:`~kaddons.errors.RegistryUnavailableError` (exit 5).
 """
 
@@ -21,6 +25,7 @@ from __future__ import annotations
 
 import os
 import re
+import ssl
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
@@ -49,6 +54,7 @@ HELM_CHART_LAYER = "application/vnd.cncf.helm.chart.content.v1.tar+gzip"
 MAX_INDEX_BYTES = 64 * 1024 * 1024
 """Bytes an ``index.yaml`` may have."""
 _ATTEMPTS = 3
+MAX_REDIRECTS = 10
 
 
 @dataclass(frozen=True)
@@ -147,30 +153,62 @@ class HttpChartSource:
     def __init__(self, url: str, read_url: str, options: SourceOptions, credentials: tuple[str, str] | None) -> None:
         self.url = url
         self.read_url = read_url.rstrip("/") + "/"
-        auth = credentials or _helm_repository_credentials(url)
-        verify: Any = str(options.registry.ca_file) if options.registry.ca_file else True
-        self._client = httpx.Client(timeout=httpx.Timeout(options.timeout), follow_redirects=True, trust_env=True,
-                                    verify=verify, auth=auth,
-                                    headers={"User-Agent": f"kaddons/{__version__}", "Accept-Encoding": "identity"})
+        self._auth = credentials or _helm_repository_credentials(url)
+        self._ca_file = options.registry.ca_file
+        self._timeout = options.timeout
+        self._clients: dict[str, httpx.Client] = {}
         self._index: dict[str, list[ChartVersion]] | None = None
 
     def close(self) -> None:
-        self._client.close()
+        for client in self._clients.values():
+            client.close()
+        self._clients.clear()
+
+    def _client(self, scheme: str) -> httpx.Client:
+        """The client for ``http`` or ``https`` requests, made on first use. Redirects are followed by
+        :meth:`_get`, so the ``http`` client never meets TLS: it gets a context that trusts no certificate (a
+        handshake fails closed), not the trust store, which costs 50-100 ms to read."""
+        client = self._clients.get(scheme)
+        if client is None:
+            verify: ssl.SSLContext | bool = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            if scheme == "https":
+                verify = ssl.create_default_context(cafile=str(self._ca_file)) if self._ca_file else True
+            client = self._clients[scheme] = httpx.Client(
+                timeout=httpx.Timeout(self._timeout), follow_redirects=False, trust_env=True, verify=verify,
+                headers={"User-Agent": f"kaddons/{__version__}", "Accept-Encoding": "identity"})
+        return client
 
     def _where(self) -> str:
         return self.url if self.read_url.rstrip("/") == self.url.rstrip("/") else f"{self.url} (mirror {self.read_url})"
 
     def _get(self, url: str, what: str) -> httpx.Response:
+        """The answer to ``GET url`` after its redirects (at most :data:`MAX_REDIRECTS`), streamed; the
+        repository's credentials go only to its own origin (see the module)."""
+        origin = _origin(httpx.URL(self.read_url))
+        request_url = httpx.URL(url)
+        for _hop in range(MAX_REDIRECTS + 1):
+            if request_url.scheme not in ("http", "https"):
+                raise RegistryResponseError(f"{what}: redirected to {request_url.scheme}:, not http(s)", status=0)
+            auth = self._auth if _origin(request_url) == origin else None
+            response = self._send(request_url, auth)
+            if not response.has_redirect_location or response.next_request is None:
+                return response
+            request_url = response.next_request.url
+            response.close()
+        raise RegistryResponseError(f"{what}: more than {MAX_REDIRECTS} redirects", status=0)
+
+    def _send(self, url: httpx.URL, auth: tuple[str, str] | None) -> httpx.Response:
+        client = self._client(url.scheme)
         last: Exception | None = None
         for _ in range(_ATTEMPTS):
             try:
-                response = self._client.send(self._client.build_request("GET", url), stream=True)
+                response = client.send(client.build_request("GET", url), stream=True, auth=auth)
             except httpx.HTTPError as err:
                 last = err
                 continue
             if response.status_code in (502, 503, 504):
                 response.close()
-                last = RegistryUnavailableError(f"{what}: HTTP {response.status_code}")
+                last = RegistryUnavailableError(f"{url}: HTTP {response.status_code}")
                 continue
             return response
         detail = " ".join(str(last).split()) or type(last).__name__
@@ -257,6 +295,12 @@ class HttpChartSource:
         finally:
             response.close()
         return PulledChart(replace(found, digest=digest), path, digest)
+
+
+def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
+    """Scheme, host and port (the scheme's default when not written): Helm's test for passing credentials."""
+    port = url.port or {"http": 80, "https": 443}.get(url.scheme)
+    return url.scheme, url.host.lower(), port
 
 
 class _ResponseReader:
