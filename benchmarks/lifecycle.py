@@ -86,6 +86,9 @@ def main() -> None:
         return
     from kaddons.operations.history import addon_history
 
+    # As pip install does: a source tree run with PYTHONDONTWRITEBYTECODE compiles every module on every start.
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(ROOT / "src" / "kaddons")], check=True,
+                   capture_output=True)
     work = Path(tempfile.mkdtemp(prefix="kaddons-bench-lifecycle-"))
     try:
         shutil.copytree(options.charts, work / "charts")

@@ -13,6 +13,11 @@ text itself, so an edited file is simply a new key:
   result marshal cannot write is not kept on disk.
 
 Each call returns a fresh copy: the loader fills entries in.
+
+:func:`first_not_mapping` checks many texts at once (the values files of a document: the loader needs to know
+they are mappings, not their data). Texts seen to be mappings are remembered by their sha256 in this process,
+and one disk entry (:data:`CHECKS`) remembers a whole set as checked: a command that loads the same 300 values
+files again reads one file instead of 300.
 """
 
 from __future__ import annotations
@@ -29,24 +34,32 @@ from kaddons._memo import DiskMemo
 from kaddons.addons._yaml import SourceError, parse_yaml
 from kaddons.errors import ClusterDocumentError
 
-__all__ = ["MEMO", "parse"]
+__all__ = ["CHECKS", "MEMO", "first_not_mapping", "parse"]
 
 FORMAT = "1"
 """Part of every key: bump it when what :func:`parse_yaml` returns for a text changes."""
 MEMO = DiskMemo("parses", max_files=4096, max_bytes=256 * 1024 * 1024)
+CHECKS = DiskMemo("checked", max_files=256, max_bytes=1024 * 1024)
+"""Sets of texts known to be YAML mappings (or empty): one empty file per set, named by the set's key."""
 MEMORY_CHARACTERS = 32 * 1024 * 1024
 """Characters of text whose parse this process remembers, at most (the oldest are forgotten first)."""
 _MARSHAL_VERSION = 4
 
 _memory: OrderedDict[str, tuple[int, bytes | Any]] = OrderedDict()
 _memory_size = 0
+_mappings: set[str] = set()
+"""sha256 (hex) of texts seen to parse to a mapping or to nothing; cleared when it grows past 100,000."""
 _lock = threading.Lock()  # kaddons serve loads from request threads and its operations' worker at once
 
 
-def _key(text: str, documents: bool) -> str:
+def _parser_version() -> str:
     from ruamel.yaml import __version__ as ruamel_version
 
-    header = f"{FORMAT}\0{ruamel_version}\0{sys.version_info[0]}.{sys.version_info[1]}\0{int(documents)}\0"
+    return f"{ruamel_version}\0{sys.version_info[0]}.{sys.version_info[1]}"
+
+
+def _key(text: str, documents: bool) -> str:
+    header = f"{FORMAT}\0{_parser_version()}\0{int(documents)}\0"
     return hashlib.sha256(header.encode() + text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
@@ -93,3 +106,28 @@ def _remember(key: str, size: int, held: bytes | Any) -> None:
         while _memory_size > MEMORY_CHARACTERS:
             _old, (old_size, _held) = _memory.popitem(last=False)
             _memory_size -= old_size
+
+
+def first_not_mapping(texts: list[tuple[str, str]], *, error: SourceError = ClusterDocumentError) -> int | None:
+    """The index of the first of ``texts`` (``(text, source)`` pairs) whose YAML is neither empty nor a mapping,
+    or ``None``: all are. A text that is not YAML raises ``error(source, detail)`` as :func:`parse` does. What was
+    seen is remembered (see the module); a failure never is."""
+    digests = [hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest() for text, _source in texts]
+    with _lock:
+        unknown = [i for i, digest in enumerate(digests) if digest not in _mappings]
+    if not unknown:
+        return None
+    key = hashlib.sha256(f"{FORMAT}\0mappings\0{_parser_version()}\0{' '.join(sorted(set(digests)))}".encode()
+                         ).hexdigest()
+    if CHECKS.get(key) is None:
+        for index in unknown:
+            text, source = texts[index]
+            data = parse(text, source, error=error)
+            if data is not None and not isinstance(data, dict):
+                return index
+    with _lock:
+        if len(_mappings) > 100_000:
+            _mappings.clear()
+        _mappings.update(digests)
+    CHECKS.put(key, b"")
+    return None

@@ -157,6 +157,9 @@ BAD = {
                        + "        configuration: {values_base64: '***'}\n", {}, "not valid base64"),
     "values not YAML": ("    - name: s\n      addons:\n" + ADDON.format(name="a", namespace="x")
                         + "        configuration: {values: 'a: [1'}\n", {}, "configuration"),
+    "values not a mapping": ("    - name: s\n      addons:\n" + ADDON.format(name="a", namespace="x")
+                             + "        configuration: {values: '- a'}\n", {},
+                             "addons[0].configuration: values must be a YAML mapping, got list"),
     "variable holding a float": ("    - name: s\n      variables: {ratio: 0.5}\n", {}, "quote it"),
     "variable holding a map": ("    - name: s\n      variables: {nested: {a: 1}}\n", {}, "quote it"),
     "from_file with ..": ("    - name: s\n      manifests: [{name: m, from_file: ../../../etc/passwd}]\n", {},
@@ -194,6 +197,39 @@ def test_metadata_name_and_symlinks_out_of_the_repository(tmp_path: Path) -> Non
     path = _repo(tmp_path / "b", _doc("    - name: s\n      manifests: [{name: m, from_file: link.yaml}]\n"))
     (path.parent / "link.yaml").symlink_to(outside)
     with pytest.raises(ClusterDocumentError, match="leads outside the repository"):
+        load_cluster(path)
+
+
+def test_values_files_are_checked_as_a_set_and_a_bad_one_is_never_remembered(tmp_path: Path,
+                                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """The values files' check is remembered for the whole set (one memo entry): a file turned into a list is
+    still refused on the next load, every time, naming that file."""
+    monkeypatch.setenv("KADDONS_CACHE_DIR", str(tmp_path / "cache"))
+    addons = "".join(ADDON.format(name=f"a{n}", namespace="x") + f"        configuration: {{from_file: v/a{n}.yaml}}\n"
+                     for n in range(3))
+    path = _repo(tmp_path, _doc("    - name: s\n      addons:\n" + addons),
+                 {f"clusters/c1/v/a{n}.yaml": f"replicaCount: {n}\n" for n in range(3)})
+    assert [a.values for a in load_cluster(path).document.spec.stacks[0].addons] == [
+        f"replicaCount: {n}\n" for n in range(3)]
+    assert load_cluster(path).document.spec.stacks[0].addons[2].values == "replicaCount: 2\n"  # remembered
+    (path.parent / "v" / "a1.yaml").write_text("- replicaCount: 1\n")
+    for _again in range(2):
+        with pytest.raises(ClusterDocumentError, match=r"v/a1\.yaml: spec\.stacks\[0\]\.addons\[1\]\.configuration: "
+                                                       "values must be a YAML mapping, got list"):
+            load_cluster(path)
+    (path.parent / "v" / "a1.yaml").write_text("replicaCount: [1\n")
+    with pytest.raises(ClusterDocumentError, match=r"v/a1\.yaml: "):
+        load_cluster(path)
+
+
+def test_a_values_folder_linked_out_of_the_repository_is_refused(tmp_path: Path) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "a.yaml").write_text("replicaCount: 1\n")
+    path = _repo(tmp_path, _doc("    - name: s\n      addons:\n" + ADDON.format(name="a", namespace="x")
+                                + "        configuration: {from_file: v/a.yaml}\n"))
+    (path.parent / "v").symlink_to(outside)
+    with pytest.raises(ClusterDocumentError, match=r"'v/a\.yaml' leads outside the repository"):
         load_cluster(path)
 
 

@@ -101,6 +101,29 @@ class WorkingCopy:
         if not isinstance(target, str) or not target.startswith("refs/heads/"):
             raise GitError(f"{self.root}: HEAD is detached: check out the branch to commit to (git switch main)")
         self.branch = target.removeprefix("refs/heads/")
+        self._trees: dict[pygit2.Oid, pygit2.Tree] = {}
+        self._files: dict[pygit2.Oid, dict[str, pygit2.Oid]] = {}
+
+    def _tree(self, commit: pygit2.Oid) -> pygit2.Tree:
+        """The tree of ``commit``, remembered (a commit never changes)."""
+        tree = self._trees.get(commit)
+        if tree is None:
+            if len(self._trees) >= 16:
+                self._trees.clear()
+            tree = self._trees[commit] = self.repo[commit].peel(pygit2.Tree)
+        return tree
+
+    def _file_ids(self, commit: pygit2.Oid) -> dict[str, pygit2.Oid]:
+        """Every file of ``commit`` (path -> blob id), listed once and remembered: comparing a rendered tree of a
+        few hundred files with a commit is then a dictionary lookup per file, not a walk down the tree each."""
+        ids = self._files.get(commit)
+        if ids is None:
+            if len(self._files) >= 4:
+                self._files.clear()
+            index = pygit2.Index()
+            index.read_tree(self._tree(commit))
+            ids = self._files[commit] = {entry.path: entry.id for entry in index if entry.mode != FileMode.COMMIT}
+        return ids
 
     def close(self) -> None:
         """Release the repository's open files."""
@@ -154,7 +177,7 @@ class WorkingCopy:
         """The bytes of the file ``path`` (repository-relative, forward slashes) in ``commit``, or ``None``."""
         if commit is None:
             return None
-        tree = self.repo[commit].peel(pygit2.Tree)
+        tree = self._tree(commit)
         try:
             entry = tree[path]
         except KeyError:
@@ -199,11 +222,7 @@ class WorkingCopy:
         """The blob id of the file ``path`` in ``commit``, or ``None``: comparing ids reads no blob."""
         if commit is None:
             return None
-        try:
-            entry = self.repo[commit].peel(pygit2.Tree)[path]
-        except KeyError:
-            return None
-        return entry.id if entry.type_str == "blob" else None
+        return self._file_ids(commit).get(path)
 
     @staticmethod
     def blob_id(data: bytes) -> pygit2.Oid:

@@ -33,7 +33,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from kaddons._parsed import parse
+from kaddons._parsed import first_not_mapping, parse
 from kaddons.addons._yaml import describe_error
 from kaddons.errors import ClusterDocumentError
 from kaddons.secrets.detect import is_sops_encrypted, mac_only_encrypted
@@ -142,6 +142,10 @@ class _Context:
     warnings: list[str]
     files: dict[Path, str] = field(default_factory=dict)
     folders: dict[Path, list[str]] = field(default_factory=dict)
+    values: list[tuple[str, str, str, str]] = field(default_factory=list)
+    """Values texts to check once all are read: (text, its origin, the document naming it, the YAML path)."""
+    _folders: dict[Path, Path] = field(default_factory=dict)
+    """Folders as written -> resolved: every values file of a folder resolves it once."""
 
     @cached_property
     def root(self) -> Path:
@@ -162,7 +166,13 @@ class _Context:
             raise ClusterDocumentError(source, f"{where}: {value!r} must be a relative path with forward slashes, "
                                                "inside the repository")
         root = self.root
-        target = (base / PurePosixPath(value)).resolve()
+        joined = base / PurePosixPath(value)
+        folder = self._folders.get(joined.parent)
+        if folder is None:
+            folder = self._folders[joined.parent] = joined.parent.resolve()
+        target = folder / joined.name
+        if joined.name in ("", ".", "..") or target.is_symlink():
+            target = joined.resolve()
         if not target.is_relative_to(root):
             raise ClusterDocumentError(source, f"{where}: {value!r} leads outside the repository {self.repository}: "
                                                "refusing it (no '..' out of it, no symlink pointing out of it)")
@@ -234,11 +244,19 @@ def _values(entry: dict[str, Any], base: Path, ctx: _Context, source: str, where
     else:
         path = ctx.resolve(base, configuration["from_file"], source, f"{where}.configuration.from_file")
         text, origin = ctx.read(path, source, resolved=True), str(path)
-    parsed = _parse(text, origin if origin != source else f"{source}: {where}.configuration")
-    if parsed is not None and not isinstance(parsed, dict):
+    ctx.values.append((text, origin if origin != source else f"{source}: {where}.configuration", origin, where))
+    return str(text), path
+
+
+def _check_values(ctx: _Context) -> None:
+    """Every values text read is YAML and a mapping (or empty): checked at once, remembered as a set
+    (:func:`~kaddons._parsed.first_not_mapping`)."""
+    wrong = first_not_mapping([(text, label) for text, label, _origin, _where in ctx.values])
+    if wrong is not None:
+        text, label, origin, where = ctx.values[wrong]
+        parsed = parse(text, label)
         raise ClusterDocumentError(origin, f"{where}.configuration: values must be a YAML mapping, got "
                                            f"{type(parsed).__name__}")
-    return str(text), path
 
 
 def _included(item: dict[str, Any], base: Path, ctx: _Context, source: str, where: str) -> list[tuple[Any, Path,
@@ -399,6 +417,7 @@ def load_cluster(path: str | Path, *, repository: str | Path | None = None) -> L
                     expanded.append(entry)
             stack[kind] = expanded
     kept_files = _kept_values(spec, base, ctx, source)
+    _check_values(ctx)
     document = _validate(data, source)
     _check_registries(document, source)
     graph = build_graph(document, source)
