@@ -340,6 +340,47 @@ def test_the_argocd_plugin_script_decrypts_a_manifest(clone: tuple[str, Path], t
     assert secret["stringData"]["password"] == SECRET and "sops" not in secret
 
 
+def test_the_argocd_plugin_script_renders_a_chart_with_encrypted_values(clone: tuple[str, Path], tmp_path: Path,
+                                                                         env: dict[str, str],
+                                                                         chart_repo: StaticServer) -> None:
+    """The plugin's Helm mode, run with sh as the repo server would run it: the chart pulled, the values decrypted
+    by the real sops and given to ``helm template`` on standard input. ``helm`` is the STAND-IN of
+    ``tests/helpers/helm_cli.py`` (the Helm Go SDK; no helm binary exists here); the chart comes from the test
+    repository, as kaddons' mirror sends it, since the document's URL is not reachable."""
+    _url, work = clone
+    assert kaddons("sops", "keygen", cwd=work, env=env).returncode == 0
+    assert kaddons("cluster", "encrypt", "addon", "headlamp", "--set", f"config.baseURL=/{SECRET}", cwd=work,
+                   env=env).returncode == 0
+    assert kaddons("cluster", "render", "--write", cwd=work, env=env).returncode == 0
+    [configmap] = YAML(typ="safe").load_all(
+        (work / "clusters/edge/argocd/bootstrap/kaddons-helm-sops-plugin.yaml").read_text())
+    plugin = YAML(typ="safe").load(configmap["data"]["plugin.yaml"])
+    command = plugin["spec"]["generate"]["command"] + plugin["spec"]["generate"]["args"]
+    [app] = YAML(typ="safe").load_all((work / "clusters/edge/argocd/apps/addon-headlamp.yaml").read_text())
+    source = app["spec"]["source"]
+    assert SECRET not in (work / source["path"] / "headlamp.yaml").read_text()
+    plugin_env = {f"ARGOCD_ENV_{e['name']}": e["value"] for e in source["plugin"]["env"]}
+    assert plugin_env["ARGOCD_ENV_CHART_NAME"] == "headlamp" and plugin_env["ARGOCD_ENV_CHART_VERSION"] == "0.45.0"
+    tools = tmp_path / "tools"
+    tools.mkdir()
+    (tools / "helm").write_text(f'#!/bin/sh\nexec "{sys.executable}" -m tests.helpers.helm_cli "$@"\n')
+    (tools / "helm").chmod(0o755)
+    root = Path(__file__).resolve().parents[2]
+    out = run(command, work / source["path"],
+              {**env, **plugin_env, "ARGOCD_ENV_CHART_REPO": chart_repo.url, "ARGOCD_APP_NAMESPACE": "headlamp",
+               "PATH": f"{tools}:{env['PATH']}", "PYTHONPATH": str(root)})
+    assert out.returncode == 0, out.stderr
+    objects = [o for o in YAML(typ="safe").load_all(out.stdout) if o]
+    [deployment] = [o for o in objects if o["kind"] == "Deployment"]
+    assert deployment["metadata"]["namespace"] == "headlamp"
+    assert f"-base-url=/{SECRET}" in deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+    wrong = run(command, work / source["path"], {**env, **plugin_env, "ARGOCD_ENV_CHART_REPO": chart_repo.url,
+                                                  "ARGOCD_APP_NAMESPACE": "headlamp", "PYTHONPATH": str(root),
+                                                  "PATH": f"{tools}:{env['PATH']}",
+                                                  "SOPS_AGE_KEY_FILE": str(tmp_path / "no-such-key.txt")})
+    assert wrong.returncode != 0 and SECRET not in wrong.stdout  # no key: no render, no plaintext
+
+
 def test_addons_values_decrypts_with_the_key_and_masks_without_it(clone: tuple[str, Path], tmp_path: Path,
                                                                   env: dict[str, str]) -> None:
     _url, work = clone

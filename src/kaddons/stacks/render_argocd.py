@@ -52,7 +52,9 @@ case "$ARGOCD_ENV_CHART_REPO" in
   *) helm pull "$ARGOCD_ENV_CHART_NAME" --repo "$ARGOCD_ENV_CHART_REPO" --version "$ARGOCD_ENV_CHART_VERSION" \\
        --destination "$work" >&2 ;;
 esac
-sops decrypt --input-type yaml --output-type yaml "$ARGOCD_ENV_VALUES_FILE" \\
+# Decrypted into memory first: in a pipe, a failed decrypt (no key) would render the chart without its values.
+values="$(sops decrypt --input-type yaml --output-type yaml "$ARGOCD_ENV_VALUES_FILE")"
+printf '%s\\n' "$values" \\
   | helm template "$ARGOCD_ENV_RELEASE_NAME" "$work"/*.tgz --namespace "$ARGOCD_APP_NAMESPACE" --values -
 """
 IN_CLUSTER = "https://kubernetes.default.svc"
