@@ -27,7 +27,7 @@ from kaddons.oci.registry import RegistryOptions
 from kaddons.stacks.load import CATALOG_FOLDER, LoadedCluster, load_cluster
 
 from .apply import ApplyOptions, ApplyResult, Preflight
-from .edit import edit_and_apply, edit_and_apply_removing, restore_keys
+from .edit import edit_and_apply_removing, restore_keys
 from .members import remove_member
 
 __all__ = ["PINNED", "Enabled", "disable_addon", "enable_addon", "rollback_catalog"]
@@ -124,8 +124,6 @@ def enable_addon(document: Path, addon: str, implementation: str | None, *, stac
     wave = max((w for w in waves if w is not None), default=None)  # a new stack deploys no earlier than its parents
     files[document] = _edited_document(document, name, addon, impl, stack, url, tag, hydrated, namespace,
                                        registry_options.insecure, parents, wave)
-    root = loaded.repository.resolve()
-    removed = tuple(p.resolve().relative_to(root).as_posix() for p in stale)
     short = hydrated.digest.removeprefix("sha256:")[:12]
     what = f"{repository}:{tag}@sha256:{short}"
     verb = "update" if existing is not None else "enable"
@@ -133,21 +131,7 @@ def enable_addon(document: Path, addon: str, implementation: str | None, *, stac
         f"kaddons: {verb} catalog addon {name} ({what}) in stack {stack}\n\n"
         f"Paths: {', '.join(hydrated.paths) or 'none'}; charts: {', '.join(hydrated.charts) or 'none'}; "
         f"pinned to {hydrated.digest}.\n")
-    saved = {p: p.read_bytes() for p in stale}
-    for path in stale:
-        path.unlink()
-    try:
-        result = edit_and_apply(document, files, ApplyOptions(options.engine, options.git_url, message,
-                                                              options.dry_run, removed), preflight)
-    except BaseException:
-        for path, data in saved.items():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(data)
-        raise
-    if options.dry_run:
-        for path, data in saved.items():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(data)
+    result = edit_and_apply_removing(loaded, files, stale, options, message, preflight)
     return Enabled(name, tag, hydrated.digest, hydrated, result)
 
 

@@ -1,8 +1,10 @@
 """Guards that keep plaintext secrets out of Git (issue 12; ankra-addons.md §5.4).
 
 * :func:`check_encrypted`: every value named in an add-on's ``configuration.encrypted_paths`` or a manifest's
-  ``encrypted_paths`` is SOPS ciphertext. ``cluster apply`` runs it before anything is committed: a plaintext
-  one stops it (:class:`~kaddons.errors.ClusterDocumentError`, exit 2, naming the file and the keys).
+  ``encrypted_paths`` is SOPS ciphertext, and so is every such value of a definition an uninstall kept
+  (``spec.kaddons.uninstalled``: its values file stays in Git). ``cluster apply`` runs it before anything is
+  committed: a plaintext one stops it (:class:`~kaddons.errors.ClusterDocumentError`, exit 2, naming the file and
+  the keys).
 * :func:`secret_warnings`: a ``Secret`` manifest whose ``data``/``stringData`` holds plaintext, and values keys
   that look secret (:data:`SECRET_NAMES`, case-insensitive, matched as substrings of the key name) outside
   ``encrypted_paths``. Warnings; ``validate --strict-secrets`` makes them errors.
@@ -40,7 +42,8 @@ def _documents(text: str, where: str) -> list[Any]:
 
 
 def _members(loaded: LoadedCluster) -> list[tuple[str, str, str, list[str], str]]:
-    """(kind, name, content, encrypted names, where) of every add-on and manifest."""
+    """(kind, name, content, encrypted names, where) of every add-on and manifest, and of every definition kept
+    by an uninstall (kind ``uninstalled``): its values file is committed with the document too."""
     out = []
     for stack in loaded.document.spec.stacks:
         for addon in stack.addons:
@@ -49,17 +52,29 @@ def _members(loaded: LoadedCluster) -> list[tuple[str, str, str, list[str], str]
         for manifest in stack.manifests:
             out.append(("manifest", manifest.name, manifest.content, list(manifest.encrypted_paths),
                         _where(loaded, "manifest", manifest.name)))
+    for index, kept in enumerate(loaded.document.spec.kaddons.uninstalled):
+        addon = kept.addon
+        names = list(addon.configuration.encrypted_paths) if addon.configuration is not None else []
+        out.append(("uninstalled", addon.name, addon.values, names,
+                    _where(loaded, "uninstalled", addon.name, f"spec.kaddons.uninstalled[{index}].addon")))
     return out
 
 
-def _where(loaded: LoadedCluster, kind: str, name: str) -> str:
+def _where(loaded: LoadedCluster, kind: str, name: str, path: str | None = None) -> str:
     source = loaded.sources.get((kind, name))
     if source is not None and source.content_file is not None:
         try:
             return source.content_file.relative_to(loaded.repository.resolve()).as_posix()
         except ValueError:
             return str(source.content_file)
-    return f"{loaded.path}: {loaded.graph.members[(kind, name)].where}"
+    return f"{loaded.path}: {path or loaded.graph.members[(kind, name)].where}"
+
+
+def _way_out(kind: str, name: str, key: str) -> str:
+    if kind == "uninstalled":  # not a member: encrypt cannot reach it
+        return (f"encrypt the file with sops -e -i (the repository's .sops.yaml applies), or forget the definition: "
+                f"kaddons cluster addons uninstall {name} --delete")
+    return f"kaddons cluster encrypt {kind} {name} --key {key}"
 
 
 def check_encrypted(loaded: LoadedCluster) -> None:
@@ -67,14 +82,14 @@ def check_encrypted(loaded: LoadedCluster) -> None:
     for kind, name, content, names, where in _members(loaded):
         if not names:
             continue
+        label = f"uninstalled add-on {name!r} (its kept definition)" if kind == "uninstalled" else f"{kind} {name!r}"
         if not is_sops_encrypted(content):
-            raise ClusterDocumentError(where, f"{kind} {name!r} lists encrypted_paths ({', '.join(names)}) but the "
-                                              f"file is not SOPS-encrypted: kaddons cluster encrypt {kind} {name} "
-                                              f"--key {names[0]}")
+            raise ClusterDocumentError(where, f"{label} lists encrypted_paths ({', '.join(names)}) but the file is "
+                                              f"not SOPS-encrypted: {_way_out(kind, name, names[0])}")
         plain = plaintext_values(_documents(content, where), set(names))
         if plain:
             raise ClusterDocumentError(where, f"{', '.join(plain)} must be encrypted (encrypted_paths) but holds "
-                                              f"plaintext: kaddons cluster encrypt {kind} {name} --key {plain[0]}")
+                                              f"plaintext: {_way_out(kind, name, plain[0])}")
 
 
 def _secretish(key: str, names: tuple[str, ...]) -> bool:
@@ -103,8 +118,7 @@ def secret_warnings(loaded: LoadedCluster) -> list[str]:
         found: list[str] = []
         _walk(documents, names, covered, found)
         for key in sorted(set(found)):
-            warnings.append(f"{where}: {key!r} looks secret but is not encrypted: kaddons cluster encrypt {kind} "
-                            f"{name} --key {key}")
+            warnings.append(f"{where}: {key!r} looks secret but is not encrypted: {_way_out(kind, name, key)}")
     return warnings
 
 

@@ -441,14 +441,22 @@ def load_cluster(path: str | Path, *, repository: str | Path | None = None) -> L
 
 def _kept_values(spec: Any, base: Path, ctx: _Context, source: str) -> list[Path | None]:
     """The values file of each kept definition of ``spec.kaddons.uninstalled`` (read, confined to the repository:
-    ``restore`` needs it), in order."""
+    ``restore`` needs it), in order. The entry's ``values`` is the text as written (not rendered, so no variables
+    substituted): the plaintext guard checks it, since the file is committed with the document."""
     block = spec.get("kaddons") if isinstance(spec, dict) else None
     items = block.get("uninstalled") if isinstance(block, dict) else None
     found: list[Path | None] = []
     for index, item in enumerate(items if isinstance(items, list) else []):
         entry = item.get("addon") if isinstance(item, dict) else None
         where = f"spec.kaddons.uninstalled[{index}].addon"
-        found.append(_values(entry, base, ctx, source, where)[1] if isinstance(entry, dict) else None)
+        if not isinstance(entry, dict):
+            found.append(None)
+            continue
+        if "values" in entry:
+            raise ClusterDocumentError(source, f"{where}.values: unknown key (not a field of Ankra's ImportCluster v1; "
+                                               "check its spelling)")
+        entry["values"], file = _values(entry, base, ctx, source, where)
+        found.append(file)
     return found
 
 
