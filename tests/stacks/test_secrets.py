@@ -250,8 +250,26 @@ def test_rendered_trees_decrypt_where_the_engine_runs(clone: tuple[str, Path], e
     source = app["spec"]["source"]
     assert source["plugin"]["name"] == "kaddons-helm-sops" and source["path"] == "clusters/edge/argocd/values"
     assert {e["name"]: e["value"] for e in source["plugin"]["env"]}["VALUES_FILE"] == "headlamp.yaml"
-    assert (work / "clusters/edge/argocd/bootstrap/argocd-repo-server-sops-sidecar.yaml").is_file()
+    patch = work / "clusters/edge/argocd/bootstrap/argocd-repo-server-sops-sidecar.yaml"
+
+    def sidecar_image() -> str:
+        [deployment] = YAML(typ="safe").load_all(patch.read_text())
+        return str(deployment["spec"]["template"]["spec"]["containers"][0]["image"])
+
+    assert sidecar_image() == "ghcr.io/helmfile/helmfile:v1.7.4"  # pinned, never latest
     json.dumps(app)  # plain data
+    document = work / "clusters/edge/cluster.yaml"
+    text = document.read_text()
+    for image, wrong in (("ghcr.io/helmfile/helmfile:latest", "is not pinned: give a version tag or a digest"),
+                         ("helmfile", "is not an image reference: write HOST/REPOSITORY:TAG")):
+        document.write_text(text.replace("spec:\n", f"spec:\n  kaddons: {{sops_image: '{image}'}}\n", 1))
+        refused = kaddons("cluster", "render", "--write", cwd=work, env=env)
+        assert refused.returncode == 2 and f"spec.kaddons.sops_image: value error, {image!r} {wrong}" in \
+            refused.stderr, refused.stderr
+    mine = "registry.example.org/tools/helm-sops@sha256:" + "a" * 64
+    document.write_text(text.replace("spec:\n", f"spec:\n  kaddons: {{sops_image: '{mine}'}}\n", 1))
+    assert kaddons("cluster", "render", "--write", cwd=work, env=env).returncode == 0
+    assert sidecar_image() == mine
 
 
 def test_a_secret_manifest_encrypted_with_all_data(clone: tuple[str, Path], tmp_path: Path,
@@ -346,7 +364,7 @@ def test_a_cancelled_rotation_goes_back_to_the_old_key(clone: tuple[str, Path], 
 def test_the_argocd_plugin_script_decrypts_a_manifest(clone: tuple[str, Path], tmp_path: Path,
                                                       env: dict[str, str]) -> None:
     """The kaddons-helm-sops plugin's own generate script, run with sh as the repo server would run it (the
-    manifest mode; the Helm mode needs a helm binary, which these machines lack), on the rendered tree."""
+    manifest mode; the next test runs its Helm mode), on the rendered tree."""
     _url, work = clone
     assert kaddons("sops", "keygen", cwd=work, env=env).returncode == 0
     _add_secret_manifest(work, "db-secret", f"stringData:\n  password: '{SECRET}'\n")

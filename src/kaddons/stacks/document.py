@@ -354,12 +354,36 @@ class KaddonsSettings(_Strict):
     engine the rendered tree is for (``--engine`` wins). ``repo_url``: the GitOps repository as the engine in
     the cluster clones it (``--git-url`` wins; default: ``git_repository``'s GitHub URL, else the URL of the
     working copy's remote). ``catalog``: the catalog addons enabled on the cluster (:class:`CatalogAddon`).
-    ``uninstalled``: the definitions of add-ons uninstalled without ``--delete`` (:class:`UninstalledAddon`)."""
+    ``uninstalled``: the definitions of add-ons uninstalled without ``--delete`` (:class:`UninstalledAddon`).
+    ``sops_image``: the image of Argo CD's repo-server sidecar that renders add-ons with encrypted values
+    (``HOST/REPOSITORY:TAG`` or ``…@sha256:…``, pinned: not ``latest``; default
+    :data:`~kaddons.stacks.render_argocd.SOPS_IMAGE`)."""
 
     engine: Literal["argocd", "flux"] = "argocd"
     repo_url: str | None = Field(default=None, min_length=1)
     catalog: list[CatalogAddon] = Field(default_factory=list)
     uninstalled: list[UninstalledAddon] = Field(default_factory=list)
+    sops_image: str | None = Field(default=None, min_length=1)
+
+    @field_validator("sops_image")
+    @classmethod
+    def _pinned_image(cls, value: str | None) -> str | None:
+        from kaddons.errors import InvalidReferenceError
+        from kaddons.oci.reference import REGISTRY, parse_reference
+
+        if value is None:
+            return value
+        try:
+            reference = parse_reference(value)
+        except InvalidReferenceError:
+            reference = None
+        if reference is None or reference.kind != REGISTRY or value.startswith(("oci://", "http")):
+            raise ValueError(f"{value!r} is not an image reference: write HOST/REPOSITORY:TAG (e.g. "
+                             "ghcr.io/helmfile/helmfile:v1.7.4) or HOST/REPOSITORY@sha256:DIGEST")
+        if reference.digest is None and reference.tag in (None, "latest"):
+            raise ValueError(f"{value!r} is not pinned: give a version tag or a digest, so every repo server runs "
+                             "the image you checked")
+        return value
 
 
 class ClusterSpec(_Strict):

@@ -58,6 +58,9 @@ printf '%s\\n' "$values" \\
   | helm template "$ARGOCD_ENV_RELEASE_NAME" "$work"/*.tgz --namespace "$ARGOCD_APP_NAMESPACE" --values -
 """
 IN_CLUSTER = "https://kubernetes.default.svc"
+SOPS_IMAGE = "ghcr.io/helmfile/helmfile:v1.7.4"
+"""The sidecar image by default: helmfile's carries ``sh``, ``helm`` (v4) and ``sops``. A version, never
+``latest``: every repo server then runs the image a person checked. ``spec.kaddons.sops_image`` replaces it."""
 HEALTH_LUA = """hs = {}
 hs.status = "Progressing"
 hs.message = ""
@@ -76,14 +79,14 @@ class ArgoOptions:
     """Where the tree points: the GitOps repository's ``repo_url`` and ``revision`` (branch), Argo CD's
     ``namespace``, the ``project`` of the Applications, and the ``destination`` API server. ``sops_image``: the
     image of the repo-server sidecar that renders add-ons with encrypted values (it needs ``sh``, ``helm`` and
-    ``sops``; the helmfile image carries all three: pin the tag you trust by editing the patch)."""
+    ``sops``); ``None``: the document's ``spec.kaddons.sops_image``, else :data:`SOPS_IMAGE`."""
 
     repo_url: str
     revision: str = "main"
     namespace: str = ARGOCD_NAMESPACE
     project: str = "default"
     destination: str = IN_CLUSTER
-    sops_image: str = "ghcr.io/helmfile/helmfile:latest"
+    sops_image: str | None = None
 
 
 def sync_wave(loaded: LoadedCluster, kind: str, name: str) -> int:
@@ -196,7 +199,7 @@ def _manifest_app(loaded: LoadedCluster, stack: str, manifest: Manifest, base: s
                         labels)
 
 
-def _sops_bootstrap(base: str, options: ArgoOptions) -> dict[str, str]:
+def _sops_bootstrap(base: str, options: ArgoOptions, image: str) -> dict[str, str]:
     """The repo-server side of encrypted values, applied once: the plugin's configuration and a patch adding its
     sidecar (any image with ``sh``, ``helm`` and ``sops``) with the age key from the Secret ``sops-age``."""
     plugin = {"apiVersion": "argoproj.io/v1alpha1", "kind": "ConfigManagementPlugin",
@@ -208,7 +211,7 @@ def _sops_bootstrap(base: str, options: ArgoOptions) -> dict[str, str]:
                  "data": {"plugin.yaml": dump_kept([plugin])}}
     home = "/tmp/helm"
     sidecar = {
-        "name": SOPS_PLUGIN, "image": options.sops_image, "command": ["/var/run/argocd/argocd-cmp-server"],
+        "name": SOPS_PLUGIN, "image": image, "command": ["/var/run/argocd/argocd-cmp-server"],
         "securityContext": {"runAsNonRoot": True, "runAsUser": 999},
         "env": [{"name": "SOPS_AGE_KEY_FILE", "value": "/sops-age/age.agekey"},
                 {"name": "HELM_CACHE_HOME", "value": f"{home}/cache"},
@@ -279,7 +282,8 @@ def render_argocd(loaded: LoadedCluster, options: ArgoOptions) -> dict[str, byte
     stacks = loaded.document.spec.stacks
     if any(is_sops_encrypted(a.values) for st in stacks for a in st.addons) or any(
             is_sops_encrypted(m.content) for st in stacks for m in st.manifests):
-        files.update(_sops_bootstrap(base, options))
+        files.update(_sops_bootstrap(base, options, options.sops_image or loaded.document.spec.kaddons.sops_image
+                                     or SOPS_IMAGE))
     files[f"{base}/bootstrap/kaddons-reader-rbac.yaml"] = _header(
         "read-only access for kaddons (states, resource maps, events), applied once: kubectl apply -f <this>"
     ) + dump_kept(reader_rbac(options.namespace))
