@@ -194,7 +194,7 @@ def _apply(copy: WorkingCopy, document: Path, options: ApplyOptions, preflight: 
                 continue
             result.commit = str(new)
         if new is not None and new != local:
-            result.kept = copy.advance(new, owned=[generated, *edits])
+            result.kept = copy.advance(new, owned=[generated, *edits], base=base)
         return result
     raise AssertionError("unreachable")  # pragma: no cover
 

@@ -68,7 +68,7 @@ def commit_changes(start: Path, changes: Changes, message: str) -> CommitResult:
                         continue
                     result.commit = str(new)
                 if new is not None and new != local:
-                    result.kept = copy.advance(new, owned=[])
+                    result.kept = copy.advance(new, owned=[], base=base)
                 return result
             raise AssertionError("unreachable")  # pragma: no cover
     finally:

@@ -323,23 +323,52 @@ class WorkingCopy:
                                  + (f" ({said})" if said else ""))
         self.repo.references.create(upstream.tracking_ref, commit, force=True)
 
-    def advance(self, commit: pygit2.Oid, owned: Iterable[str]) -> list[str]:
+    def advance(self, commit: pygit2.Oid, owned: Iterable[str], *, base: pygit2.Oid | None = None) -> list[str]:
         """Move the local branch to ``commit`` and bring the working tree and the index along.
 
         Files under the ``owned`` folders and paths (kaddons' generated trees and the inputs it just committed)
         are overwritten; every other file changed since the old commit is updated only where it has no local
         change. Returns the paths left alone because of local changes (empty when all went through).
+
+        An advance killed before its branch moved leaves the index and the tree ahead of the branch. What it left
+        is put right: an owned file whose index entry is not the commit's, and a file that is, in the index and
+        in the tree, as ``base`` (the commit this one was built on) has it, are brought to ``commit`` even when
+        the old commit and the new one agree on them; such a file the commit does not hold leaves the index and
+        the tree.
         """
         old = self.head()
         tree = self.repo[commit].peel(pygit2.Tree)
         owned = [p.rstrip("/") for p in owned]
+
+        def is_owned(path: str) -> bool:
+            return any(path == o or path.startswith(o + "/") for o in owned)
+
         changed = self.changed_paths(old, commit)
-        forced = [p for p in changed if any(p == o or p.startswith(o + "/") for o in owned)]
-        others = [p for p in changed if p not in forced]
+        target = self._file_ids(commit)
+        index = self.repo.index
+        index.read()
+        entries = {entry.path: entry.id for entry in index}
+        stale = {path for path, blob in entries.items() if is_owned(path) and target.get(path) != blob}
+        if base is not None and base != old:
+            at_base = self._file_ids(base)
+            stale.update(path for path in self.changed_paths(old, base)
+                         if not is_owned(path) and at_base.get(path) is not None
+                         and entries.get(path) == at_base[path] != target.get(path)
+                         and self._tree_file_is(path, at_base[path]))
+        forced = sorted({p for p in changed if is_owned(p)} | {p for p in stale if p in target})
+        others = [p for p in changed if not is_owned(p) and p not in stale]
         kept: list[str] = []
         # The files first, compared with the old commit (libgit2's baseline is HEAD), then the branch.
         if forced:
             self.repo.checkout_tree(tree, paths=forced, strategy=CheckoutStrategy.FORCE)  # type: ignore[no-untyped-call]
+        gone = sorted(p for p in stale if p not in target)
+        if gone:
+            index.read()
+            for path in gone:
+                if path in index:
+                    index.remove(path)
+                (self.root / PurePosixPath(path)).unlink(missing_ok=True)
+            index.write()
         for path in others:
             try:
                 self.repo.checkout_tree(tree, paths=[path],  # type: ignore[no-untyped-call]
@@ -348,6 +377,14 @@ class WorkingCopy:
                 kept.append(path)
         self._move_branch(commit)
         return kept
+
+    def _tree_file_is(self, path: str, blob: pygit2.Oid) -> bool:
+        """Whether the working tree's file ``path`` holds the bytes of ``blob`` (a link is never compared)."""
+        file = self.root / PurePosixPath(path)
+        try:
+            return not file.is_symlink() and pygit2.hash(file.read_bytes()) == blob
+        except OSError:
+            return False
 
     def _move_branch(self, commit: pygit2.Oid) -> None:
         self.repo.references.create(f"refs/heads/{self.branch}", commit, force=True)
