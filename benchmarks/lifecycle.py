@@ -12,6 +12,10 @@ the user runs them (the ``kaddons`` CLI in a subprocess, start-up included), eac
 * ``addons history a001`` after 1,000 more commits on the branch, each changing another add-on's values file
   (goal under 0.5 s), in the CLI and in-process.
 
+The three changes are also timed in-process (the library call ``kaddons serve`` makes, after one warm-up call):
+what is left when a command's start-up (Python, typer, pydantic, httpx, pygit2, the Helm SDK: about 0.6 s on a
+2-CPU machine) is not paid.
+
 Run: ``make bench`` (or ``.venv/bin/python benchmarks/lifecycle.py [--charts DIR]``).
 """
 
@@ -30,6 +34,7 @@ import statistics
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -77,6 +82,46 @@ def _more_commits(clone: Path, count: int) -> None:
     subprocess.run(["git", "push", "--quiet", "origin", "main"], cwd=clone, check=True, capture_output=True)
 
 
+def _in_process(doc: Path, clone: Path) -> None:
+    """The three changes as library calls (as ``kaddons serve`` runs them), the median of ROUNDS after a warm-up."""
+    from kaddons.charts.mirrors import load_mirrors
+    from kaddons.charts.preflight import preflight
+    from kaddons.charts.sources import SourceOptions
+    from kaddons.operations.apply import ApplyOptions
+    from kaddons.operations.lifecycle import rollback_addon, upgrade_addon
+    from kaddons.stacks.load import LoadedCluster
+
+    sources = SourceOptions(mirrors=load_mirrors([]))
+
+    def checked(loaded: LoadedCluster) -> None:
+        preflight(loaded, sources)
+
+    def timed(call: Callable[[], object]) -> float:
+        started = time.perf_counter()
+        call()
+        return time.perf_counter() - started
+
+    cwd = os.getcwd()
+    os.chdir(clone)
+    try:
+        upgrade_addon(doc, "a001", None, options=ApplyOptions(), preflight=checked, sets=(("replicaCount", 2),))
+        rows = [
+            ("upgrade a001 --chart-version", [lambda v=v: upgrade_addon(doc, "a001", v, options=ApplyOptions(),
+                                                                        preflight=checked)
+                                              for v in ("0.44.0", "0.43.0", "0.42.0")]),
+            ("upgrade a001 --set (values)", [lambda n=n: upgrade_addon(doc, "a001", None, options=ApplyOptions(),
+                                                                       preflight=checked, sets=(("replicaCount", n),))
+                                             for n in range(10, 10 + ROUNDS)]),
+            ("rollback a001", [lambda: rollback_addon(doc, "a001", options=ApplyOptions(), preflight=checked)]
+             * ROUNDS),
+        ]
+        for label, calls in rows:
+            elapsed = statistics.median(timed(call) for call in calls)
+            print(f"{label + ', in-process':<40} {elapsed:7.2f} s  (median of {len(calls)})")
+    finally:
+        os.chdir(cwd)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--charts", type=Path, default=ROOT.parent / "shared" / "testdata" / "charts" / "k2s-history")
@@ -117,6 +162,7 @@ def main() -> None:
                 elapsed = statistics.median(run(args, clone, env) for args in runs)
                 print(f"{label:<40} {elapsed:7.2f} s  (median of {len(runs)}; goal < 1 s; full apply / this = "
                       f"{t_full / elapsed:5.1f}x)")
+            _in_process(doc, clone)
             _more_commits(clone, COMMITS)
             t_history = run([*cluster, "addons", "history", "a001", "-o", "json", *flag], clone, env)
             os.environ["KADDONS_CACHE_DIR"] = env["KADDONS_CACHE_DIR"]  # the CLI's cache, as the CLI runs had it
