@@ -129,45 +129,30 @@ def test_encrypting_a_secret_that_history_holds_in_plaintext_says_so(clone: tupl
     assert SECRET not in values.read_text()
 
 
+@pytest.mark.parametrize("kept", [False, True], ids=["installed", "kept-by-an-uninstall"])
 def test_apply_refuses_plaintext_named_in_encrypted_paths(clone: tuple[str, Path], tmp_path: Path,
-                                                          env: dict[str, str]) -> None:
+                                                          env: dict[str, str], kept: bool) -> None:
+    """Also in the values of an add-on uninstalled without --delete: its values file stays in Git."""
     url, work = clone
     assert kaddons("sops", "keygen", cwd=work, env=env).returncode == 0
     assert kaddons("cluster", "encrypt", "addon", "headlamp", "--set", f"auth.password={SECRET}", cwd=work,
                    env=env).returncode == 0
+    if kept:
+        uninstalled = kaddons("cluster", "addons", "uninstall", "headlamp", cwd=work, env=env)
+        assert uninstalled.returncode == 0, uninstalled.stderr
     values = work / "clusters/edge/values/headlamp.yaml"
     # Someone pastes a plaintext password over the ciphertext.
-    text = values.read_text()
-    start = text.index("password: ENC[")
-    values.write_text(text[:start] + f"password: {SECRET}" + text[text.index("\n", start):])
-    done = kaddons("cluster", "apply", cwd=work, env=env)
-    assert done.returncode == 2
-    [line] = done.stderr.strip().splitlines()[-1:]
-    assert line == ("error: clusters/edge/values/headlamp.yaml: password must be encrypted (encrypted_paths) but "
-                    "holds plaintext: kaddons cluster encrypt addon headlamp --key password")
-    assert_never_in_history(url, tmp_path, SECRET)
-
-
-def test_apply_refuses_plaintext_in_the_values_an_uninstall_kept(clone: tuple[str, Path], tmp_path: Path,
-                                                                  env: dict[str, str]) -> None:
-    """An add-on uninstalled without --delete keeps its values file in Git: the guard covers it too."""
-    url, work = clone
-    assert kaddons("sops", "keygen", cwd=work, env=env).returncode == 0
-    assert kaddons("cluster", "encrypt", "addon", "headlamp", "--set", f"auth.password={SECRET}", cwd=work,
-                   env=env).returncode == 0
-    uninstalled = kaddons("cluster", "addons", "uninstall", "headlamp", cwd=work, env=env)
-    assert uninstalled.returncode == 0, uninstalled.stderr
-    values = work / "clusters/edge/values/headlamp.yaml"
     text = values.read_text()
     start = text.index("password: ENC[")
     values.write_text(text[:start] + f"password: {SECRET}" + text[text.index("\n", start):])
     head = git("rev-parse", "HEAD", cwd=work)
     done = kaddons("cluster", "apply", cwd=work, env=env)
     assert done.returncode == 2
-    assert done.stderr.strip().splitlines()[-1] == (
-        "error: clusters/edge/values/headlamp.yaml: password must be encrypted (encrypted_paths) but holds plaintext: "
-        "encrypt the file with sops -e -i (the repository's .sops.yaml applies), or forget the definition: "
-        "kaddons cluster addons uninstall headlamp --delete")
+    way_out = ("encrypt the file with sops -e -i (the repository's .sops.yaml applies), or forget the definition: "
+               "kaddons cluster addons uninstall headlamp --delete") if kept else \
+        "kaddons cluster encrypt addon headlamp --key password"
+    assert done.stderr.strip().splitlines()[-1] == ("error: clusters/edge/values/headlamp.yaml: password must be "
+                                                    f"encrypted (encrypted_paths) but holds plaintext: {way_out}")
     assert git("rev-parse", "HEAD", cwd=work) == head
     assert_never_in_history(url, tmp_path, SECRET)
 
