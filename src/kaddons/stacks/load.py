@@ -25,7 +25,9 @@ import base64
 import binascii
 import hashlib
 import json
+import os
 import re
+import stat
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path, PurePosixPath
@@ -144,8 +146,8 @@ class _Context:
     folders: dict[Path, list[str]] = field(default_factory=dict)
     values: list[tuple[str, str, str, str]] = field(default_factory=list)
     """Values texts to check once all are read: (text, its origin, the document naming it, the YAML path)."""
-    _folders: dict[Path, Path] = field(default_factory=dict)
-    """Folders as written -> resolved: every values file of a folder resolves it once."""
+    _folders: dict[Path, tuple[Path, bool]] = field(default_factory=dict)
+    """Folders as written -> resolved, and whether inside the repository: each is resolved once."""
 
     @cached_property
     def root(self) -> Path:
@@ -167,16 +169,27 @@ class _Context:
                                                "inside the repository")
         root = self.root
         joined = base / PurePosixPath(value)
-        folder = self._folders.get(joined.parent)
-        if folder is None:
-            folder = self._folders[joined.parent] = joined.parent.resolve()
+        known = self._folders.get(joined.parent)
+        if known is None:
+            resolved = joined.parent.resolve()
+            known = self._folders[joined.parent] = (resolved, resolved.is_relative_to(root))
+        folder, inside = known
         target = folder / joined.name
-        if joined.name in ("", ".", "..") or target.is_symlink():
+        mode: int | None = None
+        if joined.name not in ("", ".", ".."):
+            try:
+                mode = os.lstat(target).st_mode
+            except OSError:
+                mode = None
+        if mode is None or stat.S_ISLNK(mode):  # a link (or a name to look at closely): resolved in full
             target = joined.resolve()
-        if not target.is_relative_to(root):
+            inside, exists = target.is_relative_to(root), target.exists()
+        else:
+            exists = True
+        if not inside:
             raise ClusterDocumentError(source, f"{where}: {value!r} leads outside the repository {self.repository}: "
                                                "refusing it (no '..' out of it, no symlink pointing out of it)")
-        if not target.exists():
+        if not exists:
             raise ClusterDocumentError(source, f"{where}: {value!r} does not exist (resolved against {base})")
         return target
 
@@ -379,6 +392,7 @@ def load_cluster(path: str | Path, *, repository: str | Path | None = None) -> L
     spec = data.get("spec")
     stacks = spec.get("stacks") if isinstance(spec, dict) else None
     sources: dict[tuple[str, str], MemberSource] = {}
+    absolute: dict[str, Path] = {}  # each declaring file made absolute once
     for s_index, stack in enumerate(stacks if isinstance(stacks, list) else []):
         if not isinstance(stack, dict):
             continue
@@ -412,8 +426,10 @@ def load_cluster(path: str | Path, *, repository: str | Path | None = None) -> L
                     else:
                         at = ("spec", "stacks", s_index, kind, index)
                     if kind != "applications" and isinstance(entry, dict) and isinstance(entry.get("name"), str):
-                        sources[(kind[:-1], entry["name"])] = MemberSource(Path(entry_source).absolute(), at,
-                                                                           content_file)
+                        declared = absolute.get(entry_source)
+                        if declared is None:
+                            declared = absolute[entry_source] = Path(entry_source).absolute()
+                        sources[(kind[:-1], entry["name"])] = MemberSource(declared, at, content_file)
                     expanded.append(entry)
             stack[kind] = expanded
     kept_files = _kept_values(spec, base, ctx, source)
