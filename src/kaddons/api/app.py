@@ -299,7 +299,8 @@ def plain_addon_list(service: ClusterService, tokens: TokenStore) -> Callable[[A
         if not all(1 <= values[key] <= bound for key, bound in _LIST_BOUNDS.items()):
             return None
         try:
-            if matched.group(1) != service.loaded().document.metadata.name:
+            loaded = service.loaded_now()  # the event loop never reads the document: the route's thread does
+            if loaded is None or matched.group(1) != loaded.document.metadata.name:
                 return None
             return service.current_addon_page(values["page"], values["page_size"])
         except KaddonsError:
@@ -349,6 +350,12 @@ def create_app(service: ClusterService, tokens: TokenStore, operations: Operatio
         name = service.loaded().document.metadata.name
         if cluster != name:
             raise NotFoundError(f"no cluster {cluster!r}: this server holds {name!r}")
+
+    async def cluster_named_async(cluster: str) -> None:
+        """:func:`cluster_named` for a route on the event loop: changed files are read in a worker thread."""
+        if service.loaded_now() is None:
+            await asyncio.to_thread(service.loaded)
+        cluster_named(cluster)
 
     app.mount("/ui", StaticFiles(directory=UI), name="ui")
 
@@ -410,7 +417,7 @@ def create_app(service: ClusterService, tokens: TokenStore, operations: Operatio
         """The add-ons with their state in the cluster (``null`` when the server reads no cluster). Served from
         the serialized list kept until something changes (a plainly valid request never reaches this route:
         :func:`plain_addon_list`); when the list is being built again, a worker thread waits for it."""
-        cluster_named(cluster)
+        await cluster_named_async(cluster)
         body = service.current_addon_page(page, page_size)
         if body is None:
             body = await asyncio.to_thread(service.addon_page, page, page_size)
@@ -604,7 +611,7 @@ def create_app(service: ClusterService, tokens: TokenStore, operations: Operatio
     async def stream(cluster: Cluster) -> StreamingResponse:
         """Server-sent events: ``event: states``, ``data:`` the add-on rows whose state changed (all of them
         first)."""
-        cluster_named(cluster)
+        await cluster_named_async(cluster)
         return StreamingResponse(_states(service, queue), media_type="text/event-stream",
                                  headers={"Cache-Control": "no-store"})
 

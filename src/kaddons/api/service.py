@@ -101,6 +101,26 @@ class ClusterService:
                     self._live = None
             return self._loaded
 
+    def loaded_now(self) -> LoadedCluster | None:
+        """The document as last read, when that is known to be current without reading it (within
+        :data:`RECHECK` of the last look, during one of this server's writes, or when no file's time or size
+        changed: a stat each); ``None`` when it must be read again, or another thread holds the lock. For the event
+        loop, which never reads the document (0.1-0.4 s for 300 add-ons) nor waits for a thread that does."""
+        if not self._lock.acquire(blocking=False):
+            return None
+        try:
+            if self._loaded is None:
+                return None
+            now = time.monotonic()
+            if now - self._checked < RECHECK or self._writers:
+                return self._loaded
+            if self._changed():
+                return None
+            self._checked = now
+            return self._loaded
+        finally:
+            self._lock.release()
+
     def live(self) -> Live | None:
         """The watched cluster for the current document (started on first use), or ``None`` without a cluster."""
         loaded = self.loaded()
@@ -120,8 +140,10 @@ class ClusterService:
     def current_addon_page(self, page: int, page_size: int) -> bytes | None:
         """:meth:`addon_page` when the serialized list is current, else ``None`` (building it is left to the
         caller's thread: the event loop never builds it, nor starts watching the cluster again after the document
-        changed, which waits for the first LIST of every kind)."""
-        loaded = self.loaded()
+        changed, which waits for the first LIST of every kind; nor reads the document: :meth:`loaded_now`)."""
+        loaded = self.loaded_now()
+        if loaded is None:
+            return None
         live = self._live
         if live is None and self._reader is not None:
             return None
