@@ -306,6 +306,14 @@ def test_rotation_in_three_commits_every_file_opens_with_a_key_throughout(clone:
     assert "key rotation started: 2 file(s) re-encrypted for 2 recipient(s)" in started.stderr
     assert (work / ".kaddons/sops-rotation.yaml").is_file()
     assert opens_with(old_key) and opens_with(new_key)  # between the steps: both keys open every file
+
+    def apply_has_nothing_to_do(key: Path) -> None:  # the step rendered the generated tree again itself
+        head = git("rev-parse", "HEAD", cwd=work)
+        applied = kaddons("cluster", "apply", cwd=work, env={**env, "SOPS_AGE_KEY_FILE": str(key)})
+        assert applied.returncode == 0, applied.stderr
+        assert git("rev-parse", "HEAD", cwd=work) == head, applied.stdout
+
+    apply_has_nothing_to_do(old_key)
     again = kaddons("sops", "rotate", cwd=work, env=env)
     assert again.returncode == 2 and "a key rotation is under way" in again.stderr
 
@@ -313,6 +321,7 @@ def test_rotation_in_three_commits_every_file_opens_with_a_key_throughout(clone:
     assert confirmed.returncode == 0, confirmed.stderr
     assert opens_with(new_key) and not opens_with(old_key)
     assert not (work / ".kaddons/sops-rotation.yaml").exists()
+    apply_has_nothing_to_do(new_key)
     assert kaddons("sops", "config", cwd=work, env=env).stdout.split() == [
         new_key.read_text().split("public key: ")[1].split()[0]]
     subjects = git("log", "--format=%s", cwd=work).splitlines()

@@ -48,7 +48,7 @@ from kaddons.secrets.guard import check_encrypted
 from kaddons.stacks.load import LoadedCluster, load_cluster
 
 __all__ = ["ATTEMPTS", "ENGINES", "ApplyOptions", "ApplyResult", "apply_cluster", "document_repo_url",
-           "namespace_changes", "render_tree", "unified_diff"]
+           "namespace_changes", "render_tree", "rendered_again", "unified_diff"]
 
 ATTEMPTS = 4
 """Pushes tried before an apply gives up because the remote keeps moving."""
@@ -298,6 +298,40 @@ def _record(loaded: LoadedCluster, relative: str, engine: str, options: ApplyOpt
         "folders": {p.relative_to(root).as_posix(): names for p, names in loaded.folders.items()},
     }
     return (json.dumps(record, indent=2, sort_keys=True) + "\n").encode("utf-8")
+
+
+def rendered_again(copy: WorkingCopy, base: Oid, edits: dict[str, bytes | None]) -> dict[str, bytes | None]:
+    """The generated trees of commit ``base`` rendered again from its inputs with ``edits`` on top (repository
+    path -> bytes; ``None``: a generated file that goes), each with its record, as the apply that made it would
+    render them now: for a commit that changes inputs without an apply (a key rotation re-encrypting values
+    files), so that the next apply has nothing to do. A tree whose document no longer loads is left out (the
+    caller's own edits of it stand)."""
+    upstream = copy.upstream()
+    scratch = Path(copy.repo.path) / "kaddons"
+    scratch.mkdir(exist_ok=True)
+    found: dict[str, bytes | None] = {}
+    for path, data in copy.records(base, RECORD):
+        try:
+            record = json.loads(data)
+        except ValueError:
+            continue
+        if not isinstance(record, dict) or not isinstance(record.get("document"), str) \
+                or record.get("engine") not in ENGINES:
+            continue
+        relative, engine = record["document"], str(record["engine"])
+        options = ApplyOptions(engine=record.get("engineOption"), git_url=record.get("gitUrlOption"))
+        generated = path.rsplit("/", 1)[0]
+        try:
+            current = _load_at(copy, base, edits, relative, scratch)
+        except ClusterDocumentError:
+            continue
+        files: dict[str, bytes | None] = dict(render_tree(current, engine, _repo_url(options, current, upstream),
+                                                          upstream.branch))
+        files[path] = _record(current, relative, engine, options, upstream, current.repository)
+        old = copy.file_ids_under(base, generated)
+        found.update({p: None for p in old if p not in files})
+        found.update(files)
+    return found
 
 
 def _up_to_date(copy: WorkingCopy, relative: str, options: ApplyOptions) -> ApplyResult | None:

@@ -2,8 +2,10 @@
 ankra-addons.md §5.1).
 
 1. ``rotate``: a new key pair (private key into the key file), its public key added to ``.sops.yaml``, every
-   SOPS-encrypted YAML file of the repository (sources and rendered trees) re-encrypted for the old and the
-   new recipients, and ``.kaddons/sops-rotation.yaml`` recording the rotation.
+   SOPS-encrypted YAML file of the repository re-encrypted for the old and the new recipients, and
+   ``.kaddons/sops-rotation.yaml`` recording the rotation. The generated trees are rendered again from the
+   re-encrypted files (:func:`~kaddons.operations.apply.rendered_again`), so the next ``cluster apply`` finds
+   nothing to do.
 2. ``rotate --confirm``: the old recipients dropped; every file re-encrypted for the new key alone.
    ``rotate --cancel`` instead drops the new key and re-encrypts for the old ones.
 
@@ -27,6 +29,7 @@ from kaddons.secrets import sops
 from kaddons.secrets.detect import is_sops_encrypted
 from kaddons.secrets.keys import RECIPIENT, SOPS_CONFIG, keygen, recipients_text, sops_config_text
 
+from .apply import RECORD, rendered_again
 from .commit import CommitResult, commit_changes
 
 __all__ = ["ROTATION_FILE", "RotateResult", "rotate"]
@@ -124,8 +127,17 @@ def rotate(start: Path, *, confirm: bool = False, cancel: bool = False, key_file
             raise ClusterDocumentError(SOPS_CONFIG, "a recipient is not an age public key (age1…)")
         edits[SOPS_CONFIG] = sops_config_text(recipients).encode("utf-8")
         files = _encrypted_files(copy, base)
+        trees = tuple(path.rsplit("/", 1)[0] + "/" for path, _data in copy.records(base, RECORD)) if base else ()
         for path, text in sorted(files.items()):
-            edits[path] = _reencrypt(path, text, recipients)
+            if not path.startswith(trees):
+                edits[path] = _reencrypt(path, text, recipients)
+        # The generated trees are rendered again from the re-encrypted inputs, so the next apply has nothing to
+        # do; a tree whose document does not load has its encrypted files re-encrypted one by one instead.
+        rendered = rendered_again(copy, base, edits) if base is not None else {}
+        edits.update(rendered)
+        for path, text in sorted(files.items()):
+            if path.startswith(trees) and path not in rendered:
+                edits[path] = _reencrypt(path, text, recipients)
         done["recipients"], done["files"] = recipients, sorted(files)
         return edits
 

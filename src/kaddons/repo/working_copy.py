@@ -218,6 +218,11 @@ class WorkingCopy:
                         found.append((f"clusters/{cluster.name}/{engine.name}/{name}", bytes(blob.data)))
         return found
 
+    def file_ids_under(self, commit: pygit2.Oid, folder: str) -> list[str]:
+        """The files of ``commit`` under ``folder`` (repository-relative paths)."""
+        prefix = folder.rstrip("/") + "/"
+        return [path for path in self._file_ids(commit) if path.startswith(prefix)]
+
     def file_id(self, commit: pygit2.Oid | None, path: str) -> pygit2.Oid | None:
         """The blob id of the file ``path`` in ``commit``, or ``None``: comparing ids reads no blob."""
         if commit is None:
