@@ -361,6 +361,8 @@ def test_install_settings_enable_and_disable_through_the_api_are_commits(
     details = server.get(f"{API}/addons/metrics", server.read).json()
     assert (details["kind"], details["tag"], details["paths"], details["stack_name"]) == ("catalog", "v1.0.0", ["."],
                                                                                          "apps")
+    stacks = {row["name"]: row for row in server.get(f"{API}/stacks", server.read).json()["result"]}
+    assert stacks["apps"]["catalog"] == ["metrics"] and "catalog:metrics" not in str(stacks["platform"]["edges"])
     history = server.get(f"{API}/addons/metrics/history", server.read).json()["result"]
     assert [c["subject"].split(" (")[0] for c in history] == ["kaddons: enable catalog addon metrics"]
     assert remote_log(server.remote, tmp_path)[0].startswith("kaddons: enable catalog addon metrics (")

@@ -9,14 +9,19 @@ from __future__ import annotations
 
 import contextlib
 import re
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from kaddons.addons.export import ExportOptions, export_addons
+from kaddons.addons.publish import push_archive
+from kaddons.oci.registry import RegistryOptions
 from tests.api.conftest import Server, application, remote_log
 from tests.helpers.installed import crashing_pod
+from tests.helpers.registry import RunningRegistry
 
 CHROMIUM = next((p for p in ("/usr/lib/chromium/chromium", "/usr/bin/chromium") if Path(p).exists()), None)
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "build" / "screenshots"
@@ -150,7 +155,7 @@ def test_install_settings_uninstall_and_restore_in_the_ui_are_each_a_diff_then_o
         page.get_by_text("Install an add-on").click()
         for label, value in (("Chart", "podinfo"), ("Version", "6.14.1"), ("Source", "headlamp"), ("Stack", "apps"),
                              ("Name", "dashboard"), ("Values (YAML)", "replicaCount: 2\n")):
-            page.get_by_label(label, exact=True).fill(value)
+            page.locator("#install-form").get_by_label(label, exact=True).fill(value)
         page.get_by_role("button", name="Preview install").click()
         expect(page.get_by_label("Diff")).to_contain_text("+replicaCount: 2", timeout=60_000)
         assert remote_log(server.remote, tmp_path) == before  # a preview commits nothing
@@ -183,6 +188,50 @@ def test_install_settings_uninstall_and_restore_in_the_ui_are_each_a_diff_then_o
                          "kaddons: uninstall add-on dashboard (definition kept: kaddons cluster addons restore "
                          "dashboard)", "kaddons: update add-on dashboard: settings profile stateful",
                          "kaddons: install add-on dashboard (chart podinfo 6.14.1) in stack apps"]
+
+
+def test_a_catalog_addon_enabled_in_the_ui_shows_in_its_stack_and_is_disabled_there(
+        server: Server, tmp_path: Path, testdata: Path, registry: RunningRegistry) -> None:
+    """The K2s addon metrics, published to the real registry, enabled through the list page's form (a diff to
+    confirm, then one commit), found in the stack view, opened (its artifact pinned by digest; no chart
+    actions), and disabled from there."""
+    from playwright.sync_api import expect
+
+    source = tmp_path / "addons"
+    shutil.copytree(testdata / "metrics", source / "metrics")
+    (tmp_path / "out").mkdir()
+    archive = export_addons(source, ["metrics"], tmp_path / "out", ExportOptions(omit_images=True,
+                                                                                 omit_packages=True)).path
+    prefix = f"ui-{tmp_path.name[-8:]}"
+    push_archive(archive, f"{registry.host}/{prefix}", RegistryOptions(insecure=True))
+    before = remote_log(server.remote, tmp_path)
+    with _browser_on(server, server.write) as page:
+        page.get_by_text("Enable a catalog addon").click()
+        for label, value in (("Addon", "metrics"), ("Registry", f"oci://{registry.host}/{prefix}"),
+                             ("Stack", "apps")):
+            page.locator("#enable-form").get_by_label(label, exact=True).fill(value)
+        page.get_by_label("Plain HTTP registry").check()
+        page.get_by_role("button", name="Preview enable").click()
+        expect(page.get_by_label("Diff")).to_contain_text("addon: metrics", timeout=60_000)
+        assert remote_log(server.remote, tmp_path) == before  # a preview commits nothing
+        page.get_by_role("button", name="Confirm").click()
+        expect(page.locator("#details-title")).to_contain_text("Catalog addon metrics", timeout=60_000)
+        expect(page.locator("#overview")).to_contain_text(f"oci://{registry.host}/{prefix}/addons/metrics:v1.0.0")
+        expect(page.locator("#overview")).to_contain_text("sha256:")
+        expect(page.locator("#upgrade-form")).to_be_hidden()
+        expect(page.locator("#uninstall-form")).to_be_hidden()
+
+        page.get_by_role("link", name="Stacks").click()
+        expect(page.locator('tr[data-member="catalog:metrics"]')).to_contain_text("catalog", timeout=30_000)
+        page.locator('tr[data-member="catalog:metrics"]').get_by_role("link", name="metrics").click()
+        page.get_by_role("button", name="Preview disable").click()
+        expect(page.get_by_label("Diff")).to_contain_text("-    addon: metrics", timeout=60_000)
+        page.get_by_role("button", name="Confirm").click()
+        expect(page.locator("#list")).to_be_visible(timeout=60_000)
+    after = remote_log(server.remote, tmp_path)
+    assert after[2:] == before
+    assert after[0] == "kaddons: disable catalog addon metrics"
+    assert after[1].startswith("kaddons: enable catalog addon metrics (")
 
 
 def test_a_read_token_sees_why_it_cannot_upgrade(server: Server, page: Any) -> None:

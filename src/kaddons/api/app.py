@@ -195,9 +195,12 @@ class AddonList(BaseModel):
 class StackRow(BaseModel):
     name: str
     description: str | None
-    deploy_wave: int
+    deploy_wave: int | None
+    """``None``: the stack has no ``deploy_wave`` and takes no part in the ordering of stacks (Ankra §1.10)."""
     addons: list[str]
     manifests: list[str]
+    catalog: list[str]
+    """The catalog addons enabled in the stack (their export names)."""
     edges: list[list[str]]
     """``[child, parent]`` pairs, each ``kind:name``."""
 
@@ -393,16 +396,19 @@ def create_app(service: ClusterService, tokens: TokenStore, operations: Operatio
 
     @app.get("/api/v1/clusters/{cluster}/stacks", response_model=StackList, dependencies=[reader])
     def stacks(cluster: Cluster, page: Page = 1, page_size: PageSize = 50) -> dict[str, Any]:
-        """The stacks: their add-ons and manifests, deploy wave, and the dependency edges inside them."""
+        """The stacks: their add-ons, manifests and catalog addons, deploy wave, and the dependency edges inside
+        them."""
         cluster_named(cluster)
         loaded = service.loaded()
         rows = []
         for stack in loaded.document.spec.stacks:
-            keys = [("manifest", m.name) for m in stack.manifests] + [("addon", a.name) for a in stack.addons]
+            catalog = [e.name for e in loaded.document.spec.kaddons.catalog if e.stack == stack.name]
+            keys = ([("manifest", m.name) for m in stack.manifests] + [("addon", a.name) for a in stack.addons]
+                    + [("catalog", name) for name in catalog])
             edges = [[f"{k}:{n}", f"{pk}:{pn}"] for k, n in keys for pk, pn in loaded.graph.members[(k, n)].parents]
             rows.append({"name": stack.name, "description": stack.description, "deploy_wave": stack.deploy_wave,
                          "addons": [a.name for a in stack.addons], "manifests": [m.name for m in stack.manifests],
-                         "edges": edges})
+                         "catalog": catalog, "edges": edges})
         return _page(rows, page, page_size)
 
     @app.get("/api/v1/clusters/{cluster}/stacks/{stack}/history", dependencies=[reader])

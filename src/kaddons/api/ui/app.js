@@ -178,8 +178,12 @@ for (const tab of document.querySelectorAll('[role="tab"]')) {
 
 function overview(data) {
   const engine = data.engine;
-  const rows = [["Chart", `${data.chart_name} ${data.chart_version}`], ["Source", data.registry_url],
-    ["Namespace", data.namespace], ["Stack", data.stack_name]];
+  const rows = data.kind === "catalog"
+    ? [["Artifact", `${data.registry_url}/addons/${data.name}:${data.tag}`], ["Digest", data.digest],
+      ["Addon", `${data.addon}, implementation ${data.implementation}`], ["Folders", data.paths.join(", ")],
+      ["Namespace", data.namespace], ["Stack", data.stack_name]]
+    : [["Chart", `${data.chart_name} ${data.chart_version}`], ["Source", data.registry_url],
+      ["Namespace", data.namespace], ["Stack", data.stack_name]];
   if (data.settings) {
     const sync = data.settings.sync_policy || {};
     rows.push(["Settings", `profile ${data.settings.profile}`
@@ -238,7 +242,10 @@ async function openDetails(name, refresh = false, expand = false) {
     return;
   }
   state.details = data;
-  $("#details-title").replaceChildren(`Add-on ${data.name} `, badge("state", data.state));
+  const catalog = data.kind === "catalog";
+  $("#details-title").replaceChildren(`${catalog ? "Catalog addon" : "Add-on"} ${data.name} `, badge("state", data.state));
+  for (const form of document.querySelectorAll(".chart-only")) form.hidden = catalog;
+  for (const form of document.querySelectorAll(".catalog-only")) form.hidden = !catalog;
   $("#overview").replaceChildren(overview(data));
   if (!refresh && data.settings && [...$("#settings-profile").options].some((o) => o.value === data.settings.profile)) {
     $("#settings-profile").value = data.settings.profile;  // the profile the add-on has now (custom: left as is)
@@ -247,7 +254,8 @@ async function openDetails(name, refresh = false, expand = false) {
   $("#map").replaceChildren(data.resources.length ? tree(data.resources, data.events, name)
     : el("p", { text: data.state ? "no objects found" : "the server reads no cluster" }));
   if (!refresh) $("#node").replaceChildren();
-  $("#values").textContent = JSON.stringify(data.values, null, 2);
+  $("#values").textContent = catalog ? "A catalog addon's values come with its artifact (catalog/<name>/ in the repository)."
+    : JSON.stringify(data.values, null, 2);
   renderEvents();
   if (!refresh) selectTab("tab-overview");
   show("details");
@@ -260,6 +268,7 @@ async function loadActions(name, keepStatus = false) {
   if (!keepStatus) $("#action-status").textContent = "";
   const base = `/api/v1/clusters/${state.cluster}/addons/${encodeURIComponent(name)}`;
   try {
+    if (state.details && state.details.kind === "catalog") throw new Error("a catalog addon has no chart versions");
     const versions = await api(`${base}/versions`);
     $("#upgrade-version").replaceChildren(...versions.result.map((v) => el("option", {
       value: v.version, selected: v.current, text: `${v.version}${v.current ? " (current)" : ""}${v.deprecated ? " (deprecated)" : ""}` })));
@@ -398,6 +407,27 @@ $("#install-form").addEventListener("submit", (event) => {
     async () => { renderList(); });
 });
 
+$("#enable-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  const field = (id) => $(`#enable-${id}`).value.trim();
+  const body = { addon: field("addon"), stack: field("stack"), registry: field("registry"),
+    insecure: $("#enable-insecure").checked };
+  if (field("implementation")) body.implementation = field("implementation");
+  if (field("tag")) body.tag = field("tag");
+  const name = body.implementation && body.implementation !== body.addon ? `${body.addon}-${body.implementation}` : body.addon;
+  previewWith("enable", (dryRun) => api(`/api/v1/clusters/${state.cluster}/catalog`, "POST", { ...body, dry_run: dryRun }),
+    `Enable catalog addon ${name} from ${body.registry} in stack ${body.stack}`, $("#enable-status"),
+    async () => { location.hash = `#/addons/${encodeURIComponent(name)}`; });
+});
+
+$("#disable-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  const name = state.details.name;
+  previewWith("disable", (dryRun) => api(`/api/v1/clusters/${state.cluster}/catalog/${encodeURIComponent(name)}?dry_run=${dryRun}`,
+    "DELETE"), `Disable catalog addon ${name} (the engine deletes what it delivered)`, $("#action-status"),
+    async () => { location.hash = "#/"; });
+});
+
 $("#rollback-form").addEventListener("submit", (event) => {
   event.preventDefault();
   const name = state.details.name;
@@ -426,12 +456,14 @@ async function openStacks() {
     $("#stack-list").textContent = error.message;
     return show("stacks");
   }
-  stacks.sort((a, b) => a.deploy_wave - b.deploy_wave || a.name.localeCompare(b.name));
+  const wave = (stack) => (stack.deploy_wave === null ? Infinity : stack.deploy_wave);  // no wave: not ordered
+  stacks.sort((a, b) => (wave(a) === wave(b) ? 0 : wave(a) < wave(b) ? -1 : 1) || a.name.localeCompare(b.name));
   $("#stack-list").replaceChildren(...stacks.map((stack) => {
-    const members = [...stack.manifests.map((name) => ["manifest", name]), ...stack.addons.map((name) => ["addon", name])];
+    const members = [...stack.manifests.map((name) => ["manifest", name]), ...stack.addons.map((name) => ["addon", name]),
+      ...(stack.catalog || []).map((name) => ["catalog", name])];
     const parentsOf = (key) => stack.edges.filter(([child]) => child === key).map(([, parent]) => parent);
     return el("article", { "data-stack": stack.name },
-      el("h3", { text: `${stack.name} (wave ${stack.deploy_wave})` }),
+      el("h3", { text: `${stack.name} (${stack.deploy_wave === null ? "no wave" : `wave ${stack.deploy_wave}`})` }),
       stack.description ? el("p", { text: stack.description }) : null,
       el("table", {}, el("thead", {}, el("tr", {}, el("th", { scope: "col", text: "Member" }),
         el("th", { scope: "col", text: "Kind" }), el("th", { scope: "col", text: "State" }),
@@ -439,7 +471,7 @@ async function openStacks() {
       el("tbody", {}, ...members.map(([kind, name]) => {
         const row = kind === "addon" ? state.addons.get(name) : null;
         return el("tr", { "data-member": `${kind}:${name}` },
-          el("td", {}, kind === "addon" ? el("a", { href: `#/addons/${encodeURIComponent(name)}`, text: name }) : name),
+          el("td", {}, kind !== "manifest" ? el("a", { href: `#/addons/${encodeURIComponent(name)}`, text: name }) : name),
           el("td", { text: kind }),
           el("td", {}, kind === "addon" ? badge("state", row && row.state) : "—"),
           el("td", { text: parentsOf(`${kind}:${name}`).join(", ") || "—" }));
