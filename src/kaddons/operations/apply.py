@@ -36,7 +36,7 @@ import shutil
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from filelock import FileLock
 from pygit2 import Oid
@@ -319,6 +319,9 @@ def rendered_again(copy: WorkingCopy, base: Oid, edits: dict[str, bytes | None])
                 or record.get("engine") not in ENGINES:
             continue
         relative, engine = record["document"], str(record["engine"])
+        written = PurePosixPath(relative)
+        if written.is_absolute() or ".." in written.parts or not relative.endswith((".yaml", ".yml")):
+            continue  # a record names its document inside the repository: anything else is not followed
         options = ApplyOptions(engine=record.get("engineOption"), git_url=record.get("gitUrlOption"))
         generated = path.rsplit("/", 1)[0]
         try:
