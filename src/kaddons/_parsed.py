@@ -119,7 +119,8 @@ def first_not_mapping(texts: list[tuple[str, str]], *, error: SourceError = Clus
         return None
     key = hashlib.sha256(f"{FORMAT}\0mappings\0{_parser_version()}\0{' '.join(sorted(set(digests)))}".encode()
                          ).hexdigest()
-    if CHECKS.get(key) is None:
+    kept = CHECKS.get(key) is not None
+    if not kept:
         for index in unknown:
             text, source = texts[index]
             data = parse(text, source, error=error)
@@ -129,5 +130,6 @@ def first_not_mapping(texts: list[tuple[str, str]], *, error: SourceError = Clus
         if len(_mappings) > 100_000:
             _mappings.clear()
         _mappings.update(digests)
-    CHECKS.put(key, b"")
+    if not kept:  # a set found on disk is not written again
+        CHECKS.put(key, b"")
     return None
