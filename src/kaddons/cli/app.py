@@ -7,6 +7,7 @@ Every :class:`~kaddons.errors.KaddonsError` becomes one line on standard error, 
 from __future__ import annotations
 
 import importlib
+import inspect
 import signal
 import sys
 from types import FrameType
@@ -80,7 +81,21 @@ def build(names: list[str] | None = None) -> typer.Typer:
             built.add_typer(target, name=name)
         else:
             built.command(name)(target)
+    _one_line_listings(built)
     return built
+
+
+def _one_line_listings(group: typer.Typer) -> None:
+    """Give each command of ``group`` (and of its groups) its first paragraph, on one line, as the text a group's
+    help lists it with: typer's rich help keeps that paragraph's line breaks there (it drops them everywhere
+    else), so a docstring wrapped in the source was listed as broken lines."""
+    for info in group.registered_commands:
+        text = info.help if info.help is not None else inspect.getdoc(info.callback) or ""
+        if info.short_help is None and text:
+            info.short_help = " ".join(text.partition("\f")[0].partition("\n\n")[0].split())
+    for child in group.registered_groups:
+        if child.typer_instance is not None:
+            _one_line_listings(child.typer_instance)
 
 
 def __getattr__(name: str) -> Any:
