@@ -54,7 +54,32 @@ __all__ = [
     "UnsafeContentError",
     "UnsupportedDigestError",
     "UsageError",
+    "known",
 ]
+
+KNOWN_LISTED = 10
+"""How many names :func:`known` lists in full; beyond that, the nearest few and the count."""
+
+
+def known(noun: str, names: list[str], wanted: str) -> str:
+    """What a "no such …" message says of the ``names`` there are, for ``wanted`` (``noun``: their plural, as
+    ``"add-ons"``): ``"add-ons: a, b"`` (``"none"`` when empty); beyond :data:`KNOWN_LISTED` names, the three
+    nearest to ``wanted`` and the count (``"300 add-ons; nearest: a001, a010"``), so the message stays one line
+    a person reads. Nearest: names that start with ``wanted`` first, then by similarity (difflib's ratio, at
+    least 0.5), ties in name order; case is ignored."""
+    if len(names) <= KNOWN_LISTED:
+        return f"{noun}: {', '.join(names) or 'none'}"
+    from difflib import SequenceMatcher
+
+    matcher = SequenceMatcher(b=wanted.lower())
+    scored = []
+    for name in names:
+        matcher.set_seq1(name.lower())
+        starts = name.lower().startswith(wanted.lower())
+        if starts or matcher.ratio() >= 0.5:  # ties go to the name that sorts first
+            scored.append((not starts, -matcher.ratio(), name))
+    nearest = [name for *_, name in sorted(scored)[:3]]
+    return f"{len(names)} {noun}" + (f"; nearest: {', '.join(nearest)}" if nearest else "")
 
 
 class KaddonsError(Exception):

@@ -80,7 +80,8 @@ def test_upgrade_history_rollback(daemon: GitDaemon, tmp_path: Path) -> None:  #
 
 
 @pytest.mark.parametrize(("args", "code", "needle"), [
-    (["upgrade", "nope", "--chart-version", "1.0.0"], 3, "no add-on named 'nope'"),
+    (["upgrade", "nope", "--chart-version", "1.0.0"], 3,
+     "no add-on named 'nope' (add-ons: headlamp, kyverno): see kaddons cluster addons list"),
     (["upgrade", "headlamp", "--chart-version", "9.9.9"], 3, "chart headlamp has no version 9.9.9"),
     (["rollback", "headlamp", "--to", "not-a-revision"], 3, "--to 'not-a-revision' is not a revision"),
     (["upgrade", "headlamp", "--set", "env[name=LOG].value=debug"], 2,

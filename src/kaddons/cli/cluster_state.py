@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from kaddons.errors import ClusterError, NotFoundError
+from kaddons.errors import ClusterError, NotFoundError, known
 
 from .cluster import (
     EngineOption,
@@ -245,8 +245,9 @@ def _find(loaded: LoadedCluster, name: str) -> tuple[str, Any]:
         for addon in stack.addons:
             if addon.name == name:
                 return stack.name, addon
-    names = ", ".join(a.name for s in loaded.document.spec.stacks for a in s.addons) or "none"
-    raise NotFoundError(f"no add-on {name!r} in {loaded.path} (add-ons: {names}): see kaddons cluster addons list")
+    names = [a.name for s in loaded.document.spec.stacks for a in s.addons]
+    raise NotFoundError(f"no add-on {name!r} in {loaded.path} ({known('add-ons', names, name)}): see kaddons cluster "
+                        "addons list")
 
 
 def _health_rules(rules: list[Path] | None, reader: ClusterReader | None, engine: str) -> Any:

@@ -18,7 +18,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from kaddons.errors import ClusterError, NotFoundError
+from kaddons.errors import ClusterError, NotFoundError, known
 
 from .kube import ClusterReader
 from .view import APPLICATION, ENGINE_NAMESPACES, HELM_RELEASE, KUSTOMIZATION
@@ -41,8 +41,8 @@ def sync_target(loaded: LoadedCluster, name: str) -> tuple[str, tuple[str, ...]]
         return "catalog", tuple(next(e for e in loaded.document.spec.kaddons.catalog if e.name == name).paths)
     addons = [a.name for s in loaded.document.spec.stacks for a in s.addons]
     catalog = [e.name for e in loaded.document.spec.kaddons.catalog]
-    raise NotFoundError(f"no add-on or catalog addon {name!r} in {loaded.path} (add-ons: {', '.join(addons) or 'none'}"
-                        f"; catalog addons: {', '.join(catalog) or 'none'}): see kaddons cluster addons list")
+    raise NotFoundError(f"no add-on or catalog addon {name!r} in {loaded.path} ({known('add-ons', addons, name)}; "
+                        f"{known('catalog addons', catalog, name)}): see kaddons cluster addons list")
 
 
 def sync_member(reader: ClusterReader, engine: str, kind: str, name: str, *,

@@ -20,7 +20,7 @@ from pathlib import Path
 import pygit2
 
 from kaddons._memo import DiskMemo
-from kaddons.errors import NotFoundError, UsageError
+from kaddons.errors import NotFoundError, UsageError, known
 from kaddons.repo import WorkingCopy
 from kaddons.stacks.load import LoadedCluster, load_cluster, member_kind
 
@@ -203,8 +203,8 @@ def member_key(loaded: LoadedCluster, name: str) -> tuple[str, str]:
         return kind, name
     addons = sorted(n for k, n in loaded.sources if k == "addon")
     catalog = sorted(n for k, n in loaded.sources if k == "catalog")
-    raise NotFoundError(f"{loaded.path}: no add-on or catalog addon named {name!r} (add-ons: "
-                        f"{', '.join(addons) or 'none'}; catalog addons: {', '.join(catalog) or 'none'})")
+    raise NotFoundError(f"{loaded.path}: no add-on or catalog addon named {name!r} ({known('add-ons', addons, name)}; "
+                        f"{known('catalog addons', catalog, name)}): see kaddons cluster addons list")
 
 
 def addon_history(document: Path, name: str, *, limit: int = 1000) -> list[Change]:
@@ -225,7 +225,7 @@ def stack_history(document: Path, stack: str, *, limit: int = 1000) -> list[Chan
     loaded = load_cluster(document)
     names = [s.name for s in loaded.document.spec.stacks]
     if stack not in names:
-        raise NotFoundError(f"no stack {stack!r} in {document} (stacks: {', '.join(names) or 'none'})")
+        raise NotFoundError(f"no stack {stack!r} in {document} ({known('stacks', names, stack)})")
     files = [w for key, member in loaded.graph.members.items() if member.stack == stack
              for w in watched(loaded, key)]
     if not files:  # a stack without members: its entry in the document

@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from kaddons.errors import NotFoundError, UsageError
+from kaddons.errors import NotFoundError, UsageError, known
 from kaddons.repo import WorkingCopy
 from kaddons.stacks.load import LoadedCluster, MemberSource, load_cluster, member_kind
 
@@ -33,8 +33,9 @@ __all__ = ["ParentEdit", "rollback_addon", "update_settings", "upgrade_addon"]
 def _source(loaded: LoadedCluster, name: str) -> MemberSource:
     source = loaded.sources.get(("addon", name))
     if source is None:
-        known = sorted(n for k, n in loaded.sources if k == "addon")
-        raise NotFoundError(f"{loaded.path}: no add-on named {name!r} (add-ons: {', '.join(known) or 'none'})")
+        names = sorted(n for k, n in loaded.sources if k == "addon")
+        raise NotFoundError(f"{loaded.path}: no add-on named {name!r} ({known('add-ons', names, name)}): "
+                            "see kaddons cluster addons list")
     return source
 
 
