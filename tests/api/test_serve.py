@@ -361,6 +361,12 @@ def test_install_settings_enable_and_disable_through_the_api_are_commits(
     details = server.get(f"{API}/addons/metrics", server.read).json()
     assert (details["kind"], details["tag"], details["paths"], details["stack_name"]) == ("catalog", "v1.0.0", ["."],
                                                                                          "apps")
+    listed = {r["name"]: r for r in server.get(f"{API}/addons", server.read).json()["result"]}
+    assert {k: listed["metrics"][k] for k in ("kind", "stack_name", "chart_name", "chart_version", "registry_url",
+                                             "latest_chart_version")} == {
+        "kind": "catalog", "stack_name": "apps", "chart_name": "addons/metrics", "chart_version": "v1.0.0",
+        "registry_url": f"oci://{registry.host}/{prefix}", "latest_chart_version": None}
+    assert listed["metrics"]["last_updated"] is not None and listed["headlamp"]["kind"] == "addon"
     stacks = {row["name"]: row for row in server.get(f"{API}/stacks", server.read).json()["result"]}
     assert stacks["apps"]["catalog"] == ["metrics"] and "catalog:metrics" not in str(stacks["platform"]["edges"])
     history = server.get(f"{API}/addons/metrics/history", server.read).json()["result"]
@@ -373,6 +379,7 @@ def test_install_settings_enable_and_disable_through_the_api_are_commits(
                                           headers={"Authorization": f"Bearer {server.write}"}).json())
     assert gone["status"] == "success", gone
     assert remote_log(server.remote, tmp_path)[0] == "kaddons: disable catalog addon metrics"
+    assert "metrics" not in {r["name"] for r in server.get(f"{API}/addons", server.read).json()["result"]}
 
 
 def test_serve_keeps_its_own_clone_of_a_repository_url(tmp_path: Path, daemon: GitDaemon) -> None:  # noqa: F811

@@ -221,6 +221,9 @@ def test_a_catalog_addon_enabled_in_the_ui_shows_in_its_stack_and_is_disabled_th
         expect(page.locator("#upgrade-form")).to_be_hidden()
         expect(page.locator("#uninstall-form")).to_be_hidden()
 
+        page.get_by_role("link", name="Add-ons", exact=True).click()  # the list, as the CLI's, has it too
+        expect(page.locator('tr[data-addon="metrics"]')).to_contain_text("addons/metrics (catalog addon)",
+                                                                        timeout=30_000)
         page.get_by_role("link", name="Stacks").click()
         expect(page.locator('tr[data-member="catalog:metrics"]')).to_contain_text("catalog", timeout=30_000)
         page.locator('tr[data-member="catalog:metrics"]').get_by_role("link", name="metrics").click()
@@ -228,6 +231,7 @@ def test_a_catalog_addon_enabled_in_the_ui_shows_in_its_stack_and_is_disabled_th
         expect(page.get_by_label("Diff")).to_contain_text("-    addon: metrics", timeout=60_000)
         page.get_by_role("button", name="Confirm").click()
         expect(page.locator("#list")).to_be_visible(timeout=60_000)
+        expect(page.locator('tr[data-addon="metrics"]')).to_have_count(0)
     after = remote_log(server.remote, tmp_path)
     assert after[2:] == before
     assert after[0] == "kaddons: disable catalog addon metrics"

@@ -38,7 +38,7 @@ import pathlib
 import re
 import urllib.parse
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request
 from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
@@ -173,6 +173,10 @@ class Pagination(BaseModel):
 
 class AddonRow(BaseModel):
     name: str
+    kind: Literal["addon", "catalog"] = Field(
+        default="addon", description="'addon': a Helm chart add-on; 'catalog': a catalog addon (kaddons cluster addons "
+                                     "enable), its artifact addons/<name> as chart_name, its tag as chart_version and "
+                                     "its registry as registry_url.")
     stack_name: str
     chart_name: str
     chart_version: str

@@ -189,20 +189,25 @@ class ClusterService:
                 live.cache.wait(revision, every)
 
     def addon_rows(self) -> list[dict[str, Any]]:
-        """Every add-on with its place, chart and (with a cluster) ``state`` and ``reason``."""
+        """Every add-on with its place, chart and (with a cluster) ``state`` and ``reason``, then every catalog
+        addon (``kind: catalog``), as ``kaddons cluster addons list`` has them: its artifact ``addons/<name>`` in
+        place of the chart, the tag as the version, the registry as the source."""
         loaded = self.loaded()
         live = self.live()
         states = self._states_now() if live is not None else None
         changes = self._last_changes(loaded)
+        members: list[tuple[str, str, Any, str, str, str]] = [
+            ("addon", stack.name, addon, addon.chart_name, addon.chart_version, addon.source_url)
+            for stack in loaded.document.spec.stacks for addon in stack.addons]
+        members += [("catalog", entry.stack, entry, f"addons/{entry.name}", entry.tag, entry.registry)
+                    for entry in loaded.document.spec.kaddons.catalog]
         rows = []
-        for stack in loaded.document.spec.stacks:
-            for addon in stack.addons:
-                rows.append({**_member_row(loaded, states, stack.name, "addon", addon),
-                             "chart_name": addon.chart_name, "chart_version": addon.chart_version,
-                             "registry_url": addon.source_url,
-                             "latest_chart_version": self._latest.get(addon.name),
-                             "last_updated": change.time if (change := changes.get(addon.name)) else None,
-                             "rolled_back_to": change.mark if change else None})
+        for kind, stack, member, chart, version, source in members:
+            rows.append({**_member_row(loaded, states, stack, kind, member), "kind": kind,
+                         "chart_name": chart, "chart_version": version, "registry_url": source,
+                         "latest_chart_version": self._latest.get(member.name) if kind == "addon" else None,
+                         "last_updated": change.time if (change := changes.get(member.name)) else None,
+                         "rolled_back_to": change.mark if change else None})
         return rows
 
     def _last_changes(self, loaded: LoadedCluster) -> dict[str, Any]:

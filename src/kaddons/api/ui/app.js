@@ -88,7 +88,7 @@ function renderList() {
   body.replaceChildren(...rows.map((row) => el("tr", { "data-addon": row.name, "data-state": row.state || "" },
     el("td", {}, el("a", { href: `#/addons/${encodeURIComponent(row.name)}`, text: row.name })),
     el("td", { text: row.stack_name }),
-    el("td", { text: row.chart_name }),
+    el("td", {}, row.chart_name, row.kind === "catalog" ? el("span", { class: "catalog-mark", text: " (catalog addon)" }) : null),
     el("td", {}, row.chart_version, row.latest_chart_version && row.latest_chart_version !== row.chart_version
       ? el("span", { class: "upgrade", text: ` → ${row.latest_chart_version} available` }) : null,
       row.rolled_back_to ? el("span", { class: "rolled-back", text: ` rolled back to ${row.rolled_back_to}` }) : null),
