@@ -256,6 +256,20 @@ def test_a_failed_operation_says_why_and_changes_nothing(server: Server, tmp_pat
                  {"chart_version": "../../etc"}).status_code == 422
 
 
+def test_values_sent_with_an_operation_are_not_recorded_in_the_list_nor_the_journal(server: Server) -> None:
+    """Operations are read with any read token and kept across restarts: a value an upgrade sends by path (one
+    refused because its key must stay encrypted, say) is recorded neither in the list nor in the journal."""
+    failed = _finished(server, _post(server, f"{API}/addons/headlamp/upgrade", server.write,
+                                     {"chart_version": "9.9.9",
+                                      "values": [{"path": "oidc.clientSecret", "value": "hunter2"}]}).json())
+    assert failed["status"] == "failed" and "9.9.9" in failed["error"]
+    assert failed["parameters"]["values"] == [{"path": "oidc.clientSecret", "value": "<not recorded>"}]
+    listed = server.get(f"{API}/operations", server.read)
+    assert failed["id"] in listed.text and "hunter2" not in listed.text
+    journal = server.repo / ".git" / "kaddons" / "operations.jsonl"  # what the next start of the server reads
+    assert failed["id"] in journal.read_text() and "hunter2" not in journal.read_text()
+
+
 def test_a_pending_operation_can_be_cancelled_a_finished_one_not(server: Server) -> None:
     first = _post(server, f"{API}/addons/headlamp/upgrade", server.write, {"chart_version": "0.43.0"}).json()
     second = _post(server, f"{API}/addons/headlamp/upgrade", server.write, {"chart_version": "0.42.0"}).json()

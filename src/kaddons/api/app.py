@@ -56,7 +56,7 @@ from kaddons.errors import (
     UsageError,
 )
 
-from .operations import Operations
+from .operations import Operations, recorded
 from .service import ClusterService
 from .tokens import TokenStore
 
@@ -496,7 +496,7 @@ def create_app(service: ClusterService, tokens: TokenStore, operations: Operatio
             with service.writing():  # reads meanwhile see the document as before; after it, what it wrote
                 return work()
 
-        operation = queue.submit(kind, f"addon/{name}", parameters, run)
+        operation = queue.submit(kind, f"addon/{name}", recorded(parameters), run)
         return JSONResponse(operation.to_dict(), status_code=202,
                             headers={"Location": f"/api/v1/clusters/{service.loaded().document.metadata.name}"
                                                  f"/operations/{operation.id}"})
@@ -592,7 +592,8 @@ def create_app(service: ClusterService, tokens: TokenStore, operations: Operatio
 
     @app.get("/api/v1/clusters/{cluster}/operations", dependencies=[reader])
     def operations_list(cluster: Cluster, page: Page = 1, page_size: PageSize = 50) -> dict[str, Any]:
-        """The operations of this server, newest first (kept in memory; the commits are the lasting record)."""
+        """The operations of this server, newest first: the last 1,000, across restarts of ``kaddons serve``
+        (values a request carried are not recorded; the commits are the lasting record)."""
         cluster_named(cluster)
         return _page([o.to_dict() for o in queue.all()], page, page_size)
 

@@ -59,6 +59,7 @@ def serve_command(
     import uvicorn
 
     from kaddons.api.app import create_app
+    from kaddons.api.operations import Operations, journal_of
     from kaddons.api.service import ClusterService
     from kaddons.api.tokens import TokenStore, default_tokens_file
     from kaddons.cluster.kube import ClusterReader
@@ -100,7 +101,8 @@ def serve_command(
     threading.Thread(target=_latest_loop, args=(service,), daemon=True, name="kaddons-latest").start()
     typer.echo(f"serving {document} on http://{host}:{port} (Ctrl-C stops)", err=True)
     try:
-        uvicorn.run(create_app(service, store), host=host, port=port, log_level="warning", access_log=False)
+        uvicorn.run(create_app(service, store, Operations(journal=journal_of(folder))), host=host, port=port,
+                    log_level="warning", access_log=False)
     finally:
         service.close()
 
