@@ -24,8 +24,6 @@ from kaddons.errors import NotFoundError, UsageError, known
 from kaddons.repo import WorkingCopy
 from kaddons.stacks.load import LoadedCluster, load_cluster, member_kind
 
-from .splice import entry_digests
-
 __all__ = [
     "ROLLBACK_TRAILER",
     "Change",
@@ -98,6 +96,8 @@ class _Entries:
             if kept is not None:
                 digests = json.loads(kept)
             else:
+                from .splice import entry_digests  # on a miss only: its YAML event reader is not needed otherwise
+
                 data = self.copy.repo[blob].peel(pygit2.Blob).data
                 digests = entry_digests(data.decode("utf-8", "replace"))
                 ENTRIES.put(key, json.dumps(digests).encode())
