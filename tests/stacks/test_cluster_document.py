@@ -148,6 +148,19 @@ BAD = {
     "misspelt settings key": ("    - name: s\n      addons:\n" + ADDON.format(name="a", namespace="x")
                               + "        settings: {sync_policy: {selfheal: true}}\n", {},
                               "settings.sync_policy.selfheal: unknown key"),
+    "add-on name leading out of its folder": ("    - name: s\n      addons:\n"
+                                              + ADDON.format(name="../../../pwn", namespace="x"), {},
+                                              "spec.stacks[0].addons[0].name: value error, add-on name '../../../pwn' "
+                                              "is not an RFC 1123 subdomain of at most 53 characters"),
+    "add-on name longer than a Helm release's": ("    - name: s\n      addons:\n"
+                                                 + ADDON.format(name="a" * 54, namespace="x"), {},
+                                                 "is not an RFC 1123 subdomain of at most 53 characters"),
+    "manifest name with a slash": ("    - name: s\n      manifests:\n"
+                                   "        - {name: a/b, manifest: '{apiVersion: v1, kind: Namespace}'}\n", {},
+                                   "spec.stacks[0].manifests[0].name: value error, manifest name 'a/b' is not"),
+    "stack name not a label value": ("    - name: my platform\n", {},
+                                     "spec.stacks[0].name: value error, stack name 'my platform' is not a Kubernetes "
+                                     "label value"),
     "namespace not a label": ("    - name: s\n      addons:\n" + ADDON.format(name="a", namespace="Team_A"), {},
                               "is not an RFC 1123 label"),
     "values and from_file": ("    - name: s\n      addons:\n" + ADDON.format(name="a", namespace="x")

@@ -84,6 +84,11 @@ def test_upgrade_history_rollback(daemon: GitDaemon, tmp_path: Path) -> None:  #
      "no add-on named 'nope' (add-ons: headlamp, kyverno): see kaddons cluster addons list"),
     (["upgrade", "headlamp", "--chart-version", "9.9.9"], 3, "chart headlamp has no version 9.9.9"),
     (["rollback", "headlamp", "--to", "not-a-revision"], 3, "--to 'not-a-revision' is not a revision"),
+    (["install", "podinfo", "--name", "../../../x", "--namespace", "ok", "--stack", "apps", "--source", "headlamp",
+      "--chart-version", "6.14.1"], 2, "add-on name '../../../x' is not an RFC 1123 subdomain"),
+    (["install", "podinfo", "--namespace", "Team_A", "--stack", "apps", "--source", "headlamp", "--chart-version",
+      "6.14.1"], 2, "namespace 'Team_A' is not an RFC 1123 label (lowercase letters, digits and '-', at most 63, "
+                    "starting and ending with a letter or digit): give another with --namespace"),
     (["upgrade", "headlamp", "--set", "env[name=LOG].value=debug"], 2,
      "no item of the list has name=LOG (name: none); [0] appends a new item"),
 ])

@@ -48,7 +48,14 @@ def install_addon(document: Path, stack: str, addon: NewAddon, *, options: Apply
     from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
     from kaddons.addons._yaml import round_trip_yaml
+    from kaddons.stacks.document import check_member_name, check_namespace
 
+    for check, value, flag in ((lambda v: check_member_name("add-on", v), addon.name, "--name"),
+                               (check_namespace, addon.namespace, "--namespace")):
+        try:  # before anything is named after them: the values file, the rendered objects
+            check(value)
+        except ValueError as err:
+            raise UsageError(f"{err}: give another with {flag}") from None
     loaded = load_cluster(document)
     if ("addon", addon.name) in loaded.sources:
         raise UsageError(f"an add-on named {addon.name!r} exists already: kaddons cluster addons upgrade "

@@ -29,6 +29,27 @@ CLUSTER_NAME = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?$")
 """``metadata.name``: letters, digits and hyphens (§1.2)."""
 
 
+MEMBER_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+"""An add-on's or a manifest's ``name``: an RFC 1123 subdomain, as the objects named after it need (the
+Application, HelmRelease or Kustomization ``addon-<name>`` / ``manifest-<name>``, and Helm's release name); the
+files named after it (``values/<name>.yaml``, ``apps/addon-<name>.yaml``) then stay in their folder."""
+MEMBER_NAME_MAX = {"add-on": 53, "manifest": 244}
+"""An add-on's name is its Helm release's (at most 53 characters); ``manifest-<name>`` is at most 253."""
+STACK_NAME = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
+"""A stack's ``name``: a Kubernetes label value (the ``kaddons.io/stack`` label of every object rendered)."""
+
+
+def check_member_name(kind: str, value: str) -> str:
+    """``value`` if it is a valid name of a ``kind`` (``"add-on"`` or ``"manifest"``), else ValueError saying
+    what one is."""
+    limit = MEMBER_NAME_MAX[kind]
+    if len(value) > limit or not MEMBER_NAME.fullmatch(value):
+        raise ValueError(f"{kind} name {value!r} is not an RFC 1123 subdomain of at most {limit} characters "
+                         "(lowercase letters, digits, '-' and '.', starting and ending with a letter or digit), as the "
+                         "engine's objects and the files named after it need")
+    return value
+
+
 def check_namespace(value: str) -> str:
     """``value`` if it is an RFC 1123 label, else ValueError saying what one is."""
     if not DNS_LABEL.fullmatch(value):
@@ -77,6 +98,11 @@ class Manifest(_Strict):
     agents_md_from_file: str | None = None
     dependencies_override: Any = None
     content: str = Field(default="", exclude=True)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        return check_member_name("manifest", value)
 
 
 class Configuration(_Strict):
@@ -178,6 +204,11 @@ class Addon(_Strict):
     agents_md_from_file: str | None = None
     values: str = Field(default="", exclude=True)
 
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        return check_member_name("add-on", value)
+
     @field_validator("namespace")
     @classmethod
     def _namespace(cls, value: str) -> str:
@@ -218,6 +249,15 @@ class Stack(_Strict):
     manifests: list[Manifest] = Field(default_factory=list)
     addons: list[Addon] = Field(default_factory=list)
     applications: list[Application] = Field(default_factory=list)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not STACK_NAME.fullmatch(value):
+            raise ValueError(f"stack name {value!r} is not a Kubernetes label value (at most 63 letters, digits, '-', "
+                             "'_' and '.', starting and ending with a letter or digit): every object rendered is "
+                             "labelled with it")
+        return value
 
     @field_validator("variables", mode="before")
     @classmethod
