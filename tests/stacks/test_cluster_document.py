@@ -158,6 +158,9 @@ BAD = {
     "manifest name with a slash": ("    - name: s\n      manifests:\n"
                                    "        - {name: a/b, manifest: '{apiVersion: v1, kind: Namespace}'}\n", {},
                                    "spec.stacks[0].manifests[0].name: value error, manifest name 'a/b' is not"),
+    "manifest namespace not a label": ("    - name: s\n      manifests:\n        - {name: m, namespace: Team_A, "
+                                       "manifest: '{apiVersion: v1, kind: ConfigMap}'}\n", {},
+                                       "spec.stacks[0].manifests[0].namespace: value error, namespace 'Team_A' is not"),
     "stack name not a label value": ("    - name: my platform\n", {},
                                      "spec.stacks[0].name: value error, stack name 'my platform' is not a Kubernetes "
                                      "label value"),

@@ -104,6 +104,11 @@ class Manifest(_Strict):
     def _name(cls, value: str) -> str:
         return check_member_name("manifest", value)
 
+    @field_validator("namespace")
+    @classmethod
+    def _namespace(cls, value: str | None) -> str | None:
+        return check_namespace(value) if value is not None else None
+
 
 class Configuration(_Strict):
     """``configuration`` of an add-on: one of ``values``, ``values_base64``, ``from_file`` (§1.8)."""
