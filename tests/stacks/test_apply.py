@@ -137,6 +137,14 @@ def test_the_same_file_changed_here_and_on_the_remote_is_a_conflict(daemon: GitD
     assert "mine: 1" in (work / "clusters/edge/values/headlamp.yaml").read_text()  # nothing of the user's lost
 
 
+def test_a_bad_output_format_is_refused_before_any_chart_source_is_asked(daemon: GitDaemon, tmp_path: Path,
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    _url, work = _seeded(daemon, tmp_path, "format")
+    monkeypatch.setenv("KADDONS_MIRRORS_FILE", str(tmp_path / "none.yaml"))  # the example's sources: unreachable
+    done = kaddons("template", "-o", "xml", cwd=work)
+    assert (done.returncode, done.stderr) == (2, "error: -o 'xml': use table, json or yaml\n")
+
+
 def test_an_invalid_document_commits_nothing(daemon: GitDaemon, tmp_path: Path) -> None:
     url, work = _seeded(daemon, tmp_path, "invalid")
     document = work / "clusters/edge/cluster.yaml"

@@ -35,7 +35,17 @@ FileOption = Annotated[Path | None, typer.Option(
 RepoOption = Annotated[Path | None, typer.Option(
     "--repo", file_okay=False, show_default=False,
     help="The repository root that paths in the document stay inside \\[default: the Git working copy].")]
-FormatOption = Annotated[str, typer.Option("--output", "-o", metavar="table|json|yaml", help="Output format.")]
+
+
+def _format(value: str) -> str:
+    """-o checked as the command line is read: a bad one is refused before any work (a preflight, a cluster read)."""
+    if value not in ("table", "json", "yaml"):
+        raise UsageError(f"-o {value!r}: use table, json or yaml")
+    return value
+
+
+FormatOption = Annotated[str, typer.Option("--output", "-o", metavar="table|json|yaml", callback=_format,
+                                           help="Output format.")]
 
 EngineOption = Annotated[str | None, typer.Option(
     "--engine", metavar="argocd|flux", show_default=False,
