@@ -232,6 +232,10 @@ def test_a_catalog_addon_enabled_in_the_ui_shows_in_its_stack_and_is_disabled_th
         page.get_by_role("button", name="Confirm").click()
         expect(page.locator("#list")).to_be_visible(timeout=60_000)
         expect(page.locator('tr[data-addon="metrics"]')).to_have_count(0)
+        page.wait_for_timeout(2500)  # longer than the page waits before it opens the stream again
+        # the stream carried both operations' events too: the page read them and kept its one stream open
+        assert len([url for url in page.requested if url.endswith("/stream")]) == 1
+        expect(page.locator("#live")).to_have_text("live")
     after = remote_log(server.remote, tmp_path)
     assert after[2:] == before
     assert after[0] == "kaddons: disable catalog addon metrics"

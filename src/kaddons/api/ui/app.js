@@ -134,9 +134,11 @@ async function follow() {
         while ((end = buffer.indexOf("\n\n")) >= 0) {
           const message = buffer.slice(0, end);
           buffer = buffer.slice(end + 2);
-          const data = message.split("\n").filter((line) => line.startsWith("data: "))
-            .map((line) => line.slice(6)).join("\n");
-          if (data) changed(JSON.parse(data));
+          const lines = message.split("\n");
+          const event = (lines.find((line) => line.startsWith("event: ")) || "event: message").slice(7);
+          const data = lines.filter((line) => line.startsWith("data: ")).map((line) => line.slice(6)).join("\n");
+          // "states": changed rows; "operation": an operation's new status (the page that queued one waits for it)
+          if (data && event === "states") changed(JSON.parse(data));
         }
       }
     } catch (error) {
