@@ -107,3 +107,32 @@ def test_the_journal_lives_in_the_git_folder_of_the_working_copy(tmp_path: Path)
     (tmp_path / "repo" / "clusters").mkdir()
     assert journal_of(tmp_path / "repo" / "clusters") == tmp_path / "repo" / ".git" / "kaddons" / "operations.jsonl"
     assert journal_of(tmp_path) is None or not str(journal_of(tmp_path)).startswith(str(tmp_path))
+
+
+def test_operations_submitted_at_once_keep_one_order_in_the_list_the_journal_and_the_queue(tmp_path: Path) -> None:
+    journal = tmp_path / "operations.jsonl"
+    ran: list[str] = []
+    gate = threading.Event()
+    queue = Operations(journal=journal)
+    blocker = queue.submit("sync", "addon/a", {}, lambda: {"waited": gate.wait(30)})
+
+    def submit() -> None:
+        for _ in range(25):
+            holder: list[str] = []
+            operation = queue.submit("sync", "addon/a", {}, lambda holder=holder: ran.append(holder[0]) or {})
+            holder.append(operation.id)
+
+    threads = [threading.Thread(target=submit) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    gate.set()
+    last = max(o.id for o in queue.all())
+    _done(queue, last)
+    listed = [o.id for o in reversed(queue.all())]
+    assert listed == sorted(listed) and len(listed) == 101
+    assert ran == listed[1:]  # run in the order of their ids
+    firsts = list(dict.fromkeys(json.loads(line)["id"] for line in journal.read_text().splitlines()))
+    assert firsts == listed and blocker.id == listed[0]
+    queue.close()

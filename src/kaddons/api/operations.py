@@ -131,18 +131,19 @@ class Operations:
 
     def submit(self, kind: str, target: str, parameters: dict[str, Any], work: Work) -> Operation:
         """Queue ``work`` (returns the result to record; raises KaddonsError to fail)."""
-        with self._lock:
-            operation = Operation(f"op-{next(self._ids):06d}", kind, target, parameters)
-        self._append(operation)  # in the journal before anyone can see it
-        with self._lock:
-            self._items[operation.id] = operation
-            self._work[operation.id] = work
-            while len(self._items) > KEEP:
-                oldest = next(iter(self._items))
-                if self._items[oldest].status in (PENDING, RUNNING):
-                    break
-                del self._items[oldest]
-        self._queue.put(operation.id)
+        with self._journal_lock:  # ids, journal lines and the list in one order
+            with self._lock:
+                operation = Operation(f"op-{next(self._ids):06d}", kind, target, parameters)
+            self._append_locked(operation)  # in the journal before anyone can see it
+            with self._lock:
+                self._items[operation.id] = operation
+                self._work[operation.id] = work
+                while len(self._items) > KEEP:
+                    oldest = next(iter(self._items))
+                    if self._items[oldest].status in (PENDING, RUNNING):
+                        break
+                    del self._items[oldest]
+            self._queue.put(operation.id)  # run in the order of their ids
         self._tell(operation)
         return operation
 
@@ -236,21 +237,25 @@ class Operations:
     def _append(self, operation: Operation) -> None:
         """One JSON line for ``operation`` as it is (or is about to be), in one write: a crash leaves at most that
         line short. A journal grown past twice :data:`KEEP` lines is written anew first."""
+        with self._journal_lock:
+            self._append_locked(operation)
+
+    def _append_locked(self, operation: Operation) -> None:
+        """:meth:`_append`, the journal lock held (it is taken before the list's lock, never after)."""
         if self._journal is None:
             return
-        with self._journal_lock:
+        try:
+            if self._journal_lines >= 2 * KEEP:
+                self._rewrite_journal()
+            descriptor = os.open(self._journal, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
             try:
-                if self._journal_lines >= 2 * KEEP:
-                    self._rewrite_journal()
-                descriptor = os.open(self._journal, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-                try:
-                    os.write(descriptor, _journal_line(operation).encode("utf-8"))
-                finally:
-                    os.close(descriptor)
-                self._journal_lines += 1
-            except OSError as err:  # the queue goes on in memory; the server's log says what was not kept
-                sys.stderr.write(f"warning: operation {operation.id} ({operation.status}) not written to "
-                                 f"{self._journal}: {err.strerror or err}\n")
+                os.write(descriptor, _journal_line(operation).encode("utf-8"))
+            finally:
+                os.close(descriptor)
+            self._journal_lines += 1
+        except OSError as err:  # the queue goes on in memory; the server's log says what was not kept
+            sys.stderr.write(f"warning: operation {operation.id} ({operation.status}) not written to "
+                             f"{self._journal}: {err.strerror or err}\n")
 
     def _tell(self, operation: Operation) -> None:
         with self._changed:
