@@ -161,9 +161,6 @@ BAD = {
     "manifest namespace not a label": ("    - name: s\n      manifests:\n        - {name: m, namespace: Team_A, "
                                        "manifest: '{apiVersion: v1, kind: ConfigMap}'}\n", {},
                                        "spec.stacks[0].manifests[0].namespace: value error, namespace 'Team_A' is not"),
-    "stack name not a label value": ("    - name: my platform\n", {},
-                                     "spec.stacks[0].name: value error, stack name 'my platform' is not a Kubernetes "
-                                     "label value"),
     "namespace not a label": ("    - name: s\n      addons:\n" + ADDON.format(name="a", namespace="Team_A"), {},
                               "is not an RFC 1123 label"),
     "values and from_file": ("    - name: s\n      addons:\n" + ADDON.format(name="a", namespace="x")

@@ -139,6 +139,28 @@ def test_an_oci_source_is_a_helmrepository_of_type_oci(tmp_path: Path,
     validators["HelmRepository"].validate(sources["headlamp"])
 
 
+def test_a_stack_name_that_is_no_label_value_is_read_and_left_out_of_the_labels(tmp_path: Path) -> None:
+    """Ankra sets no rule for a stack's name; Kubernetes refuses a label value with a space. The document is read
+    (with a warning) and both engines' objects go without the ``kaddons.io/stack`` label; the others keep it."""
+    from kaddons.stacks.render_argocd import ArgoOptions, render_argocd
+
+    repo = tmp_path / "repo"
+    shutil.copytree(EXAMPLE, repo)
+    document = repo / "clusters" / "edge" / "cluster.yaml"
+    document.write_text(document.read_text().replace("    - name: platform\n", "    - name: Platform Stack\n"))
+    loaded = load_cluster(document, repository=repo)
+    assert any("spec.stacks[0].name: 'Platform Stack' is not a Kubernetes label value" in w for w in loaded.warnings)
+    trees = (render_flux(loaded, FluxOptions(repo_url=GIT)), render_argocd(loaded, ArgoOptions(repo_url=GIT)))
+    for tree in trees:
+        labelled = [o for data in tree.values() for o in _docs(data)  # the add-ons' objects
+                    if isinstance(o, dict) and (o.get("metadata", {}).get("labels") or {}).get("kaddons.io/kind")
+                    == "addon"]
+        headlamp = [o for o in labelled if "headlamp" in o["metadata"]["name"]]
+        kyverno = [o for o in labelled if "kyverno" in o["metadata"]["name"]]
+        assert headlamp and all("kaddons.io/stack" not in o["metadata"]["labels"] for o in headlamp)
+        assert kyverno and all(o["metadata"]["labels"]["kaddons.io/stack"] == "policy" for o in kyverno)
+
+
 def test_a_parent_in_a_later_wave_is_refused(tmp_path: Path) -> None:
     document = tmp_path / "cluster.yaml"
     document.write_text(textwrap.dedent("""\

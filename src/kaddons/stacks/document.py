@@ -35,8 +35,14 @@ Application, HelmRelease or Kustomization ``addon-<name>`` / ``manifest-<name>``
 files named after it (``values/<name>.yaml``, ``apps/addon-<name>.yaml``) then stay in their folder."""
 MEMBER_NAME_MAX = {"add-on": 53, "manifest": 244}
 """An add-on's name is its Helm release's (at most 53 characters); ``manifest-<name>`` is at most 253."""
-STACK_NAME = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
-"""A stack's ``name``: a Kubernetes label value (the ``kaddons.io/stack`` label of every object rendered)."""
+STACK_LABEL = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
+"""A Kubernetes label value. Ankra sets no rule for a stack's ``name``; one that is a label value labels the objects
+rendered for its members (``kaddons.io/stack``, :func:`stack_labels`), one that is not is left out of the labels."""
+
+
+def stack_labels(stack: str) -> dict[str, str]:
+    """``{"kaddons.io/stack": stack}`` when ``stack`` is a label value (:data:`STACK_LABEL`), else ``{}``."""
+    return {"kaddons.io/stack": stack} if STACK_LABEL.fullmatch(stack) else {}
 
 
 def check_member_name(kind: str, value: str) -> str:
@@ -254,15 +260,6 @@ class Stack(_Strict):
     manifests: list[Manifest] = Field(default_factory=list)
     addons: list[Addon] = Field(default_factory=list)
     applications: list[Application] = Field(default_factory=list)
-
-    @field_validator("name")
-    @classmethod
-    def _name(cls, value: str) -> str:
-        if not STACK_NAME.fullmatch(value):
-            raise ValueError(f"stack name {value!r} is not a Kubernetes label value (at most 63 letters, digits, '-', "
-                             "'_' and '.', starting and ending with a letter or digit): every object rendered is "
-                             "labelled with it")
-        return value
 
     @field_validator("variables", mode="before")
     @classmethod

@@ -40,7 +40,7 @@ from kaddons.addons._yaml import describe_error
 from kaddons.errors import ClusterDocumentError
 from kaddons.secrets.detect import is_sops_encrypted, mac_only_encrypted
 
-from .document import Addon, Application, CatalogAddon, ImportCluster, Manifest, check_variables
+from .document import Addon, Application, CatalogAddon, ImportCluster, Manifest, check_variables, stack_labels
 from .graph import ClusterGraph, build_graph
 
 __all__ = ["ARTIFACT_RECORD", "CATALOG_FOLDER", "CatalogContent", "LoadedCluster", "MemberSource", "find_repository",
@@ -437,6 +437,11 @@ def load_cluster(path: str | Path, *, repository: str | Path | None = None) -> L
     document = _validate(data, source)
     _check_registries(document, source)
     graph = build_graph(document, source)
+    for index, stack_entry in enumerate(document.spec.stacks):
+        if not stack_labels(stack_entry.name):
+            ctx.warnings.append(f"{source}: spec.stacks[{index}].name: {stack_entry.name!r} is not a Kubernetes label "
+                                "value (at most 63 letters, digits, '-', '_' and '.', starting and ending with a "
+                                "letter or digit): its members' objects go without the kaddons.io/stack label")
     catalog: dict[str, CatalogContent] = {}
     for index, entry in enumerate(document.spec.kaddons.catalog):
         where = f"spec.kaddons.catalog[{index}]"

@@ -32,7 +32,7 @@ from kaddons.cluster.rbac import reader_rbac
 from kaddons.gitops._yaml import dump_kept
 from kaddons.secrets.detect import is_sops_encrypted
 
-from .document import Addon, AddonSettings, Manifest
+from .document import Addon, AddonSettings, Manifest, stack_labels
 from .load import LoadedCluster
 
 __all__ = ["ARGOCD_NAMESPACE", "ArgoOptions", "render_argocd", "sync_wave"]
@@ -172,7 +172,7 @@ def _addon_app(loaded: LoadedCluster, stack: str, addon: Addon, base: str, optio
     ignored = _ignore_differences(addon.settings)
     if ignored:
         spec["ignoreDifferences"] = ignored
-    labels = {"kaddons.io/cluster": loaded.document.metadata.name, "kaddons.io/stack": stack,
+    labels = {"kaddons.io/cluster": loaded.document.metadata.name, **stack_labels(stack),
               "kaddons.io/kind": "addon"}
     return _application(f"addon-{addon.name}", sync_wave(loaded, "addon", addon.name), options, spec, labels), \
         values_path
@@ -193,7 +193,7 @@ def _manifest_app(loaded: LoadedCluster, stack: str, manifest: Manifest, base: s
         source["plugin"] = {"name": SOPS_PLUGIN, "env": [{"name": "MODE", "value": "manifest"},
                                                          {"name": "FILE", "value": "manifest.yaml"}]}
     spec = {"source": source, "destination": destination, "syncPolicy": policy}
-    labels = {"kaddons.io/cluster": loaded.document.metadata.name, "kaddons.io/stack": stack,
+    labels = {"kaddons.io/cluster": loaded.document.metadata.name, **stack_labels(stack),
               "kaddons.io/kind": "manifest"}
     return _application(f"manifest-{manifest.name}", sync_wave(loaded, "manifest", manifest.name), options, spec,
                         labels)
@@ -265,7 +265,7 @@ def render_argocd(loaded: LoadedCluster, options: ArgoOptions) -> dict[str, byte
                 "destination": {"server": options.destination, "namespace": entry.namespace},
                 "syncPolicy": {"automated": {"prune": True, "selfHeal": True},
                                "syncOptions": ["CreateNamespace=true", "ServerSideApply=true"]}}
-        labels = {"kaddons.io/cluster": cluster, "kaddons.io/stack": entry.stack, "kaddons.io/kind": "catalog"}
+        labels = {"kaddons.io/cluster": cluster, **stack_labels(entry.stack), "kaddons.io/kind": "catalog"}
         app = _application(f"catalog-{entry.name}", sync_wave(loaded, "catalog", entry.name), options, spec, labels)
         files[f"{base}/apps/catalog-{entry.name}.yaml"] = _header("Application") + dump_kept([app])
     apps = sorted(path.rsplit("/", 1)[1] for path in files if path.startswith(f"{base}/apps/"))

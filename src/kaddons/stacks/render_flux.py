@@ -52,7 +52,7 @@ from kaddons.cluster.rbac import reader_rbac
 from kaddons.gitops._yaml import dump_kept
 from kaddons.secrets.detect import is_sops_encrypted
 
-from .document import Addon, AddonSettings, CatalogAddon
+from .document import Addon, AddonSettings, CatalogAddon, stack_labels
 from .load import LoadedCluster
 
 __all__ = ["FLUX_NAMESPACE", "FluxOptions", "render_flux", "source_name"]
@@ -116,7 +116,7 @@ def _member(kind: str, name: str) -> str:
 
 
 def _labels(cluster: str, stack: str, kind: str) -> dict[str, str]:
-    return {"app.kubernetes.io/managed-by": "kaddons", "kaddons.io/cluster": cluster, "kaddons.io/stack": stack,
+    return {"app.kubernetes.io/managed-by": "kaddons", "kaddons.io/cluster": cluster, **stack_labels(stack),
             "kaddons.io/kind": kind}
 
 
