@@ -356,3 +356,39 @@ def test_history_and_the_rolled_back_mark_follow_the_entry_not_the_whole_documen
     assert kaddons("addons", "upgrade", "extra", "--chart-version", "0.43.0", cwd=work).returncode == 0
     assert marks()["extra"] is None  # the next change, in the document alone, ends the mark
     assert len(_log(url, tmp_path)) == 6
+
+
+def test_history_reads_only_the_commits_made_since_the_last_walk_and_never_trusts_a_rewritten_branch(
+        daemon: GitDaemon, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
+    """``history`` keeps its walk (the memo ``history``): the next one stops at the head the kept one started at.
+    Shown by a kept walk altered on purpose: what it says is taken as is when its head is met, and left alone once
+    the branch no longer holds that head (a reset and a new commit)."""
+    from kaddons.operations import history
+
+    _url, work = _seeded(daemon, tmp_path, "memo")
+    document = work / "clusters/edge/cluster.yaml"
+    values = work / "clusters/edge/values/headlamp.yaml"
+
+    def commit(text: str, message: str) -> None:
+        values.write_text(values.read_text() + text)
+        git("commit", "--quiet", "-am", message, cwd=work)
+
+    def subjects() -> list[str]:
+        return [c.subject for c in history.addon_history(document, "headlamp")]
+
+    commit("a: 1\n", "first")
+    assert subjects() == ["first", "the cluster document"]
+    kept_head = git("rev-parse", "HEAD", cwd=work).strip()
+    key = next(p.name for p in (tmp_path / "cache" / "history").iterdir() if not p.name.startswith("."))
+    kept = json.loads(history.HISTORY.get(key) or b"null")
+    assert kept["head"] == kept_head and kept["complete"] is True
+    kept["changes"][1][3] = "as the kept walk says"  # what a walk that stops at kept_head takes from the memo
+    history.HISTORY.put(key, json.dumps(kept).encode())
+    commit("b: 1\n", "second")
+    assert subjects() == ["second", "first", "as the kept walk says"]
+
+    git("reset", "--quiet", "--hard", "HEAD~2", cwd=work)  # the branch rewritten: kept_head is on it no more
+    commit("c: 1\n", "other")
+    assert subjects() == ["other", "the cluster document"]
+    monkeypatch.setenv("KADDONS_MEMO", "off")
+    assert subjects() == ["other", "the cluster document"]

@@ -41,6 +41,7 @@ __all__ = [
 ROLLBACK_TRAILER = "Kaddons-Rolled-Back-To"
 """The trailer of a rollback commit: ``Kaddons-Rolled-Back-To: <add-on>@<revision>``."""
 ENTRIES = DiskMemo("entries", max_files=65536, max_bytes=256 * 1024 * 1024)
+HISTORY = DiskMemo("history", max_files=4096, max_bytes=256 * 1024 * 1024)
 
 
 @dataclass(frozen=True)
@@ -129,11 +130,37 @@ def _first_parents(copy: WorkingCopy, head: pygit2.Oid) -> pygit2.Walker:
     return walker
 
 
+def _history_key(copy: WorkingCopy, files: list[Watched]) -> str:
+    watched_files = [[w.path, w.entry, w.folder] for w in files]
+    spec = json.dumps([str(copy.root.resolve()), watched_files], separators=(",", ":"))
+    return hashlib.sha256(b"kaddons history 1\0" + spec.encode()).hexdigest()
+
+
+def _kept_history(key: str) -> tuple[pygit2.Oid, list[Change], bool] | None:
+    """The walk kept for ``key``: the branch head it started at, its changes, and whether they reach the first
+    commit (else the walk stopped at its limit); ``None`` when there is none or it does not read."""
+    data = HISTORY.get(key)
+    if data is None:
+        return None
+    try:
+        kept = json.loads(data)
+        return pygit2.Oid(hex=kept["head"]), [Change(*c) for c in kept["changes"]], bool(kept["complete"])
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
 def member_history(copy: WorkingCopy, files: list[Watched], limit: int) -> list[Change]:
-    """The commits of ``copy``'s branch (first parents, newest first, at most ``limit``) that changed ``files``."""
+    """The commits of ``copy``'s branch (first parents, newest first, at most ``limit``) that changed ``files``.
+
+    The walk is kept on disk (:class:`~kaddons._memo.DiskMemo` ``history``, by the working copy and the files): a
+    later one stops where it meets the head the kept one started at and takes the kept changes from there, so
+    only the commits made since are read. Commits are named by their content, so the kept changes of a commit met
+    again are still true; a head never met (history rewritten) means a full walk."""
     head = copy.head()
     if head is None:
         return []
+    key = _history_key(copy, files)
+    kept = _kept_history(key)
     entries = _Entries(copy)
     paths = [w.path for w in files]
     changes: list[Change] = []
@@ -157,7 +184,12 @@ def member_history(copy: WorkingCopy, files: list[Watched], limit: int) -> list[
                                         for f, name in split)
         return path_ids[commit.id]
 
+    complete = True
     for commit in walker:
+        if kept is not None and commit.id == kept[0] and (kept[2] or len(changes) + len(kept[1]) >= limit):
+            changes += kept[1][:limit - len(changes)]  # the rest of the branch, as the kept walk found it
+            complete = kept[2] and len(changes) < limit
+            break
         parent = commit.parents[0] if commit.parents else None
         if parent is not None and in_folders(commit) == in_folders(parent):
             continue  # the folders holding the files are the same trees: no lookup below them
@@ -170,7 +202,12 @@ def member_history(copy: WorkingCopy, files: list[Watched], limit: int) -> list[
         changes.append(Change(str(commit.id), when, f"{commit.author.name} <{commit.author.email}>",
                               commit.message.splitlines()[0] if commit.message else ""))
         if len(changes) >= limit:
+            complete = False
             break
+    if kept is None or kept[0] != head:
+        HISTORY.put(key, json.dumps({"head": str(head), "complete": complete,
+                                     "changes": [[c.revision, c.time, c.author, c.subject] for c in changes]},
+                                    separators=(",", ":")).encode())
     return changes
 
 
