@@ -161,6 +161,27 @@ def test_a_stack_name_that_is_no_label_value_is_read_and_left_out_of_the_labels(
         assert kyverno and all(o["metadata"]["labels"]["kaddons.io/stack"] == "policy" for o in kyverno)
 
 
+def test_a_cluster_name_with_capitals_gives_lowercase_object_names(tmp_path: Path) -> None:
+    """Ankra's cluster name may hold capitals (letters, digits and '-'); Kubernetes object names may not: the
+    objects named after the cluster (Argo CD's root Application, Flux's wave Kustomizations) take it in lowercase."""
+    import re
+
+    from kaddons.stacks.render_argocd import ArgoOptions, render_argocd
+
+    repo = tmp_path / "repo"
+    shutil.copytree(EXAMPLE, repo)
+    (repo / "clusters" / "edge").rename(repo / "clusters" / "Edge-1")
+    document = repo / "clusters" / "Edge-1" / "cluster.yaml"
+    document.write_text(document.read_text().replace("  name: edge\n", "  name: Edge-1\n", 1))
+    loaded = load_cluster(document, repository=repo)
+    subdomain = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+    names = [o["metadata"]["name"] for tree in (render_flux(loaded, FluxOptions(repo_url=GIT)),
+                                                render_argocd(loaded, ArgoOptions(repo_url=GIT)))
+             for data in tree.values() for o in _docs(data) if isinstance(o, dict) and "metadata" in o]
+    assert "kaddons-edge-1" in names and "kaddons-edge-1-wave-1" in names
+    assert [n for n in names if not subdomain.fullmatch(n)] == []
+
+
 def test_a_parent_in_a_later_wave_is_refused(tmp_path: Path) -> None:
     document = tmp_path / "cluster.yaml"
     document.write_text(textwrap.dedent("""\

@@ -271,7 +271,7 @@ def render_argocd(loaded: LoadedCluster, options: ArgoOptions) -> dict[str, byte
     apps = sorted(path.rsplit("/", 1)[1] for path in files if path.startswith(f"{base}/apps/"))
     files[f"{base}/apps/kustomization.yaml"] = _header("Kustomization") + dump_kept([{
         "apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization", "resources": apps}])
-    root = _application(f"kaddons-{cluster}", 0, options, {
+    root = _application(f"kaddons-{cluster.lower()}", 0, options, {  # Kubernetes names are lowercase
         "source": {"repoURL": options.repo_url, "targetRevision": options.revision, "path": f"{base}/apps"},
         "destination": {"server": options.destination, "namespace": options.namespace},
         "syncPolicy": {"automated": {"prune": True, "selfHeal": True}},

@@ -7,7 +7,8 @@ Flux is pointed at this folder once (``flux bootstrap … --path=clusters/<clust
 ``Kustomization`` with that path); its ``kustomization.yaml`` lists what Flux applies from there:
 
 * ``sources.yaml``: one ``HelmRepository`` per chart source (``type: oci`` for an ``oci://`` registry);
-* ``waves.yaml``: one Flux ``Kustomization`` per stack ``deploy_wave`` (``kaddons-<cluster>-wave-<n>``), each
+* ``waves.yaml``: one Flux ``Kustomization`` per stack ``deploy_wave`` (``kaddons-<cluster>-wave-<n>``, the
+  cluster's name in lowercase: Ankra allows capitals there, Kubernetes names do not), each
   applying ``waves/<n>/`` and waiting (``wait: true``) until everything there is ready, each depending on the
   wave before it, so whole stacks go in wave order;
 * ``waves/<n>/<kind>-<name>.yaml``: per member of that wave, a Flux ``Kustomization`` that applies
@@ -292,10 +293,10 @@ def render_flux(loaded: LoadedCluster, options: FluxOptions) -> dict[str, bytes]
         files[f"{base}/waves/{wave}/kustomization.yaml"] = _kustomize(sorted(members))
     ordered = sorted(waves)
     wave_objects = [
-        _kustomization(f"kaddons-{cluster}-wave-{wave}", f"{base}/waves/{wave}", options,
+        _kustomization(f"kaddons-{cluster.lower()}-wave-{wave}", f"{base}/waves/{wave}", options,
                        {"app.kubernetes.io/managed-by": "kaddons", "kaddons.io/cluster": cluster,
                         "kaddons.io/kind": "wave"},
-                       depends=[f"kaddons-{cluster}-wave-{ordered[i - 1]}"] if i else [])
+                       depends=[f"kaddons-{cluster.lower()}-wave-{ordered[i - 1]}"] if i else [])
         for i, wave in enumerate(ordered)]
     files[f"{base}/waves.yaml"] = _header("Flux Kustomizations, one per deploy wave") + dump_kept(wave_objects)
     repositories = [{"apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "HelmRepository",
