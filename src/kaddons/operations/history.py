@@ -184,11 +184,11 @@ def member_history(copy: WorkingCopy, files: list[Watched], limit: int) -> list[
                                         for f, name in split)
         return path_ids[commit.id]
 
-    complete = True
+    complete, merged = True, False
     for commit in walker:
         if kept is not None and commit.id == kept[0] and (kept[2] or len(changes) + len(kept[1]) >= limit):
             changes += kept[1][:limit - len(changes)]  # the rest of the branch, as the kept walk found it
-            complete = kept[2] and len(changes) < limit
+            complete, merged = kept[2] and len(changes) < limit, True
             break
         parent = commit.parents[0] if commit.parents else None
         if parent is not None and in_folders(commit) == in_folders(parent):
@@ -204,7 +204,7 @@ def member_history(copy: WorkingCopy, files: list[Watched], limit: int) -> list[
         if len(changes) >= limit:
             complete = False
             break
-    if kept is None or kept[0] != head:
+    if not (merged and kept is not None and kept[0] == head):  # else the kept walk is this one
         HISTORY.put(key, json.dumps({"head": str(head), "complete": complete,
                                      "changes": [[c.revision, c.time, c.author, c.subject] for c in changes]},
                                     separators=(",", ":")).encode())
