@@ -196,16 +196,13 @@ class ClusterService:
         live = self.live()
         states = self._states_now() if live is not None else None
         changes = self._last_changes(loaded)
-        members: list[tuple[str, str, Any, str, str, str]] = [
-            ("addon", stack.name, addon, addon.chart_name, addon.chart_version, addon.source_url)
-            for stack in loaded.document.spec.stacks for addon in stack.addons]
-        members += [("catalog", entry.stack, entry, f"addons/{entry.name}", entry.tag, entry.registry)
-                    for entry in loaded.document.spec.kaddons.catalog]
+        from kaddons.stacks.load import listed_members
+
         rows = []
-        for kind, stack, member, chart, version, source in members:
-            rows.append({**_member_row(loaded, states, stack, kind, member), "kind": kind,
-                         "chart_name": chart, "chart_version": version, "registry_url": source,
-                         "latest_chart_version": self._latest.get(member.name) if kind == "addon" else None,
+        for member in listed_members(loaded):
+            rows.append({**_member_row(loaded, states, member.stack, member.kind, member), "kind": member.kind,
+                         "chart_name": member.chart, "chart_version": member.version, "registry_url": member.source,
+                         "latest_chart_version": self._latest.get(member.name) if member.kind == "addon" else None,
                          "last_updated": change.time if (change := changes.get(member.name)) else None,
                          "rolled_back_to": change.mark if change else None})
         return rows

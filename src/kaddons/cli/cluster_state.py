@@ -52,23 +52,21 @@ def _has_kubeconfig(kubeconfig: Path | None) -> bool:
 
 def _addon_rows(loaded: LoadedCluster, states: dict[tuple[str, str], Any] | None,
                 latest: dict[str, str | None] | None = None) -> list[dict[str, Any]]:
-    members: list[tuple[tuple[str, str], str, str, str, str, str]] = [
-        (("addon", a.name), s.name, a.chart_name, a.chart_version, a.source_url, a.namespace)
-        for s in loaded.document.spec.stacks for a in s.addons]
-    members += [(("catalog", e.name), e.stack, f"addons/{e.name}", e.tag, e.registry, e.namespace)  # the artifact
-                for e in loaded.document.spec.kaddons.catalog]                                   # stands for a chart
+    from kaddons.stacks.load import listed_members
+
     rows = []
-    for key, stack, chart, version, source, namespace in members:
+    for listed in listed_members(loaded):
+        key = (listed.kind, listed.name)
         member = loaded.graph.members[key]
         row: dict[str, Any] = {
-            "name": key[1], "stack": stack, "chart": chart, "version": version, "source": source,
-            "namespace": namespace, "parents": ",".join(f"{k}:{n}" for k, n in member.parents) or None,
-            "depth": member.depth}
+            "name": listed.name, "stack": listed.stack, "chart": listed.chart, "version": listed.version,
+            "source": listed.source, "namespace": listed.namespace,
+            "parents": ",".join(f"{k}:{n}" for k, n in member.parents) or None, "depth": member.depth}
         if states is not None:
             row["state"], row["reason"] = states[key].state, states[key].reason
         if latest is not None:
-            newest = latest.get(key[1]) if key[0] == "addon" else None
-            row["latest_chart_version"], row["upgrade"] = newest, newest not in (None, version)
+            newest = latest.get(listed.name) if listed.kind == "addon" else None
+            row["latest_chart_version"], row["upgrade"] = newest, newest not in (None, listed.version)
         rows.append(row)
     return rows
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from kaddons.errors import ClusterError, NotFoundError, known
+from kaddons.errors import ClusterError, NotFoundError
 
 from .kube import ClusterReader
 from .view import APPLICATION, ENGINE_NAMESPACES, HELM_RELEASE, KUSTOMIZATION
@@ -32,17 +32,14 @@ __all__ = ["sync_member", "sync_target"]
 def sync_target(loaded: LoadedCluster, name: str) -> tuple[str, tuple[str, ...]]:
     """``(kind, paths)`` of the member ``name`` to sync: ``("addon", ())`` for an add-on, ``("catalog", its
     delivered paths)`` for a catalog addon. Raises NotFoundError naming both kinds' members."""
-    from kaddons.stacks.load import member_kind
+    from kaddons.stacks.load import member_kind, unknown_member
 
     kind = member_kind(loaded, name)
     if kind == "addon":
         return "addon", ()
     if kind == "catalog":
         return "catalog", tuple(next(e for e in loaded.document.spec.kaddons.catalog if e.name == name).paths)
-    addons = [a.name for s in loaded.document.spec.stacks for a in s.addons]
-    catalog = [e.name for e in loaded.document.spec.kaddons.catalog]
-    raise NotFoundError(f"no add-on or catalog addon {name!r} in {loaded.path} ({known('add-ons', addons, name)}; "
-                        f"{known('catalog addons', catalog, name)}): see kaddons cluster addons list")
+    raise unknown_member(loaded, name)
 
 
 def sync_member(reader: ClusterReader, engine: str, kind: str, name: str, *,

@@ -22,7 +22,7 @@ import pygit2
 from kaddons._memo import DiskMemo
 from kaddons.errors import NotFoundError, UsageError, known
 from kaddons.repo import WorkingCopy
-from kaddons.stacks.load import LoadedCluster, load_cluster, member_kind
+from kaddons.stacks.load import LoadedCluster, load_cluster, member_kind, unknown_member
 
 __all__ = [
     "ROLLBACK_TRAILER",
@@ -236,12 +236,9 @@ def member_key(loaded: LoadedCluster, name: str) -> tuple[str, str]:
     """``("addon", name)`` or ``("catalog", name)``: the member ``name`` has a history of. Raises NotFoundError
     naming both kinds' members."""
     kind = member_kind(loaded, name)
-    if kind is not None:
-        return kind, name
-    addons = sorted(n for k, n in loaded.sources if k == "addon")
-    catalog = sorted(n for k, n in loaded.sources if k == "catalog")
-    raise NotFoundError(f"{loaded.path}: no add-on or catalog addon named {name!r} ({known('add-ons', addons, name)}; "
-                        f"{known('catalog addons', catalog, name)}): see kaddons cluster addons list")
+    if kind is None:
+        raise unknown_member(loaded, name)
+    return kind, name
 
 
 def addon_history(document: Path, name: str, *, limit: int = 1000) -> list[Change]:

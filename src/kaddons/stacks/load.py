@@ -37,14 +37,14 @@ from pydantic import ValidationError
 
 from kaddons._parsed import first_not_mapping, parse
 from kaddons.addons._yaml import describe_error
-from kaddons.errors import ClusterDocumentError
+from kaddons.errors import ClusterDocumentError, NotFoundError, known
 from kaddons.secrets.detect import is_sops_encrypted, mac_only_encrypted
 
 from .document import Addon, Application, CatalogAddon, ImportCluster, Manifest, check_variables, stack_labels
 from .graph import ClusterGraph, build_graph
 
-__all__ = ["ARTIFACT_RECORD", "CATALOG_FOLDER", "CatalogContent", "LoadedCluster", "MemberSource", "find_repository",
-           "load_cluster", "substitute"]
+__all__ = ["ARTIFACT_RECORD", "CATALOG_FOLDER", "CatalogContent", "ListedMember", "LoadedCluster", "MemberSource",
+           "find_repository", "listed_members", "load_cluster", "member_kind", "substitute", "unknown_member"]
 
 MAX_FILE_SIZE = 4 * 1024 * 1024
 """Bytes a document, a values file or a manifest file may have."""
@@ -107,6 +107,38 @@ def member_kind(loaded: LoadedCluster, name: str) -> str | None:
         if (kind, name) in loaded.sources:
             return kind
     return None
+
+
+def unknown_member(loaded: LoadedCluster, name: str) -> NotFoundError:
+    """The error for ``name`` when :func:`member_kind` finds neither kind: it names the add-ons and the catalog
+    addons (:func:`~kaddons.errors.known`) and the way out."""
+    addons = sorted(n for k, n in loaded.sources if k == "addon")
+    catalog = sorted(n for k, n in loaded.sources if k == "catalog")
+    return NotFoundError(f"no add-on or catalog addon {name!r} in {loaded.path} ({known('add-ons', addons, name)}; "
+                         f"{known('catalog addons', catalog, name)}): see kaddons cluster addons list")
+
+
+@dataclass(frozen=True)
+class ListedMember:
+    """An add-on or a catalog addon as the add-on lists (CLI and API) show it: ``kind`` (``addon`` | ``catalog``),
+    ``name``, ``stack``, ``chart``, ``version``, ``source`` and ``namespace``; a catalog addon's artifact stands for
+    a chart (``addons/<name>``, its tag as the version, its registry as the source)."""
+
+    kind: str
+    name: str
+    stack: str
+    chart: str
+    version: str
+    source: str
+    namespace: str
+
+
+def listed_members(loaded: LoadedCluster) -> list[ListedMember]:
+    """The add-ons in document order, then the catalog addons (see :class:`ListedMember`)."""
+    members = [ListedMember("addon", a.name, s.name, a.chart_name, a.chart_version, a.source_url, a.namespace)
+               for s in loaded.document.spec.stacks for a in s.addons]
+    return members + [ListedMember("catalog", e.name, e.stack, f"addons/{e.name}", e.tag, e.registry, e.namespace)
+                      for e in loaded.document.spec.kaddons.catalog]
 
 
 def find_repository(start: Path) -> Path:
